@@ -1,0 +1,258 @@
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace mmada {
+
+namespace {
+
+uint64_t read_u64_le(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Parses JSON and rejects duplicate keys in the top-level object (nlohmann keeps the last one
+// silently, which would let a hostile file hide a tensor).
+json parse_header_json(const std::string& text, const std::string& where) {
+  std::set<std::string> seen;
+  std::string dup;
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
+    if (ev == json::parse_event_t::key && depth == 1) {
+      std::string k = parsed.get<std::string>();
+      if (!seen.insert(k).second && dup.empty()) dup = k;
+    }
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text, cb);
+  } catch (const json::exception& e) {
+    fail(where, ": header is not valid JSON (", e.what(), ")");
+  }
+  MMADA_CHECK(dup.empty(), where, ": duplicate tensor name '", dup, "' in header");
+  MMADA_CHECK(j.is_object(), where, ": header JSON is not an object");
+  return j;
+}
+
+int64_t json_nonneg_int(const json& v, const std::string& what) {
+  MMADA_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), what,
+              " must be a non-negative integer");
+  MMADA_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(INT64_MAX), what,
+              " is too large");
+  return v.get<int64_t>();
+}
+
+}  // namespace
+
+std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) {
+  auto file = MappedFile::open(path);
+  auto st = parse(file->data(), file->size(), path, file);
+  st->file_ = file;
+  return st;
+}
+
+std::shared_ptr<SafeTensorsFile> SafeTensorsFile::parse(const unsigned char* bytes, size_t size,
+                                                        const std::string& name,
+                                                        std::shared_ptr<void> owner) {
+  auto st = std::shared_ptr<SafeTensorsFile>(new SafeTensorsFile());
+  st->path_ = name;
+  MMADA_CHECK(size >= 8, name, ": truncated file (", size, " bytes; a safetensors file starts "
+              "with an 8-byte header length)");
+  const uint64_t n = read_u64_le(bytes);
+  MMADA_CHECK(n <= kMaxSafetensorsHeader, name, ": header length ", n, " exceeds the limit of ",
+              kMaxSafetensorsHeader, " bytes");
+  MMADA_CHECK(n <= size - 8, name, ": header length ", n, " runs past the end of the file (",
+              size, " bytes)");
+  const std::string text(reinterpret_cast<const char*>(bytes) + 8, size_t(n));
+  const json j = parse_header_json(text, name);
+  const unsigned char* data_start = bytes + 8 + n;
+  const uint64_t data_size = size - 8 - n;
+
+  struct Range {
+    uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Range> ranges;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& tname = it.key();
+    const json& e = it.value();
+    if (tname == "__metadata__") {
+      MMADA_CHECK(e.is_object(), name, ": __metadata__ must be an object of strings");
+      for (auto m = e.begin(); m != e.end(); ++m) {
+        MMADA_CHECK(m.value().is_string(), name, ": __metadata__ value '", m.key(),
+                    "' is not a string");
+        st->metadata_[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string where = name + ": tensor '" + tname + "'";
+    MMADA_CHECK(e.is_object(), where, ": entry is not an object");
+    MMADA_CHECK(e.contains("dtype") && e["dtype"].is_string(), where, ": missing dtype");
+    MMADA_CHECK(e.contains("shape") && e["shape"].is_array(), where, ": missing shape");
+    MMADA_CHECK(e.contains("data_offsets") && e["data_offsets"].is_array() &&
+                    e["data_offsets"].size() == 2,
+                where, ": data_offsets must be [begin, end]");
+    DType dt;
+    const std::string dts = e["dtype"].get<std::string>();
+    MMADA_CHECK(dtype_from_name(dts, &dt), where, ": unsupported dtype '", dts,
+                "' (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
+    Shape shape;
+    MMADA_CHECK(e["shape"].size() <= 8, where, ": more than 8 dimensions");
+    for (const auto& d : e["shape"]) shape.push_back(json_nonneg_int(d, where + ": shape entry"));
+    int64_t numel;
+    try {
+      numel = shape_numel(shape);
+    } catch (const Error& err) {
+      fail(where, ": ", err.what());
+    }
+    const uint64_t begin = uint64_t(json_nonneg_int(e["data_offsets"][0], where + ": offset"));
+    const uint64_t end = uint64_t(json_nonneg_int(e["data_offsets"][1], where + ": offset"));
+    MMADA_CHECK(begin <= end, where, ": data_offsets [", begin, ", ", end, "] are reversed");
+    MMADA_CHECK(end <= data_size, where, ": data_offsets [", begin, ", ", end,
+                "] lie outside the data section (", data_size, " bytes; file truncated?)");
+    const uint64_t esz = dtype_size(dt);
+    MMADA_CHECK(uint64_t(numel) <= UINT64_MAX / esz && uint64_t(numel) * esz == end - begin, where,
+                ": shape ", shape_str(shape), " x ", dts, " needs ", uint64_t(numel) * esz,
+                " bytes but data_offsets span ", end - begin);
+    ranges.push_back({begin, end, tname});
+    st->tensors_.emplace(tname, Tensor::view(dt, std::move(shape), data_start + begin, owner));
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    // Zero-length tensors may share an offset with anything.
+    if (ranges[i].begin == ranges[i].end || ranges[i - 1].begin == ranges[i - 1].end) continue;
+    MMADA_CHECK(ranges[i].begin >= ranges[i - 1].end, name, ": tensors '", ranges[i - 1].name,
+                "' and '", ranges[i].name, "' have overlapping data ranges");
+  }
+  return st;
+}
+
+const Tensor& SafeTensorsFile::get(const std::string& name) const {
+  auto it = tensors_.find(name);
+  MMADA_CHECK(it != tensors_.end(), path_, ": no tensor named '", name, "'");
+  return it->second;
+}
+
+std::vector<std::string> SafeTensorsFile::names() const {
+  std::vector<std::string> out;
+  for (const auto& kv : tensors_) out.push_back(kv.first);
+  return out;
+}
+
+SafeTensorsSet SafeTensorsSet::open(const std::string& path) {
+  SafeTensorsSet set;
+  set.path_ = path;
+  auto add_file = [&](const fs::path& p) {
+    set.files_.push_back(SafeTensorsFile::open(p.string()));
+    return set.files_.size() - 1;
+  };
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    size_t i = add_file(path);
+    for (const auto& n : set.files_[i]->names()) set.where_[n] = i;
+    return set;
+  }
+  MMADA_CHECK(fs::is_directory(path, ec), path, ": no such file or folder");
+  const fs::path index = fs::path(path) / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    json j;
+    try {
+      std::ifstream in(index);
+      j = json::parse(in);
+    } catch (const json::exception& e) {
+      fail(index.string(), ": not valid JSON (", e.what(), ")");
+    }
+    MMADA_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
+                index.string(), ": missing \"weight_map\" object");
+    std::map<std::string, size_t> shard_index;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      MMADA_CHECK(it.value().is_string(), index.string(), ": weight_map entry '", it.key(),
+                  "' is not a file name");
+      const std::string shard = it.value().get<std::string>();
+      MMADA_CHECK(shard.find('/') == std::string::npos && shard != ".." && !shard.empty(),
+                  index.string(), ": shard name '", shard, "' must be a plain file name");
+      auto s = shard_index.find(shard);
+      if (s == shard_index.end()) s = shard_index.emplace(shard, add_file(fs::path(path) / shard)).first;
+      MMADA_CHECK(set.files_[s->second]->has(it.key()), index.string(), ": tensor '", it.key(),
+                  "' is mapped to ", shard, " but that file does not contain it");
+      set.where_[it.key()] = s->second;
+    }
+    return set;
+  }
+  std::vector<fs::path> candidates;
+  for (const auto& e : fs::directory_iterator(path))
+    if (e.path().extension() == ".safetensors") candidates.push_back(e.path());
+  std::sort(candidates.begin(), candidates.end());
+  fs::path chosen = fs::path(path) / "model.safetensors";
+  if (!fs::exists(chosen)) {
+    MMADA_CHECK(candidates.size() == 1, path, ": expected model.safetensors.index.json, "
+                "model.safetensors or exactly one .safetensors file, found ", candidates.size());
+    chosen = candidates[0];
+  }
+  size_t i = add_file(chosen);
+  for (const auto& n : set.files_[i]->names()) set.where_[n] = i;
+  return set;
+}
+
+const Tensor& SafeTensorsSet::get(const std::string& name) const {
+  auto it = where_.find(name);
+  MMADA_CHECK(it != where_.end(), path_, ": checkpoint has no tensor '", name, "'");
+  return files_[it->second]->get(name);
+}
+
+std::vector<std::string> SafeTensorsSet::names() const {
+  std::vector<std::string> out;
+  for (const auto& kv : where_) out.push_back(kv.first);
+  return out;
+}
+
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  std::set<std::string> seen;
+  for (const auto& [name, t] : tensors) {
+    MMADA_CHECK(seen.insert(name).second, path, ": duplicate tensor name '", name, "'");
+    MMADA_CHECK(t.contiguous(), path, ": tensor '", name, "' is not contiguous");
+    header[name] = {{"dtype", std::string(dtype_name(t.dtype))},
+                    {"shape", t.shape},
+                    {"data_offsets", {offset, offset + t.nbytes()}}};
+    offset += t.nbytes();
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // keep the data 8-byte aligned
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    MMADA_CHECK(out.good(), tmp, ": cannot open for writing");
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
+    out.write(reinterpret_cast<const char*>(len), 8);
+    out.write(text.data(), std::streamsize(text.size()));
+    for (const auto& kv : tensors)
+      out.write(static_cast<const char*>(kv.second.data), std::streamsize(kv.second.nbytes()));
+    out.flush();
+    MMADA_CHECK(out.good(), tmp, ": write failed (disk full?)");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  MMADA_CHECK(!ec, path, ": rename from ", tmp, " failed: ", ec.message());
+}
+
+}  // namespace mmada
