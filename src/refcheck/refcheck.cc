@@ -28,7 +28,7 @@ Manifest Manifest::load(const std::string& path) {
   return m;
 }
 
-Tensor Manifest::tensor(const json& ref) const {
+Tensor Manifest::tensor(const nlohmann::json& ref) const {
   MMADA_CHECK(ref.is_object() && ref.contains("file") && ref.contains("tensor"),
               "manifest tensor reference must have \"file\" and \"tensor\": ", ref.dump());
   const std::string file = ref["file"].get<std::string>();

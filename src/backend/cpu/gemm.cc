@@ -1,0 +1,102 @@
+#include "backend/cpu/gemm.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
+
+#include "core/error.h"
+
+namespace mmada::cpu {
+
+namespace {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::memory::data_type dnnl_type(DType t) {
+  switch (t) {
+    case DType::F32: return dnnl::memory::data_type::f32;
+    case DType::BF16: return dnnl::memory::data_type::bf16;
+    default: fail("matmul: unsupported operand dtype ", dtype_name(t));
+  }
+}
+
+// Thread-local bf16 staging buffers: slot 0 for linear()'s activations, slot 1 for matmul()'s
+// mixed-dtype operand, so one never overwrites the other.
+uint16_t* bf16_scratch(size_t n, int slot) {
+  thread_local std::vector<uint16_t> buf[2];
+  if (buf[slot].size() < n) buf[slot].resize(n);
+  return buf[slot].data();
+}
+
+}  // namespace
+
+void matmul(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc,
+            bool accumulate) {
+  using dims = dnnl::memory::dims;
+  if (M == 0 || N == 0) return;
+  // A bf16 x f32 mix is not a oneDNN matmul; stage the f32 side in bf16.
+  if (A.dtype != B.dtype) {
+    MatRef& f = A.dtype == DType::F32 ? A : B;
+    const int64_t rows = &f == &A ? (A.trans ? K : M) : (B.trans ? N : K);
+    const int64_t cols = &f == &A ? (A.trans ? M : K) : (B.trans ? K : N);
+    uint16_t* s = bf16_scratch(size_t(rows * cols), 1);
+    const float* src = static_cast<const float*>(f.data);
+#pragma omp parallel for if (rows * cols > 65536)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) s[r * cols + c] = f32_to_bf16(src[r * f.ld + c]);
+    f = MatRef{s, DType::BF16, cols, f.trans};
+  }
+  const dims a_strides = A.trans ? dims{1, A.ld} : dims{A.ld, 1};
+  const dims b_strides = B.trans ? dims{1, B.ld} : dims{B.ld, 1};
+  dnnl::memory::desc a_md({M, K}, dnnl_type(A.dtype), a_strides);
+  dnnl::memory::desc b_md({K, N}, dnnl_type(B.dtype), b_strides);
+  dnnl::memory::desc c_md({M, N}, dnnl::memory::data_type::f32, dims{ldc, 1});
+  dnnl::primitive_attr attr;
+  if (accumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  auto& eng = cpu_engine();
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng);
+  dnnl::matmul prim(pd);
+  dnnl::memory a_mem(a_md, eng, const_cast<void*>(A.data));
+  dnnl::memory b_mem(b_md, eng, const_cast<void*>(B.data));
+  dnnl::memory c_mem(c_md, eng, C);
+  dnnl::stream s(eng);
+  prim.execute(s, {{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}});
+  s.wait();
+}
+
+void linear_rows(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
+                 float* y, int64_t ldy) {
+  MMADA_CHECK(W.dim() == 2 && W.size(1) == K && W.contiguous(), "linear: weight of shape ",
+              shape_str(W.shape), " does not take inputs of width ", K);
+  MMADA_CHECK(0 <= n0 && n0 <= n1 && n1 <= W.size(0), "linear: rows [", n0, ", ", n1,
+              ") outside weight ", shape_str(W.shape));
+  const char* w = static_cast<const char*>(W.data) + n0 * K * int64_t(dtype_size(W.dtype));
+  MatRef A{x, DType::F32, K};
+  if (W.dtype == DType::BF16) {
+    uint16_t* xb = bf16_scratch(size_t(M * K), 0);
+    convert_f32_to_bf16(x, xb, size_t(M * K));
+    A = MatRef{xb, DType::BF16, K};
+  }
+  matmul(M, n1 - n0, K, A, MatRef{w, W.dtype, K, /*trans=*/true}, y, ldy);
+}
+
+void linear(const float* x, int64_t M, int64_t K, const Tensor& W, float* y, bool accumulate) {
+  if (!accumulate) return linear_rows(x, M, K, W, 0, W.size(0), y, W.size(0));
+  MMADA_CHECK(W.dim() == 2 && W.size(1) == K && W.contiguous(), "linear: weight of shape ",
+              shape_str(W.shape), " does not take inputs of width ", K);
+  MatRef A{x, DType::F32, K};
+  if (W.dtype == DType::BF16) {
+    uint16_t* xb = bf16_scratch(size_t(M * K), 0);
+    convert_f32_to_bf16(x, xb, size_t(M * K));
+    A = MatRef{xb, DType::BF16, K};
+  }
+  matmul(M, W.size(0), K, A, MatRef{W.data, W.dtype, K, true}, y, W.size(0), true);
+}
+
+}  // namespace mmada::cpu

@@ -1,0 +1,30 @@
+// Matrix products for the CPU backend, through oneDNN's matmul (AMX / AVX-512-BF16 kernels
+// where the CPU has them). All outputs are float32; bf16 inputs accumulate in float32.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace mmada::cpu {
+
+// Strided row-major operand: element (r, c) at data[r*ld + c], or data[c*ld + r] if `trans`.
+struct MatRef {
+  const void* data;
+  DType dtype;     // F32 or BF16
+  int64_t ld;
+  bool trans = false;
+};
+
+// C[M,N] = A[M,K] · B[K,N] (+ C if `accumulate`), C float32 with leading dimension ldc.
+void matmul(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc,
+            bool accumulate = false);
+
+// y[M,N] = x[M,K] · Wᵀ for a PyTorch Linear weight W [N, K] (F32 or BF16).
+// With a BF16 weight, x is rounded to bf16 first (bf16 x bf16 -> f32, as the tensor cores do).
+void linear(const float* x, int64_t M, int64_t K, const Tensor& W, float* y,
+            bool accumulate = false);
+// Same with rows [n0, n1) of W only: y[M, n1-n0] (the head restricted to some vocab columns).
+void linear_rows(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
+                 float* y, int64_t ldy);
+
+}  // namespace mmada::cpu
