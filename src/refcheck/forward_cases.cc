@@ -113,7 +113,9 @@ CaseResult run_forward_case(const CaseContext& ctx) {
   double h_atol = tol["hidden_states"]["atol"], h_rtol = tol["hidden_states"]["rtol"];
   double l_atol = tol["logits_lse/max/probe/full_rows"]["atol"],
          l_rtol = tol["logits_lse/max/probe/full_rows"]["rtol"];
-  if (bf16) l_atol = 0.5, l_rtol = 0.02;
+  // bf16 weights + bf16 GEMM inputs: the official bf16 GPU run differs by up to 0.2-0.4 (manifest
+  // calibration); ours is held to 0.25 absolute on logits.
+  if (bf16) l_atol = 0.25, l_rtol = 0.0;
   // Rows compared: all in f32; real (unpadded) positions only in bf16.
   std::vector<uint8_t> keep(size_t(B * L), 1);
   if (bf16 && !mask.empty()) keep = mask;

@@ -3,12 +3,6 @@
 
 namespace mmada {
 
-CaseResult run_generate_case(const CaseContext&) {
-  CaseResult r;
-  r.skip("text sampler not implemented yet");
-  return r;
-}
-
 CaseResult run_t2i_case(const CaseContext&) {
   CaseResult r;
   r.skip("text-to-image sampler not implemented yet");

@@ -1,0 +1,203 @@
+#include "sample/text_sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "sample/rng.h"
+
+namespace mmada {
+
+Remasking remasking_from_name(const std::string& s) {
+  if (s == "low_confidence") return Remasking::LowConfidence;
+  if (s == "random") return Remasking::Random;
+  fail("unknown remasking '", s, "' (use low_confidence or random)");
+}
+
+void TextSamplerParams::validate() const {
+  MMADA_CHECK(gen_length > 0, "gen_length must be positive, got ", gen_length);
+  MMADA_CHECK(block_length > 0, "block_length must be positive, got ", block_length);
+  MMADA_CHECK(gen_length % block_length == 0, "gen_length ", gen_length,
+              " is not divisible by block_length ", block_length);
+  const int64_t nb = gen_length / block_length;
+  MMADA_CHECK(steps > 0 && steps % nb == 0, "steps ", steps, " must be a positive multiple of the ",
+              "number of blocks ", nb, " (gen_length / block_length)");
+  MMADA_CHECK(temperature >= 0 && std::isfinite(temperature), "temperature must be >= 0, got ",
+              temperature);
+  MMADA_CHECK(cfg_scale >= 0 && std::isfinite(cfg_scale), "cfg_scale must be >= 0, got ", cfg_scale);
+}
+
+std::vector<int64_t> split_transfers(int64_t n, int64_t s) {
+  std::vector<int64_t> k(size_t(s), n / s);
+  for (int64_t i = 0; i < n % s; ++i) ++k[size_t(i)];
+  return k;
+}
+
+namespace {
+
+// Picks, for one logits row, the token (Gumbel-max at temperature t, lowest index on ties)
+// and its confidence softmax(float64(l))[token].
+struct Pick {
+  int64_t token;
+  double prob;
+};
+
+Pick pick_token(const float* l, int64_t V, double t, const CounterRng& rng, uint64_t stream) {
+  int64_t best = 0;
+  if (t == 0) {
+    for (int64_t j = 1; j < V; ++j)
+      if (l[j] > l[best]) best = j;
+  } else {
+    double bv = -INFINITY;
+    for (int64_t j = 0; j < V; ++j) {
+      double u = rng.uniform(stream, uint64_t(j));
+      if (u <= 0) u = 0x1p-53;
+      const double v = double(l[j]) - t * std::log(-std::log(u));  // l + t * Gumbel
+      if (v > bv) bv = v, best = j;
+    }
+  }
+  double mx = -INFINITY;
+  for (int64_t j = 0; j < V; ++j) mx = std::max(mx, double(l[j]));
+  double sum = 0;
+  for (int64_t j = 0; j < V; ++j) sum += std::exp(double(l[j]) - mx);
+  return {best, std::exp(double(l[best]) - mx) / sum};
+}
+
+}  // namespace
+
+TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t>& prompt,
+                                int64_t B, int64_t P, const std::vector<uint8_t>* prompt_mask,
+                                const TextSamplerParams& p, const TextStepCallback& on_step) {
+  p.validate();
+  MMADA_CHECK(B >= 1 && P >= 0 && int64_t(prompt.size()) == B * P, "prompt must hold B*P ids");
+  const int64_t G = p.gen_length, L = P + G, M = p.mask_id;
+  const int64_t NB = G / p.block_length, S = p.steps / NB;
+
+  std::vector<int64_t> x(size_t(B * L), M);
+  for (int64_t b = 0; b < B; ++b)
+    std::copy_n(prompt.begin() + b * P, P, x.begin() + b * L);
+  std::vector<uint8_t> is_prompt(x.size());
+  for (size_t i = 0; i < x.size(); ++i) is_prompt[i] = x[i] != M;
+
+  // Padding mask over the canvas: the prompt part as given, ones over the generated part.
+  std::vector<uint8_t> mask;
+  if (prompt_mask) {
+    const int64_t mw = int64_t(prompt_mask->size()) / B;
+    MMADA_CHECK(int64_t(prompt_mask->size()) == B * mw && (mw == P || mw == L),
+                "attention mask must be [B, prompt length] or [B, prompt + gen length]");
+    mask.assign(size_t(B * L), 1);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < mw; ++i) mask[size_t(b * L + i)] = (*prompt_mask)[size_t(b * mw + i)] != 0;
+    if (std::all_of(mask.begin(), mask.end(), [](uint8_t v) { return v != 0; })) mask.clear();
+  }
+
+  TextSamplerResult res;
+  res.B = B;
+  res.L = L;
+  CounterRng rng{p.seed};
+  std::vector<uint8_t> row_done(size_t(B), 0);
+  int64_t step_no = 0;
+  const bool cfg = p.cfg_scale > 0;
+  auto rb = [&](float v) { return p.bf16_logits ? round_bf16(v) : v; };
+
+  for (int64_t blk = 0; blk < NB; ++blk) {
+    const int64_t lo = P + blk * p.block_length, hi = lo + p.block_length;
+    std::vector<std::vector<int64_t>> k(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t n = std::count(x.begin() + b * L + lo, x.begin() + b * L + hi, M);
+      k[size_t(b)] = split_transfers(n, S);
+    }
+    for (int64_t s = 0; s < S; ++s, ++step_no) {
+      // Rows that can be committed now: masked positions before the block end.
+      std::vector<int64_t> rows;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < hi; ++i)
+          if (x[size_t(b * L + i)] == M) rows.push_back(b * L + i);
+      std::vector<int64_t> transferred(size_t(B), 0);
+      if (!rows.empty()) {
+        Tensor logits;
+        if (cfg) {
+          std::vector<int64_t> both(x);
+          both.resize(size_t(2 * B * L));
+          for (size_t i = 0; i < x.size(); ++i) both[x.size() + i] = is_prompt[i] ? M : x[i];
+          std::vector<int64_t> rows2(rows);
+          for (int64_t r : rows) rows2.push_back(r + B * L);
+          Tensor lu_lc = model(both, 2 * B, L, nullptr, rows2);
+          const int64_t R = int64_t(rows.size()), V = lu_lc.size(1);
+          logits = Tensor::empty(DType::F32, {R, V});
+          const float w1 = float(p.cfg_scale + 1.0);
+          for (int64_t i = 0; i < R * V; ++i) {
+            const float c = lu_lc.ptr<float>()[i], u = lu_lc.ptr<float>()[R * V + i];
+            logits.ptr<float>()[i] = rb(u + rb(w1 * rb(c - u)));  // u + (w+1)(c-u)
+          }
+        } else {
+          logits = model(x, B, L, mask.empty() ? nullptr : mask.data(), rows);
+          if (p.bf16_logits)
+            for (int64_t i = 0; i < logits.numel(); ++i) logits.ptr<float>()[i] = rb(logits.ptr<float>()[i]);
+        }
+        ++res.network_calls;
+        const int64_t V = logits.size(1), R = int64_t(rows.size());
+        std::vector<Pick> picks(static_cast<size_t>(R));
+#pragma omp parallel for schedule(dynamic)
+        for (int64_t r = 0; r < R; ++r) {
+          const uint64_t stream = (uint64_t(step_no) << 32) ^ uint64_t(rows[size_t(r)]);
+          picks[size_t(r)] = pick_token(logits.ptr<float>() + r * V, V, p.temperature, rng, stream);
+          if (p.remasking == Remasking::Random)
+            picks[size_t(r)].prob = float(rng.uniform(stream ^ 0x5A5A5A5A00000000ull, 0));
+        }
+        // Commit the k most confident masked positions of each row (value desc, index asc).
+        size_t r0 = 0;
+        for (int64_t b = 0; b < B; ++b) {
+          size_t r1 = r0;
+          while (r1 < rows.size() && rows[r1] < (b + 1) * L) ++r1;
+          std::vector<size_t> cand(r1 - r0);
+          std::iota(cand.begin(), cand.end(), r0);
+          const int64_t want = std::min<int64_t>(k[size_t(b)][size_t(s)], int64_t(cand.size()));
+          std::partial_sort(cand.begin(), cand.begin() + want, cand.end(), [&](size_t a, size_t c) {
+            if (picks[a].prob != picks[c].prob) return picks[a].prob > picks[c].prob;
+            return rows[a] < rows[c];
+          });
+          for (int64_t j = 0; j < want; ++j) x[size_t(rows[cand[size_t(j)]])] = picks[cand[size_t(j)]].token;
+          transferred[size_t(b)] = want;
+          r0 = r1;
+        }
+      }
+      if (on_step) {
+        TextStep st{step_no + 1, p.steps, blk, &x, transferred};
+        if (!on_step(st)) {
+          res.cancelled = true;
+          res.ids = x;
+          return res;
+        }
+      }
+    }
+    if (p.early_stop && blk + 1 < NB) {
+      // A row is finished when its generated text so far has an end id followed only by end ids.
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t* g = &x[size_t(b * L + P)];
+        const int64_t n = hi - P;
+        auto is_end = [&](int64_t t) {
+          return std::find(p.end_ids.begin(), p.end_ids.end(), t) != p.end_ids.end();
+        };
+        int64_t first = -1;
+        for (int64_t i = 0; i < n && first < 0; ++i)
+          if (is_end(g[i])) first = i;
+        bool done = first >= 0;
+        for (int64_t i = first + 1; done && i < n; ++i) done = is_end(g[i]);
+        if (done) {
+          row_done[size_t(b)] = 1;
+          for (int64_t i = hi; i < L; ++i) x[size_t(b * L + i)] = p.end_fill_id;
+        }
+      }
+      if (std::all_of(row_done.begin(), row_done.end(), [](uint8_t v) { return v != 0; })) {
+        res.steps_skipped = (NB - blk - 1) * S;
+        break;
+      }
+    }
+  }
+  res.ids = x;
+  return res;
+}
+
+}  // namespace mmada

@@ -1,0 +1,71 @@
+// LLaDA / MMaDA semi-autoregressive block diffusion for text and multimodal understanding
+// (spec/sampling.md §1-2): blocks, an even transfer schedule, low-confidence or random
+// remasking, Gumbel-max temperature sampling, classifier-free guidance.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace mmada {
+
+// The network as the sampler sees it: tokens in, logits out. Returns [rows.size(), V] float32
+// for rows b*L+i of the [B, L] canvas. token_mask ([B, L], 1 = real) is null when nothing is
+// padded; it is then a pair mask (bidirectional).
+using LogitsFn = std::function<Tensor(const std::vector<int64_t>& ids, int64_t B, int64_t L,
+                                      const uint8_t* token_mask,
+                                      const std::vector<int64_t>& rows)>;
+
+enum class Remasking { LowConfidence, Random };
+Remasking remasking_from_name(const std::string& s);
+
+struct TextSamplerParams {
+  int64_t gen_length = 128;
+  int64_t steps = 128;
+  int64_t block_length = 128;
+  double temperature = 0.0;
+  double cfg_scale = 0.0;
+  Remasking remasking = Remasking::LowConfidence;
+  int64_t mask_id = 126336;
+  uint64_t seed = 0;
+  // Round logits (and the guidance arithmetic) to bf16 like the reference's bf16 model.
+  bool bf16_logits = false;
+  // Once a finished block ends a row's answer (an end id followed only by end ids), fill the
+  // rest of that row with end_fill_id without running the network for it.
+  bool early_stop = false;
+  std::vector<int64_t> end_ids = {126081, 126348};
+  int64_t end_fill_id = 126081;
+
+  // Throws mmada::Error for settings the algorithm cannot run.
+  void validate() const;
+};
+
+struct TextStep {
+  int64_t step = 0, total_steps = 0;  // steps done so far (1-based after a step), of total
+  int64_t block = 0;
+  const std::vector<int64_t>* canvas = nullptr;  // [B, P+G] after this step
+  std::vector<int64_t> transferred;              // tokens committed per row this step
+};
+// Return false to cancel.
+using TextStepCallback = std::function<bool(const TextStep&)>;
+
+struct TextSamplerResult {
+  std::vector<int64_t> ids;  // [B, P+G]
+  int64_t B = 0, L = 0;
+  int64_t network_calls = 0;
+  int64_t steps_skipped = 0;  // by early stop
+  bool cancelled = false;
+};
+
+// prompt: [B, P] ids; prompt_mask: null, [B, P] or [B, P+G] (1 = real token; extended with
+// ones over the canvas). The returned canvas holds prompt + answer.
+TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t>& prompt,
+                                int64_t B, int64_t P, const std::vector<uint8_t>* prompt_mask,
+                                const TextSamplerParams& p, const TextStepCallback& on_step = {});
+
+// The even transfer schedule: n tokens over s steps, remainder first.
+std::vector<int64_t> split_transfers(int64_t n, int64_t s);
+
+}  // namespace mmada
