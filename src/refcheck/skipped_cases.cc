@@ -3,16 +3,4 @@
 
 namespace mmada {
 
-CaseResult run_t2i_case(const CaseContext&) {
-  CaseResult r;
-  r.skip("text-to-image sampler not implemented yet");
-  return r;
-}
-
-CaseResult run_magvit_case(const CaseContext&) {
-  CaseResult r;
-  r.skip("MAGVIT-v2 not implemented yet");
-  return r;
-}
-
 }  // namespace mmada

@@ -1,0 +1,99 @@
+// Text-to-image MaskGIT / MUSE sampling over MAGVIT-v2 codes (spec/sampling.md §4) and the
+// T2I token layout (spec/prompting.md §5.3).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sample/text_sampler.h"
+
+namespace mmada {
+
+enum class MaskSchedule { Cosine, Linear, Sigmoid, Pow };
+struct ScheduleSpec {
+  MaskSchedule kind = MaskSchedule::Cosine;
+  float power = 2.0f;  // for Pow ("pow2", "pow3", ...)
+};
+ScheduleSpec schedule_from_name(const std::string& s);
+// floor(n * f((s+1)/S)) computed in float32 exactly as the reference, before any clamp.
+int64_t schedule_mask_len(const ScheduleSpec& f, int64_t step, int64_t total_steps, int64_t n);
+
+// MMaDA task ids used by the T2I layout.
+constexpr int64_t kT2iToken = 126088, kSoiToken = 126084, kEoiToken = 126085, kIPadToken = 126093,
+                  kBosToken = 126080, kEosToken = 126081, kImageTokenOffset = 126349;
+
+// One T2I row: [iPAD]* <|t2i|> BOS text EOS | <|soi|> M*n_image <|eoi|>, text part of
+// `text_len` slots (513 for the released models). `text_ids` is the tokenised prompt (without
+// BOS; a leading BOS is kept once). mask: 0 on the pads.
+struct T2iRow {
+  std::vector<int64_t> ids;
+  std::vector<uint8_t> mask;
+};
+T2iRow build_t2i_row(const std::vector<int64_t>& text_ids, int64_t text_len, int64_t n_image,
+                     int64_t mask_id);
+
+// Source of the two random inputs of each step; replaceable to replay recorded draws.
+class T2iRandom {
+ public:
+  virtual ~T2iRandom() = default;
+  // A categorical draw over `n` probabilities (not necessarily normalised).
+  virtual int64_t draw(int64_t step, int64_t row, int64_t slot, const float* prob, int64_t n) = 0;
+  // Standard Gumbel noise for the remasking confidence.
+  virtual float gumbel(int64_t step, int64_t row, int64_t slot) = 0;
+};
+
+// Counter-based seeded draws (reproducible for a seed; PyTorch's stream is not reproduced).
+class SeededT2iRandom : public T2iRandom {
+ public:
+  explicit SeededT2iRandom(uint64_t seed) : seed_(seed) {}
+  int64_t draw(int64_t step, int64_t row, int64_t slot, const float* prob, int64_t n) override;
+  float gumbel(int64_t step, int64_t row, int64_t slot) override;
+
+ private:
+  uint64_t seed_;
+};
+
+struct T2iParams {
+  int64_t timesteps = 15;
+  double guidance = 3.5;
+  double temperature = 1.0;
+  ScheduleSpec schedule;
+  int64_t codebook = 8192;
+  int64_t image_offset = kImageTokenOffset;
+  int64_t mask_id = 126336;
+  bool bf16 = false;  // round guided logits, probabilities and confidences to bf16 (reference)
+  void validate() const;
+};
+
+struct T2iStep {
+  int64_t step = 0, total = 0;
+  const std::vector<int64_t>* sampled = nullptr;  // [B, N] codes drawn this step
+  const std::vector<int64_t>* current = nullptr;  // [B, N] committed codes, mask_id elsewhere
+  // Replay/diagnostics: guided logits [B*N, C], probabilities of the drawn codes, mask_len,
+  // the temperature used, and the remask decision.
+  const float* logits = nullptr;
+  std::vector<float> selected_probs;
+  std::vector<int64_t> mask_len;
+  double temperature = 0;
+  std::vector<uint8_t> masking;
+  const std::vector<int64_t>* model_input = nullptr;  // [B or 2B, L] rows fed to the network
+  const std::vector<int64_t>* input_ids = nullptr;    // [B, L] cond rows after this step
+};
+using T2iStepCallback = std::function<bool(const T2iStep&)>;
+
+struct T2iResult {
+  std::vector<int64_t> codes;      // [B, N] last step's draws
+  std::vector<int64_t> input_ids;  // [B, L] after the last step
+  bool cancelled = false;
+};
+
+// input_ids / mask: [B, L] cond rows (image slots = M); uncond_ids / uncond_mask: [B, L] or
+// empty (no guidance). The image slots are the n_image positions before the last one.
+T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> input_ids,
+                         const std::vector<uint8_t>& mask, const std::vector<int64_t>& uncond_ids,
+                         const std::vector<uint8_t>& uncond_mask, int64_t B, int64_t L,
+                         int64_t n_image, const T2iParams& p, T2iRandom& rng,
+                         const T2iStepCallback& on_step = {});
+
+}  // namespace mmada
