@@ -1,0 +1,154 @@
+#include "vq/magvit.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "vq/lfq.h"
+
+namespace fs = std::filesystem;
+
+namespace mmada {
+
+namespace {
+
+// Checks the quantize.* buffers against the rule the code derives them from (vq.md §4).
+void check_quantizer_buffers(const SafeTensorsSet& st, int64_t bits, const std::string& where) {
+  const int64_t size = int64_t(1) << bits;
+  for (const char* name : {"quantize.embedding", "quantize.power_vals"})
+    MMADA_CHECK(st.has(name), where, ": missing tensor '", name, "'");
+  const Tensor& e = st.get("quantize.embedding");
+  MMADA_CHECK(e.shape == (Shape{size, bits}), where, ": tensor 'quantize.embedding' has shape ",
+              shape_str(e.shape), ", expected ", shape_str({size, bits}));
+  const Tensor ef = e.to_f32(), want = lfq_codebook(bits);
+  for (int64_t i = 0; i < size * bits; ++i)
+    MMADA_CHECK(ef.ptr<float>()[i] == want.ptr<float>()[i], where,
+                ": 'quantize.embedding' row ", i / bits, " is not the +-1 bit pattern of its index");
+  const Tensor& pv = st.get("quantize.power_vals");
+  MMADA_CHECK(pv.shape == (Shape{bits}), where, ": tensor 'quantize.power_vals' has shape ",
+              shape_str(pv.shape), ", expected ", shape_str({bits}));
+  const Tensor pf = pv.to_f32();
+  for (int64_t c = 0; c < bits; ++c)
+    MMADA_CHECK(pf.ptr<float>()[c] == float(int64_t(1) << (bits - 1 - c)), where,
+                ": 'quantize.power_vals' entry ", c, " is not 2^", bits - 1 - c);
+}
+
+std::string checkpoint_file(const std::string& path) {
+  if (!fs::is_directory(path)) return path;
+  for (const char* name : {"pytorch_model.safetensors", "model.safetensors"})
+    if (fs::exists(fs::path(path) / name)) return (fs::path(path) / name).string();
+  MMADA_CHECK(!fs::exists(fs::path(path) / "pytorch_model.bin"), path,
+              ": only pytorch_model.bin found; convert it to pytorch_model.safetensors");
+  return path;  // SafeTensorsSet picks the single *.safetensors file or explains
+}
+
+// Small deterministic generator (splitmix64) so random weights need no <random> state.
+struct SplitMix {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() >> 40) * 0x1p-24f; }
+};
+
+}  // namespace
+
+Magvit Magvit::build(const MagvitConfig& cfg, const WeightFn& get) {
+  cfg.validate("MAGVIT config");
+  Magvit m;
+  m.cfg_ = cfg;
+  int64_t count = 0;
+  const WeightFn counting = [&](const std::string& name, const Shape& shape) {
+    Tensor t = get(name, shape);
+    count += t.numel();
+    return t;
+  };
+  m.encoder_ = std::make_shared<VqganEncoder>(VqganEncoder::load(counting, cfg.encoder, "encoder"));
+  m.decoder_ = std::make_shared<VqganDecoder>(VqganDecoder::load(counting, cfg.decoder, "decoder"));
+  m.num_params_ = count;
+  return m;
+}
+
+Magvit Magvit::load(const std::string& path) {
+  const std::string dir = fs::is_directory(path) ? path : fs::path(path).parent_path().string();
+  const MagvitConfig cfg = MagvitConfig::load(dir.empty() ? "." : dir);
+  const std::string file = checkpoint_file(path);
+  const SafeTensorsSet st = SafeTensorsSet::open(file);
+  const std::string where = "MAGVIT checkpoint " + file;
+  const WeightFn get = [&](const std::string& name, const Shape& shape) {
+    MMADA_CHECK(st.has(name), where, ": missing tensor '", name, "'");
+    const Tensor& t = st.get(name);
+    MMADA_CHECK(t.shape == shape, where, ": tensor '", name, "' has shape ", shape_str(t.shape),
+                ", expected ", shape_str(shape));
+    MMADA_CHECK(t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16 ||
+                    t.dtype == DType::F64,
+                where, ": tensor '", name, "' has non-float dtype ", dtype_name(t.dtype));
+    return t.dtype == DType::F32 && t.contiguous() ? t : t.to_f32();
+  };
+  Magvit m = build(cfg, get);
+  check_quantizer_buffers(st, cfg.codebook_dim, where);
+  return m;
+}
+
+Magvit Magvit::random(const MagvitConfig& cfg, uint64_t seed) {
+  SplitMix rng{seed};
+  const WeightFn get = [&](const std::string& name, const Shape& shape) {
+    Tensor t = Tensor::empty(DType::F32, shape);
+    float* p = t.ptr<float>();
+    const int64_t n = t.numel();
+    const bool is_norm = name.find("norm") != std::string::npos;
+    if (is_norm) {  // GroupNorm affine: weight ~ 1 + U(-.1, .1), bias ~ U(-.1, .1)
+      const float base = name.ends_with(".weight") ? 1.f : 0.f;
+      for (int64_t i = 0; i < n; ++i) p[i] = base + rng.uniform(-0.1f, 0.1f);
+    } else {  // conv weight [O, I, kh, kw] and bias [O]: U(-1/sqrt(fan_in), +), as torch
+      const int64_t fan_in = shape.size() == 4 ? shape[1] * shape[2] * shape[3] : 0;
+      const float bound = fan_in ? 1.f / std::sqrt(float(fan_in)) : 0.05f;
+      for (int64_t i = 0; i < n; ++i) p[i] = rng.uniform(-bound, bound);
+    }
+    return t;
+  };
+  return build(cfg, get);
+}
+
+Tensor Magvit::encode_latent(const Tensor& pixels) const {
+  const int64_t f = cfg_.downsample_factor();
+  MMADA_CHECK(pixels.dim() == 4 && pixels.dtype == DType::F32 && pixels.contiguous(),
+              "MAGVIT encode: pixels must be float32 contiguous [B, C, H, W], got ",
+              shape_str(pixels.shape));
+  MMADA_CHECK(pixels.size(0) > 0 && pixels.size(1) == cfg_.encoder.in_ch, "MAGVIT encode: pixels ",
+              shape_str(pixels.shape), " must have ", cfg_.encoder.in_ch, " channels");
+  MMADA_CHECK(pixels.size(2) > 0 && pixels.size(3) > 0 && pixels.size(2) % f == 0 &&
+                  pixels.size(3) % f == 0,
+              "MAGVIT encode: image size ", pixels.size(2), "x", pixels.size(3),
+              " is not a multiple of ", f);
+  return (*encoder_)(pixels);
+}
+
+Tensor Magvit::encode(const Tensor& pixels, Tensor* latent) const {
+  Tensor z = encode_latent(pixels);
+  Tensor codes = lfq_encode(z);
+  if (latent) *latent = std::move(z);
+  return codes;
+}
+
+Tensor Magvit::decode(const Tensor& codes, int64_t h, int64_t w) const {
+  MMADA_CHECK(codes.dim() == 2 && codes.size(0) > 0, "MAGVIT decode: codes must be [B, h*w], got ",
+              shape_str(codes.shape));
+  return (*decoder_)(lfq_decode(codes, cfg_.codebook_dim, h, w));
+}
+
+Tensor Magvit::decode(const Tensor& codes) const {
+  MMADA_CHECK(codes.dim() == 2, "MAGVIT decode: codes must be [B, N], got ",
+              shape_str(codes.shape));
+  const int64_t n = codes.size(1);
+  int64_t side = int64_t(std::llround(std::sqrt(double(n))));
+  MMADA_CHECK(side * side == n, "MAGVIT decode: ", n,
+              " codes per image are not a square grid; pass the grid shape");
+  return decode(codes, side, side);
+}
+
+}  // namespace mmada
