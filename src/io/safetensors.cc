@@ -111,12 +111,19 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::parse(const unsigned char* byt
     Shape shape;
     MMADA_CHECK(e["shape"].size() <= 8, where, ": more than 8 dimensions");
     for (const auto& d : e["shape"]) shape.push_back(json_nonneg_int(d, where + ": shape entry"));
-    int64_t numel;
-    try {
-      numel = shape_numel(shape);
-    } catch (const Error& err) {
-      fail(where, ": ", err.what());
+    // Product of the non-zero dims must fit: Tensor strides multiply every dim, so an empty
+    // tensor like [0, 2^32, 2^32] would overflow them even though numel is 0.
+    int64_t numel = 1;
+    bool empty = false;
+    for (int64_t d : shape) {
+      if (d == 0) {
+        empty = true;
+        continue;
+      }
+      MMADA_CHECK(numel <= INT64_MAX / d, where, ": shape ", shape_str(shape), " overflows 64 bits");
+      numel *= d;
     }
+    if (empty) numel = 0;
     const uint64_t begin = uint64_t(json_nonneg_int(e["data_offsets"][0], where + ": offset"));
     const uint64_t end = uint64_t(json_nonneg_int(e["data_offsets"][1], where + ": offset"));
     MMADA_CHECK(begin <= end, where, ": data_offsets [", begin, ", ", end, "] are reversed");
@@ -132,11 +139,14 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::parse(const unsigned char* byt
   std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
-  for (size_t i = 1; i < ranges.size(); ++i) {
-    // Zero-length tensors may share an offset with anything.
-    if (ranges[i].begin == ranges[i].end || ranges[i - 1].begin == ranges[i - 1].end) continue;
-    MMADA_CHECK(ranges[i].begin >= ranges[i - 1].end, name, ": tensors '", ranges[i - 1].name,
-                "' and '", ranges[i].name, "' have overlapping data ranges");
+  // Compare each range with the previous non-empty one (not just its sorted neighbour, which
+  // may be a zero-length tensor sitting inside an earlier range).
+  const Range* prev = nullptr;
+  for (const Range& r : ranges) {
+    if (r.begin == r.end) continue;  // zero-length tensors may share an offset with anything
+    MMADA_CHECK(!prev || r.begin >= prev->end, name, ": tensors '", prev->name, "' and '", r.name,
+                "' have overlapping data ranges");
+    prev = &r;
   }
   return st;
 }

@@ -104,6 +104,8 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
     c.mlp_hidden = r.positive_int("mlp_hidden_size");
   } else {
     const int64_t ratio = r.present("mlp_ratio") ? r.positive_int("mlp_ratio") : 4;
+    MMADA_CHECK(ratio <= INT64_MAX / c.d_model, where, ": mlp_ratio ", ratio, " x d_model ",
+                c.d_model, " overflows 64 bits");
     c.mlp_hidden = ratio * c.d_model;
   }
   c.vocab = r.present("embedding_size") ? r.positive_int("embedding_size")
