@@ -102,6 +102,24 @@ TEST(Tokenizer, InvalidUtf8InputIsReplacedNotFatal) {
   EXPECT_EQ(tok->decode(ids), utf8::to_valid_lossy(bad));
 }
 
+TEST(Tokenizer, RandomBytesAndIdsNeverCrash) {
+  MMADA_REQUIRE_TOKENIZER(tok);
+  uint64_t state = 42;
+  auto next = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return uint32_t(state >> 33);
+  };
+  for (int round = 0; round < 500; ++round) {
+    std::string text(next() % 64, '\0');
+    for (char& c : text) c = char(next() % 4 == 0 ? "<|>\n "[next() % 5] : next() & 0xFF);
+    const Ids ids = tok->encode(text);
+    EXPECT_TRUE(utf8::is_valid(tok->decode(ids)));
+    Ids random_ids(next() % 32);
+    for (auto& id : random_ids) id = int64_t(next() % 140000) - 1000;
+    EXPECT_TRUE(utf8::is_valid(tok->decode(random_ids, round % 2 == 0)));
+  }
+}
+
 class TokenizerFileTest : public ::testing::Test {
  protected:
   std::filesystem::path dir_;
