@@ -57,14 +57,14 @@ Conv2d::Conv2d(Tensor weight, Tensor bias, int64_t stride, int64_t pad_lt, int64
 
 Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
   MMADA_CHECK(cache_, "Conv2d: used before being built");
-  MMADA_CHECK(x.dim() == 4 && x.dtype == DType::F32 && x.contiguous() && x.size(1) == in_,
-              "Conv2d: input ", shape_str(x.shape), " is not float32 NCHW with ", in_,
+  MMADA_CHECK(x.dim() == 4 && x.dtype == DType::F32 && x.contiguous() && x.size(3) == in_,
+              "Conv2d: input ", shape_str(x.shape), " is not float32 NHWC with ", in_,
               " channels");
-  const int64_t oh = (x.size(2) + pad_lt_ + pad_rb_ - kh_) / stride_ + 1;
-  const int64_t ow = (x.size(3) + pad_lt_ + pad_rb_ - kw_) / stride_ + 1;
+  const int64_t oh = (x.size(1) + pad_lt_ + pad_rb_ - kh_) / stride_ + 1;
+  const int64_t ow = (x.size(2) + pad_lt_ + pad_rb_ - kw_) / stride_ + 1;
   MMADA_CHECK(oh > 0 && ow > 0, "Conv2d: input ", shape_str(x.shape), " smaller than kernel");
   if (residual)
-    MMADA_CHECK(residual->shape == (Shape{x.size(0), out_, oh, ow}) && residual->contiguous(),
+    MMADA_CHECK(residual->shape == (Shape{x.size(0), oh, ow, out_}) && residual->contiguous(),
                 "Conv2d: residual ", shape_str(residual->shape), " does not match the output");
   return g_conv_impl == ConvImpl::OneDnn ? forward_onednn(x, residual)
                                          : forward_im2col(x, residual);
@@ -72,25 +72,24 @@ Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
 
 Tensor Conv2d::forward_onednn(const Tensor& x, const Tensor* residual) const {
   using dims = dnnl::memory::dims;
-  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const int64_t n = x.size(0), h = x.size(1), w = x.size(2);
   const int64_t oh = (h + pad_lt_ + pad_rb_ - kh_) / stride_ + 1;
   const int64_t ow = (w + pad_lt_ + pad_rb_ - kw_) / stride_ + 1;
   auto& eng = engine();
-  const dnnl::memory::desc src_plain({n, in_, h, w}, dt::f32, tag::nchw);
-  const dnnl::memory::desc dst_plain({n, out_, oh, ow}, dt::f32, tag::nchw);
+  // oneDNN describes tensors by logical NCHW dims plus a layout tag.
+  const dnnl::memory::desc src_md({n, in_, h, w}, dt::f32, tag::nhwc);
+  const dnnl::memory::desc dst_md({n, out_, oh, ow}, dt::f32, tag::nhwc);
 
   std::shared_ptr<Cache::Plan> plan;
   {
     std::lock_guard<std::mutex> lock(cache_->mu);
     auto& slot = cache_->plans[{n, h, w, residual != nullptr}];
     if (!slot) {
-      const dnnl::memory::desc src_any({n, in_, h, w}, dt::f32, tag::any);
-      const dnnl::memory::desc dst_any({n, out_, oh, ow}, dt::f32, tag::any);
       const dnnl::memory::desc wei_any({out_, in_, kh_, kw_}, dt::f32, tag::any);
       const dnnl::memory::desc bias_md({out_}, dt::f32, tag::x);
       dnnl::convolution_forward::desc d(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any,
-          wei_any, bias_md, dst_any, dims{stride_, stride_}, dims{pad_lt_, pad_lt_},
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+          wei_any, bias_md, dst_md, dims{stride_, stride_}, dims{pad_lt_, pad_lt_},
           dims{pad_rb_, pad_rb_});
       dnnl::primitive_attr attr;
       if (residual) {
@@ -112,67 +111,57 @@ Tensor Conv2d::forward_onednn(const Tensor& x, const Tensor* residual) const {
     plan = slot;
   }
 
-  Tensor y = Tensor::empty(DType::F32, {n, out_, oh, ow});
+  Tensor y = Tensor::empty(DType::F32, {n, oh, ow, out_});
+  // The sum post-op adds the destination's previous content.
+  if (residual) std::memcpy(y.data, residual->data, y.nbytes());
   dnnl::stream s(eng);
-  dnnl::memory x_user(src_plain, eng, x.data);
-  dnnl::memory y_user(dst_plain, eng, y.data);
-  dnnl::memory src = x_user, dst = y_user;
-  if (plan->pd.src_desc() != src_plain) {
-    src = dnnl::memory(plan->pd.src_desc(), eng);
-    dnnl::reorder(x_user, src).execute(s, x_user, src);
-  }
-  if (plan->pd.dst_desc() != dst_plain) dst = dnnl::memory(plan->pd.dst_desc(), eng);
-  if (residual) {  // the sum post-op adds the destination's previous content
-    dnnl::memory r_user(dst_plain, eng, residual->data);
-    dnnl::reorder(r_user, dst).execute(s, r_user, dst);
-  }
+  dnnl::memory src(src_md, eng, x.data), dst(dst_md, eng, y.data);
   plan->prim.execute(s, {{DNNL_ARG_SRC, src},
                          {DNNL_ARG_WEIGHTS, plan->weights},
                          {DNNL_ARG_BIAS, plan->bias},
                          {DNNL_ARG_DST, dst}});
-  if (dst != y_user) dnnl::reorder(dst, y_user).execute(s, dst, y_user);
   s.wait();
   return y;
 }
 
 // im2col + SGEMM, tiled over output rows so the column buffer stays ~32 MB:
-// out[o, r*OW + c] = sum_k W[o, k] * col[k, r*OW + c], k = (i, dy, dx).
+// out[p, o] = sum_k col[p, k] * W[o, k], p = output pixel, k = (i, dy, dx) as W is stored.
 Tensor Conv2d::forward_im2col(const Tensor& x, const Tensor* residual) const {
-  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const int64_t n = x.size(0), h = x.size(1), w = x.size(2);
   const int64_t oh = (h + pad_lt_ + pad_rb_ - kh_) / stride_ + 1;
   const int64_t ow = (w + pad_lt_ + pad_rb_ - kw_) / stride_ + 1;
   const int64_t K = in_ * kh_ * kw_;
-  const int64_t rows_per_tile = std::clamp<int64_t>((int64_t(8) << 20) / std::max<int64_t>(1, K * ow), 1, oh);
-  Tensor y = Tensor::empty(DType::F32, {n, out_, oh, ow});
+  const int64_t rows_per_tile =
+      std::clamp<int64_t>((int64_t(8) << 20) / std::max<int64_t>(1, K * ow), 1, oh);
+  Tensor y = Tensor::empty(DType::F32, {n, oh, ow, out_});
   std::vector<float> col(size_t(K * rows_per_tile * ow));
   const float* wt = weight_.ptr<float>();
   const float* bias = bias_.ptr<float>();
   for (int64_t b = 0; b < n; ++b) {
-    const float* xb = x.ptr<float>() + b * in_ * h * w;
-    float* yb = y.ptr<float>() + b * out_ * oh * ow;
+    const float* xb = x.ptr<float>() + b * h * w * in_;
+    float* yb = y.ptr<float>() + b * oh * ow * out_;
     for (int64_t r0 = 0; r0 < oh; r0 += rows_per_tile) {
-      const int64_t r1 = std::min(oh, r0 + rows_per_tile), cols = (r1 - r0) * ow;
+      const int64_t r1 = std::min(oh, r0 + rows_per_tile), pixels = (r1 - r0) * ow;
 #pragma omp parallel for
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t i = k / (kh_ * kw_), dy = (k / kw_) % kh_, dx = k % kw_;
-        float* dst = col.data() + k * cols;
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t iy = r * stride_ - pad_lt_ + dy;
-          for (int64_t c = 0; c < ow; ++c) {
-            const int64_t ix = c * stride_ - pad_lt_ + dx;
-            const bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
-            *dst++ = in ? xb[(i * h + iy) * w + ix] : 0.f;
-          }
-        }
+      for (int64_t p = 0; p < pixels; ++p) {
+        const int64_t r = r0 + p / ow, c = p % ow;
+        float* dst = col.data() + p * K;
+        for (int64_t i = 0; i < in_; ++i)
+          for (int64_t dy = 0; dy < kh_; ++dy)
+            for (int64_t dx = 0; dx < kw_; ++dx) {
+              const int64_t iy = r * stride_ - pad_lt_ + dy, ix = c * stride_ - pad_lt_ + dx;
+              const bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+              *dst++ = in ? xb[(iy * w + ix) * in_ + i] : 0.f;
+            }
       }
-      dnnl::sgemm('N', 'N', out_, cols, K, 1.f, wt, K, col.data(), cols, 0.f, yb + r0 * ow,
-                  oh * ow);
+      dnnl::sgemm('N', 'T', pixels, out_, K, 1.f, col.data(), K, wt, K, 0.f,
+                  yb + r0 * ow * out_, out_);
     }
 #pragma omp parallel for
-    for (int64_t o = 0; o < out_; ++o) {
-      float* yo = yb + o * oh * ow;
-      const float* ro = residual ? residual->ptr<float>() + (b * out_ + o) * oh * ow : nullptr;
-      for (int64_t p = 0; p < oh * ow; ++p) yo[p] = (yo[p] + bias[o]) + (ro ? ro[p] : 0.f);
+    for (int64_t p = 0; p < oh * ow; ++p) {
+      float* yp = yb + p * out_;
+      const float* rp = residual ? residual->ptr<float>() + (b * oh * ow + p) * out_ : nullptr;
+      for (int64_t o = 0; o < out_; ++o) yp[o] = (yp[o] + bias[o]) + (rp ? rp[o] : 0.f);
     }
   }
   return y;

@@ -2,58 +2,126 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
 
 namespace mmada {
 
+namespace {
+
+void check_4d_f32(const Tensor& x, const char* what) {
+  MMADA_CHECK(x.dim() == 4 && x.dtype == DType::F32 && x.contiguous(), what,
+              ": expected a float32 contiguous 4-D tensor, got ", shape_str(x.shape));
+}
+
+// exp(x) for float32 in a form the compiler vectorises (glibc's expf is scalar without
+// -ffast-math): Cody-Waite reduction x = n ln2 + r and the Cephes degree-6 polynomial,
+// ~1 ulp over the clamped range.
+inline float exp_vec(float x) {
+  x = std::min(88.3f, std::max(-87.3f, x));
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
+}
+
+}  // namespace
+
+Tensor nchw_to_nhwc(const Tensor& x) {
+  check_4d_f32(x, "nchw_to_nhwc");
+  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  Tensor y = Tensor::empty(DType::F32, {n, x.size(2), x.size(3), c});
+#pragma omp parallel for
+  for (int64_t p = 0; p < n * hw; ++p)
+    for (int64_t ch = 0; ch < c; ++ch)
+      y.ptr<float>()[p * c + ch] = x.ptr<float>()[((p / hw) * c + ch) * hw + p % hw];
+  return y;
+}
+
+Tensor nhwc_to_nchw(const Tensor& x) {
+  check_4d_f32(x, "nhwc_to_nchw");
+  const int64_t n = x.size(0), hw = x.size(1) * x.size(2), c = x.size(3);
+  Tensor y = Tensor::empty(DType::F32, {n, c, x.size(1), x.size(2)});
+#pragma omp parallel for
+  for (int64_t plane = 0; plane < n * c; ++plane) {
+    const int64_t b = plane / c, ch = plane % c;
+    for (int64_t p = 0; p < hw; ++p)
+      y.ptr<float>()[plane * hw + p] = x.ptr<float>()[(b * hw + p) * c + ch];
+  }
+  return y;
+}
+
 Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
                   float eps, bool swish) {
-  MMADA_CHECK(x.dim() == 4 && x.dtype == DType::F32 && x.contiguous(),
-              "group_norm: input must be float32 NCHW, got ", shape_str(x.shape));
-  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  check_4d_f32(x, "group_norm");
+  const int64_t n = x.size(0), hw = x.size(1) * x.size(2), c = x.size(3);
   MMADA_CHECK(groups > 0 && c % groups == 0, "group_norm: ", c, " channels not divisible into ",
               groups, " groups");
   MMADA_CHECK(gamma.numel() == c && beta.numel() == c && gamma.dtype == DType::F32 &&
                   beta.dtype == DType::F32,
               "group_norm: affine parameters must be float32 [", c, "]");
-  const int64_t cg = c / groups, len = cg * hw;
+  const int64_t cg = c / groups;
   Tensor y = Tensor::empty(DType::F32, x.shape);
-  const float* g = gamma.ptr<float>();
-  const float* b = beta.ptr<float>();
-  // Parallel over (sample, group) when there are enough of them, else inside each group.
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t ng = 0; ng < n * groups; ++ng) {
-    const float* xs = x.ptr<float>() + ng * len;
-    float* ys = y.ptr<float>() + ng * len;
-    double sum = 0, sq = 0;
-#pragma omp simd reduction(+ : sum, sq)
-    for (int64_t i = 0; i < len; ++i) {
-      const double v = xs[i];
-      sum += v;
-      sq += v * v;
+  std::vector<float> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
+  for (int64_t b = 0; b < n; ++b) {
+    const float* xb = x.ptr<float>() + b * hw * c;
+    float* yb = y.ptr<float>() + b * hw * c;
+    // Per-channel sums over the pixels (float64), one partial array per thread.
+    std::vector<double> sum(static_cast<size_t>(c)), sq(static_cast<size_t>(c));
+#pragma omp parallel
+    {
+      std::vector<double> s(static_cast<size_t>(c)), q(static_cast<size_t>(c));
+#pragma omp for nowait
+      for (int64_t p = 0; p < hw; ++p) {
+        const float* xp = xb + p * c;
+#pragma omp simd
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const double v = xp[ch];
+          s[size_t(ch)] += v;
+          q[size_t(ch)] += v * v;
+        }
+      }
+#pragma omp critical
+      for (int64_t ch = 0; ch < c; ++ch) sum[size_t(ch)] += s[size_t(ch)], sq[size_t(ch)] += q[size_t(ch)];
     }
-    const double mean = sum / double(len);
-    const double var = std::max(0.0, sq / double(len) - mean * mean);
-    const double rstd = 1.0 / std::sqrt(var + double(eps));
-    const int64_t c0 = (ng % groups) * cg;
-    for (int64_t ci = 0; ci < cg; ++ci) {
-      // y = x * scale + shift with scale = rstd * gamma, shift = beta - mean * scale.
-      const float scale = float(rstd * double(g[c0 + ci]));
-      const float shift = float(double(b[c0 + ci]) - mean * rstd * double(g[c0 + ci]));
-      const float* xc = xs + ci * hw;
-      float* yc = ys + ci * hw;
+    // y = x * scale + shift per channel, scale = rstd * gamma, shift = beta - mean * scale.
+    for (int64_t g = 0; g < groups; ++g) {
+      double gs = 0, gq = 0;
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) gs += sum[size_t(ch)], gq += sq[size_t(ch)];
+      const double count = double(hw * cg), mean = gs / count;
+      const double rstd = 1.0 / std::sqrt(std::max(0.0, gq / count - mean * mean) + double(eps));
+      for (int64_t ch = g * cg; ch < (g + 1) * cg; ++ch) {
+        const double sc = rstd * double(gamma.ptr<float>()[ch]);
+        scale[size_t(ch)] = float(sc);
+        shift[size_t(ch)] = float(double(beta.ptr<float>()[ch]) - mean * sc);
+      }
+    }
+    const float* sc = scale.data();
+    const float* sh = shift.data();
+#pragma omp parallel for
+    for (int64_t p = 0; p < hw; ++p) {
+      const float* xp = xb + p * c;
+      float* yp = yb + p * c;
       if (swish) {
 #pragma omp simd
-        for (int64_t i = 0; i < hw; ++i) {
-          const float t = xc[i] * scale + shift;
-          yc[i] = t / (1.f + std::exp(-t));
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const float t = xp[ch] * sc[ch] + sh[ch];
+          yp[ch] = t / (1.f + exp_vec(-t));
         }
       } else {
 #pragma omp simd
-        for (int64_t i = 0; i < hw; ++i) yc[i] = xc[i] * scale + shift;
+        for (int64_t ch = 0; ch < c; ++ch) yp[ch] = xp[ch] * sc[ch] + sh[ch];
       }
     }
   }
@@ -61,34 +129,37 @@ Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int6
 }
 
 Tensor upsample_nearest2x(const Tensor& x) {
-  MMADA_CHECK(x.dim() == 4 && x.dtype == DType::F32 && x.contiguous(),
-              "upsample_nearest2x: input must be float32 NCHW, got ", shape_str(x.shape));
-  const int64_t nc = x.size(0) * x.size(1), h = x.size(2), w = x.size(3);
-  Tensor y = Tensor::empty(DType::F32, {x.size(0), x.size(1), 2 * h, 2 * w});
+  check_4d_f32(x, "upsample_nearest2x");
+  const int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
+  Tensor y = Tensor::empty(DType::F32, {n, 2 * h, 2 * w, c});
+  const size_t pixel = size_t(c) * sizeof(float);
 #pragma omp parallel for
-  for (int64_t p = 0; p < nc * h; ++p) {
-    const float* src = x.ptr<float>() + p * w;
-    float* d0 = y.ptr<float>() + p * 4 * w;  // output rows 2r and 2r+1 of plane p / h
-    float* d1 = d0 + 2 * w;
-    for (int64_t j = 0; j < w; ++j) d0[2 * j] = d0[2 * j + 1] = src[j];
-    for (int64_t j = 0; j < 2 * w; ++j) d1[j] = d0[j];
+  for (int64_t row = 0; row < n * h; ++row) {  // input row -> output rows 2r and 2r+1
+    const float* src = x.ptr<float>() + row * w * c;
+    float* d0 = y.ptr<float>() + row * 4 * w * c;
+    for (int64_t j = 0; j < w; ++j) {
+      std::memcpy(d0 + (2 * j) * c, src + j * c, pixel);
+      std::memcpy(d0 + (2 * j + 1) * c, src + j * c, pixel);
+    }
+    std::memcpy(d0 + 2 * w * c, d0, 2 * w * pixel);
   }
   return y;
 }
 
 Tensor spatial_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
-  MMADA_CHECK(q.dim() == 4 && q.shape == k.shape && q.shape == v.shape && q.dtype == DType::F32,
-              "spatial_attention: q, k, v must be float32 NCHW of one shape");
-  const int64_t n = q.size(0), c = q.size(1), len = q.size(2) * q.size(3);
+  MMADA_CHECK(q.dim() == 4 && q.shape == k.shape && q.shape == v.shape && q.dtype == DType::F32 &&
+                  k.dtype == DType::F32 && v.dtype == DType::F32,
+              "spatial_attention: q, k, v must be float32 NHWC of one shape");
+  const int64_t n = q.size(0), len = q.size(1) * q.size(2), c = q.size(3);
   const float scale = float(std::pow(double(c), -0.5));
   Tensor o = Tensor::empty(DType::F32, q.shape);
   std::vector<float> s(size_t(len * len));
   for (int64_t b = 0; b < n; ++b) {
-    const float* qb = q.ptr<float>() + b * c * len;
-    const float* kb = k.ptr<float>() + b * c * len;
-    const float* vb = v.ptr<float>() + b * c * len;
-    // s[i, j] = sum_c q[c, i] k[c, j]; then scaled, as the reference scales after the product.
-    dnnl::sgemm('T', 'N', len, len, c, 1.f, qb, len, kb, len, 0.f, s.data(), len);
+    const float* qb = q.ptr<float>() + b * len * c;
+    const float* kb = k.ptr<float>() + b * len * c;
+    const float* vb = v.ptr<float>() + b * len * c;
+    // s[i, j] = q_i . k_j, scaled afterwards as the reference does.
+    dnnl::sgemm('N', 'T', len, len, c, 1.f, qb, c, kb, c, 0.f, s.data(), len);
 #pragma omp parallel for
     for (int64_t i = 0; i < len; ++i) {
       float* row = s.data() + i * len;
@@ -96,12 +167,11 @@ Tensor spatial_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
       for (int64_t j = 0; j < len; ++j) mx = std::max(mx, row[j] *= scale);
       float sum = 0.f;
       for (int64_t j = 0; j < len; ++j) sum += (row[j] = std::exp(row[j] - mx));
-      const float inv = 1.f / sum;
-      for (int64_t j = 0; j < len; ++j) row[j] *= inv;
+      for (int64_t j = 0; j < len; ++j) row[j] /= sum;
     }
-    // o[c, i] = sum_j v[c, j] s[i, j]
-    dnnl::sgemm('N', 'T', c, len, len, 1.f, vb, len, s.data(), len, 0.f,
-                o.ptr<float>() + b * c * len, len);
+    // o_i = sum_j s[i, j] v_j
+    dnnl::sgemm('N', 'N', len, c, len, 1.f, s.data(), len, vb, c, 0.f, o.ptr<float>() + b * len * c,
+                c);
   }
   return o;
 }

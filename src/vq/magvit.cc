@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "vq/feature_ops.h"
 #include "vq/lfq.h"
 
 namespace fs = std::filesystem;
@@ -125,7 +126,7 @@ Tensor Magvit::encode_latent(const Tensor& pixels) const {
                   pixels.size(3) % f == 0,
               "MAGVIT encode: image size ", pixels.size(2), "x", pixels.size(3),
               " is not a multiple of ", f);
-  return (*encoder_)(pixels);
+  return nhwc_to_nchw((*encoder_)(nchw_to_nhwc(pixels)));
 }
 
 Tensor Magvit::encode(const Tensor& pixels, Tensor* latent) const {
@@ -138,7 +139,7 @@ Tensor Magvit::encode(const Tensor& pixels, Tensor* latent) const {
 Tensor Magvit::decode(const Tensor& codes, int64_t h, int64_t w) const {
   MMADA_CHECK(codes.dim() == 2 && codes.size(0) > 0, "MAGVIT decode: codes must be [B, h*w], got ",
               shape_str(codes.shape));
-  return (*decoder_)(lfq_decode(codes, cfg_.codebook_dim, h, w));
+  return nhwc_to_nchw((*decoder_)(nchw_to_nhwc(lfq_decode(codes, cfg_.codebook_dim, h, w))));
 }
 
 Tensor Magvit::decode(const Tensor& codes) const {

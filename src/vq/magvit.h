@@ -1,7 +1,7 @@
 // MAGVIT-v2 image tokenizer (showlab/magvitv2, used by Show-o and MMaDA), float32 on the CPU:
 //   encode: pixels [B, 3, H, W] in [-1, 1] -> codes [B, (H/16)*(W/16)] in [0, 8192)
 //   decode: codes [B, h*w] -> image [B, 3, 16h, 16w], nominally in [-1, 1] (not clamped).
-// See shared/spec/vq.md.
+// The API is NCHW like the reference; internally feature maps are NHWC. See shared/spec/vq.md.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,5 +1,5 @@
 // Building blocks of the MAGVIT-v2 encoder/decoder (vq.md §2), each loading its tensors by the
-// showlab names under a prefix. Feature maps are float32 NCHW.
+// showlab names under a prefix. Feature maps are float32 NHWC [N, H, W, C].
 #pragma once
 #include <functional>
 #include <string>

@@ -21,7 +21,8 @@ struct VqganLevel {
   Tensor run_blocks(Tensor h) const;
 };
 
-// pixels [B, in_ch, H, W] -> pre-quantisation latent [B, z_channels, H/2^(L-1), W/2^(L-1)].
+// Feature maps are NHWC (see conv2d.h).
+// pixels [B, H, W, in_ch] -> pre-quantisation latent [B, H/2^(L-1), W/2^(L-1), z_channels].
 struct VqganEncoder {
   Conv2d conv_in;
   std::vector<VqganLevel> down;
@@ -35,7 +36,7 @@ struct VqganEncoder {
   Tensor operator()(const Tensor& x) const;
 };
 
-// quantised latent [B, z_channels, h, w] -> image [B, out_ch, h*2^(L-1), w*2^(L-1)].
+// quantised latent [B, h, w, z_channels] -> image [B, h*2^(L-1), w*2^(L-1), out_ch].
 struct VqganDecoder {
   Conv2d post_quant_conv, conv_in;
   ResnetBlock mid_block_1, mid_block_2;

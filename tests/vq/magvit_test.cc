@@ -118,7 +118,7 @@ TEST(MagvitOps, GroupNormMatchesFloat64Loop) {
   const Tensor x = random_tensor({n, c, h, w}, 1, -3.f, 5.f);
   const Tensor gamma = random_tensor({c}, 2, 0.5f, 1.5f), beta = random_tensor({c}, 3);
   for (bool swish : {false, true}) {
-    const Tensor y = group_norm(x, gamma, beta, g, 1e-6f, swish);
+    const Tensor y = nhwc_to_nchw(group_norm(nchw_to_nhwc(x), gamma, beta, g, 1e-6f, swish));
     const int64_t cg = c / g, hw = h * w;
     for (int64_t b = 0; b < n; ++b)
       for (int64_t gi = 0; gi < g; ++gi) {
@@ -184,7 +184,8 @@ TEST(MagvitOps, ConvMatchesFloat64LoopBothPaths) {
       if (c.residual)
         for (size_t i = 0; i < want.size(); ++i) want[i] += res.ptr<float>()[i];
       const Conv2d conv(wt, bias, c.stride, c.plt, c.prb);
-      const Tensor y = conv(x, c.residual ? &res : nullptr);
+      const Tensor res_nhwc = nchw_to_nhwc(res);
+      const Tensor y = nhwc_to_nchw(conv(nchw_to_nhwc(x), c.residual ? &res_nhwc : nullptr));
       ASSERT_EQ(y.shape, (Shape{2, c.co, oh, ow}));
       // Sums of up to 288 products of magnitude <= 1: float32 error well below 1e-4.
       for (size_t i = 0; i < want.size(); ++i)
@@ -196,7 +197,7 @@ TEST(MagvitOps, ConvMatchesFloat64LoopBothPaths) {
 
 TEST(MagvitOps, UpsampleAndAttentionMatchLoops) {
   const Tensor x = random_tensor({1, 2, 2, 3}, 40);
-  const Tensor u = upsample_nearest2x(x);
+  const Tensor u = nhwc_to_nchw(upsample_nearest2x(nchw_to_nhwc(x)));
   ASSERT_EQ(u.shape, (Shape{1, 2, 4, 6}));
   for (int64_t c = 0; c < 2; ++c)
     for (int64_t r = 0; r < 4; ++r)
@@ -206,7 +207,7 @@ TEST(MagvitOps, UpsampleAndAttentionMatchLoops) {
   const int64_t n = 2, c = 8, len = 12;
   const Tensor q = random_tensor({n, c, 3, 4}, 41), k = random_tensor({n, c, 3, 4}, 42),
                v = random_tensor({n, c, 3, 4}, 43);
-  const Tensor o = spatial_attention(q, k, v);
+  const Tensor o = nhwc_to_nchw(spatial_attention(nchw_to_nhwc(q), nchw_to_nhwc(k), nchw_to_nhwc(v)));
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < len; ++i) {
       std::vector<double> s(len);
