@@ -1,0 +1,80 @@
+#include "pipeline/text_model.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "model/logits_fn.h"
+#include "tokenizer/prompts.h"
+
+namespace mmada {
+
+std::string find_tokenizer_dir(const std::string& model_dir, const std::string& fallback) {
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(model_dir) / "tokenizer.json")) return model_dir;
+  MMADA_CHECK(!fallback.empty() && fs::exists(fs::path(fallback) / "tokenizer.json"), model_dir,
+              ": no tokenizer.json in the model folder; pass --tokenizer DIR");
+  return fallback;
+}
+
+TextModel TextModel::load(const std::string& model_dir, const std::string& tokenizer_dir,
+                          Precision p) {
+  TextModel tm;
+  tm.model = std::make_shared<Transformer>(Transformer::load(model_dir, p));
+  tm.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(tokenizer_dir));
+  return tm;
+}
+
+ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextStepCallback& on_step) {
+  MMADA_CHECK(!req.messages.empty(), "chat: no messages");
+  std::vector<ChatMessage> msgs = req.messages;
+  if (req.think) {
+    for (auto it = msgs.rbegin(); it != msgs.rend(); ++it)
+      if (it->role == "user") {
+        it->content = with_thinking_prefix(it->content);
+        break;
+      }
+  }
+  std::vector<int64_t> prompt = text_chat_prompt(*tm.tokenizer, msgs);
+  if (!req.image_codes.empty()) {  // app.py form: image prefix, then the chat prompt
+    std::vector<int64_t> pre = {mmada_tokens::kMmu, mmada_tokens::kSoi};
+    for (int64_t c : req.image_codes) pre.push_back(image_code_to_id(c));
+    pre.push_back(mmada_tokens::kEoi);
+    prompt.insert(prompt.begin(), pre.begin(), pre.end());
+  }
+  const ModelConfig& cfg = tm.model->config();
+  const int64_t total = int64_t(prompt.size()) + req.sampler.gen_length;
+  MMADA_CHECK(total <= cfg.max_sequence_length, "prompt of ", prompt.size(), " tokens + gen length ",
+              req.sampler.gen_length, " = ", total, " exceeds the model's max sequence length ",
+              cfg.max_sequence_length);
+  TextSamplerParams p = req.sampler;
+  p.mask_id = cfg.mask_token_id;
+  p.bf16_logits = tm.model->precision() == Precision::BF16;
+  ChatReply r;
+  r.prompt_tokens = int64_t(prompt.size());
+  r.stats = generate_text(make_logits_fn(*tm.model), prompt, 1, int64_t(prompt.size()), nullptr, p, on_step);
+  r.answer_ids.assign(r.stats.ids.begin() + r.prompt_tokens, r.stats.ids.end());
+  r.text = tm.tokenizer->decode(r.answer_ids, /*skip_special=*/true);
+  return r;
+}
+
+std::string render_canvas(const Tokenizer& tok, const std::vector<int64_t>& ids, int64_t begin,
+                          int64_t end, int64_t mask_id, const std::string& mask_glyph) {
+  std::string out;
+  std::vector<int64_t> run;
+  auto flush = [&] {
+    if (!run.empty()) out += tok.decode(run, true);
+    run.clear();
+  };
+  for (int64_t i = begin; i < end; ++i) {
+    if (ids[size_t(i)] == mask_id) {
+      flush();
+      out += mask_glyph;
+    } else {
+      run.push_back(ids[size_t(i)]);
+    }
+  }
+  flush();
+  return out;
+}
+
+}  // namespace mmada

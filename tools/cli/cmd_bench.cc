@@ -1,0 +1,94 @@
+// mmada bench forward: time the transformer on random weights of any config, no download.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "command.h"
+#include "core/error.h"
+#include "model/transformer.h"
+
+namespace {
+
+using namespace mmada;
+
+// The real MMaDA-8B shape (spec/model.md §1) and a small one for quick runs.
+ModelConfig preset(const std::string& name) {
+  ModelConfig c;
+  if (name == "8b") {
+    c.d_model = 4096, c.n_heads = 32, c.n_kv_heads = 32, c.n_layers = 32, c.mlp_hidden = 12288;
+    c.vocab = 134656, c.rope_theta = 500000.0;
+  } else if (name == "tiny") {
+    c.d_model = 64, c.n_heads = 4, c.n_kv_heads = 4, c.n_layers = 2, c.mlp_hidden = 192;
+    c.vocab = 134656, c.rope_theta = 500000.0;
+  } else {
+    fail("unknown preset '", name, "' (use 8b or tiny, or --config FILE)");
+  }
+  return c;
+}
+
+double peak_rss_gib() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB
+}
+
+struct Opts {
+  std::string preset = "8b", config, precision = "bf16", head = "all";
+  std::vector<int64_t> seqs = {256, 512, 1024};
+  int64_t layers = 0, repeat = 1;
+};
+
+mmada::cli::Command bench_cmd(
+    "bench", "Benchmarks without downloads: 'bench forward' times the transformer",
+    [](CLI::App& sub) -> mmada::cli::RunFn {
+      auto o = std::make_shared<Opts>();
+      std::string what;
+      sub.add_option("what", what, "what to time: forward")->check(CLI::IsMember({"forward"}))->required();
+      sub.add_option("--preset", o->preset, "model shape: 8b (MMaDA-8B) or tiny")->capture_default_str();
+      sub.add_option("--config", o->config, "a config.json to take the shape from instead");
+      sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
+      sub.add_option("--seq", o->seqs, "sequence lengths")->delimiter(',')->capture_default_str();
+      sub.add_option("--layers", o->layers, "override the number of layers (0 = config's)");
+      sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
+      sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
+      return [o] {
+        ModelConfig c;
+        if (!o->config.empty()) {
+          c = ModelConfig::load(o->config);
+        } else {
+          c = preset(o->preset);
+        }
+        if (o->layers > 0) c.n_layers = o->layers;
+        const Precision p = precision_from_name(o->precision);
+        std::fprintf(stderr, "building random %s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
+                     o->precision.c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
+                     (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
+        const Transformer m = Transformer::random(c, p, 1234);
+        std::printf("| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB |\n|---:|---:|---:|---:|---:|\n");
+        for (int64_t L : o->seqs) {
+          std::vector<int64_t> ids(static_cast<size_t>(L));
+          for (int64_t i = 0; i < L; ++i) ids[size_t(i)] = (i * 7919) % c.vocab;
+          ForwardRequest r;
+          r.ids = ids.data();
+          r.L = L;
+          if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
+          double best = 1e30;
+          for (int64_t k = 0; k < o->repeat; ++k) {
+            const auto t0 = std::chrono::steady_clock::now();
+            Tensor logits = m.forward(r);
+            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          }
+          const double head_rows = o->head == "all" ? double(L) : 1.0;
+          const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
+          std::printf("| %lld | %.3f | %.1f | %.3f | %.2f |\n", (long long)L, best, double(L) / best,
+                      flops / best / 1e12, peak_rss_gib());
+          std::fflush(stdout);
+        }
+        return 0;
+      };
+    });
+
+}  // namespace

@@ -1,0 +1,52 @@
+// Flags shared by the text commands (generate, chat), declared once with their defaults.
+#pragma once
+#include <string>
+
+#include "command.h"
+#include "sample/text_sampler.h"
+
+namespace mmada::cli {
+
+// Defaults: gen-length / steps / block-length 128 and temperature 1 are generate.py's
+// (spec/sampling.md §5); low_confidence and cfg 0 are generate()'s defaults. Early stop is
+// on for the CLI (off in the library, for parity).
+struct TextFlags {
+  std::string model, tokenizer, precision = "bf16", remasking = "low_confidence";
+  TextSamplerParams p;
+  bool think = false, no_early_stop = false;
+
+  TextFlags() {
+    p.gen_length = 128;
+    p.steps = 128;
+    p.block_length = 128;
+    p.temperature = 1.0;
+  }
+
+  void add(CLI::App& sub) {
+    sub.add_option("-m,--model", model, "model folder (config.json + safetensors); default: the embedded model");
+    sub.add_option("--tokenizer", tokenizer, "tokenizer folder if the model folder has none");
+    sub.add_option("--precision", precision, "bf16 (weights stay bf16) or f32 (parity mode)")
+        ->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
+    sub.add_option("--gen-length", p.gen_length, "tokens to generate")->capture_default_str();
+    sub.add_option("--steps", p.steps, "denoising steps in total")->capture_default_str();
+    sub.add_option("--block-length", p.block_length, "semi-autoregressive block size")->capture_default_str();
+    sub.add_option("--temperature", p.temperature, "Gumbel-max temperature (0 = greedy)")->capture_default_str();
+    sub.add_option("--remasking", remasking, "low_confidence or random")->capture_default_str();
+    sub.add_option("--cfg", p.cfg_scale, "classifier-free guidance scale")->capture_default_str();
+    sub.add_option("--seed", p.seed, "random seed")->capture_default_str();
+    sub.add_flag("--think", think, "thinking mode: ask for <think>...</think> reasoning first");
+    sub.add_flag("--no-early-stop", no_early_stop, "always run every block, even after end-of-text");
+  }
+  // Validates and returns the sampler settings; throws mmada::Error on bad values.
+  TextSamplerParams params() const {
+    TextSamplerParams q = p;
+    q.remasking = remasking_from_name(remasking);
+    q.early_stop = !no_early_stop;
+    q.validate();
+    return q;
+  }
+  std::string model_dir() const;
+  std::string tokenizer_dir() const;
+};
+
+}  // namespace mmada::cli
