@@ -19,7 +19,7 @@ Precision precision_from_name(const std::string& s) {
   fail("unknown precision '", s, "' (use f32 or bf16)");
 }
 
-Transformer Transformer::load(const std::string& dir, Precision p) {
+Transformer Transformer::load(const std::string& dir, Precision p, std::shared_ptr<Backend> backend) {
   namespace fs = std::filesystem;
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   MMADA_CHECK(fs::exists(cfg_path), dir, ": no config.json (expected a Hugging Face model folder)");
@@ -58,10 +58,13 @@ Transformer Transformer::load(const std::string& dir, Precision p) {
   if (extra)
     std::fprintf(stderr, "mmada: warning: %s: %d checkpoint tensors are not used by the model\n",
                  dir.c_str(), extra);
+  m.be_ = std::move(backend);
+  m.upload();
   return m;
 }
 
-Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t seed) {
+Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t seed,
+                                std::shared_ptr<Backend> backend) {
   Transformer m;
   m.cfg_ = cfg;
   m.prec_ = p;
@@ -90,11 +93,22 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
     }
     *s.tensor = std::move(t);
   });
+  m.be_ = std::move(backend);
+  m.upload();
   return m;
+}
+
+void Transformer::upload() {
+  // Both tables are walked in the same order: the i-th slot of one is the i-th of the other.
+  std::vector<Tensor*> host, dev;
+  for_each_tensor(cfg_, w_, [&](const TensorSlot& s) { host.push_back(s.tensor); });
+  for_each_tensor(cfg_, dw_, [&](const TensorSlot& s) { dev.push_back(s.tensor); });
+  for (size_t i = 0; i < host.size(); ++i) *dev[i] = be_->upload(*host[i]);
 }
 
 Tensor Transformer::forward(const ForwardRequest& r) const {
   const ModelConfig& c = cfg_;
+  Backend& be = *be_;
   const int64_t B = r.B, L = r.L, N = B * L, D = c.d_model, H = c.n_heads, KV = c.kv_dim(),
                 Dh = c.head_dim(), F = c.mlp_hidden;
   MMADA_CHECK(B >= 1 && L >= 1 && r.ids, "forward: empty input (B=", B, ", L=", L, ")");
@@ -102,56 +116,72 @@ Tensor Transformer::forward(const ForwardRequest& r) const {
   MMADA_CHECK(0 <= r.col_begin && r.col_begin < col_end && col_end <= c.vocab,
               "forward: head columns [", r.col_begin, ", ", col_end, ") outside vocabulary ",
               c.vocab);
+  for (int64_t i = 0; i < N; ++i)
+    MMADA_CHECK(r.ids[i] >= 0 && r.ids[i] < c.vocab, "token id ", r.ids[i],
+                " is outside the vocabulary (", c.vocab, " rows)");
   for (int64_t row : r.rows)
     MMADA_CHECK(row >= 0 && row < N, "forward: requested row ", row, " outside [0, ", N, ")");
+  const bool all_rows = r.rows.empty();
+  const int64_t R = all_rows ? N : int64_t(r.rows.size());
 
-  std::vector<float> x(size_t(N * D)), h(size_t(N * D)), q(size_t(N * D)), k(size_t(N * KV)),
-      v(size_t(N * KV)), att(size_t(N * D)), g(size_t(N * F)), u(size_t(N * F));
-  cpu::embedding(w_.wte, r.ids, N, x.data());
+  // Inputs and activations in backend memory.
+  auto upload_vec = [&](DType dt, Shape shape, const void* src) {
+    return be.upload(Tensor::view(dt, std::move(shape), src, nullptr));  // CPU: the view itself
+  };
+  const Tensor ids = upload_vec(DType::I64, {N}, r.ids);
+  Tensor mask;
+  if (r.token_mask) mask = upload_vec(DType::U8, {N}, r.token_mask);
+  std::vector<int64_t> row_list(r.rows);
+  if (all_rows) {
+    row_list.resize(size_t(N));
+    for (int64_t i = 0; i < N; ++i) row_list[size_t(i)] = i;
+  }
+  const Tensor rows = upload_vec(DType::I64, {R}, row_list.data());
+  Tensor x = be.alloc(DType::F32, {N, D}), h = be.alloc(DType::F32, {N, D}),
+         q = be.alloc(DType::F32, {N, D}), k = be.alloc(DType::F32, {N, KV}),
+         v = be.alloc(DType::F32, {N, KV}), att = be.alloc(DType::F32, {N, D}),
+         g = be.alloc(DType::F32, {N, F}), u = be.alloc(DType::F32, {N, F});
+  auto f = [](const Tensor& t) { return t.ptr<float>(); };
+
+  be.embedding(dw_.wte, ids.ptr<int64_t>(), N, f(x));
   if (r.hidden_states) *r.hidden_states = Tensor::empty(DType::F32, {c.n_layers + 1, B, L, D});
-  const cpu::RopeTable rope = cpu::make_rope_table(L, Dh, c.rope_theta);
   const float eps = float(c.rms_norm_eps);
   const bool bf16 = prec_ == Precision::BF16;
 
   for (int64_t li = 0; li < c.n_layers; ++li) {
-    const LayerWeights& l = w_.layers[size_t(li)];
+    const LayerWeights& l = dw_.layers[size_t(li)];
     if (r.hidden_states)
-      std::memcpy(r.hidden_states->ptr<float>() + li * N * D, x.data(), size_t(N * D) * 4);
-    cpu::rmsnorm(x.data(), l.attn_norm.ptr<float>(), h.data(), N, D, eps);
-    cpu::linear(h.data(), N, D, l.q_proj, q.data());
-    cpu::linear(h.data(), N, D, l.k_proj, k.data());
-    cpu::linear(h.data(), N, D, l.v_proj, v.data());
-    cpu::apply_rope(q.data(), B, L, H, Dh, rope);
-    cpu::apply_rope(k.data(), B, L, c.n_kv_heads, Dh, rope);
-    cpu::attention(q.data(), k.data(), v.data(), att.data(), B, L, H, c.n_kv_heads, Dh,
-                   r.token_mask, r.mask_mode, bf16);
-    cpu::linear(att.data(), N, D, l.attn_out, x.data(), /*accumulate=*/true);
-    cpu::rmsnorm(x.data(), l.ff_norm.ptr<float>(), h.data(), N, D, eps);
-    cpu::linear(h.data(), N, D, l.ff_proj, g.data());
-    cpu::linear(h.data(), N, D, l.up_proj, u.data());
-    cpu::silu_mul(g.data(), u.data(), N * F);
-    cpu::linear(g.data(), N, F, l.ff_out, x.data(), /*accumulate=*/true);
+      be.download(f(x), r.hidden_states->ptr<float>() + li * N * D, size_t(N * D) * 4);
+    be.rmsnorm(f(x), f(l.attn_norm), f(h), N, D, eps);
+    be.linear(f(h), N, D, l.q_proj, 0, D, f(q), D, false);
+    be.linear(f(h), N, D, l.k_proj, 0, KV, f(k), KV, false);
+    be.linear(f(h), N, D, l.v_proj, 0, KV, f(v), KV, false);
+    be.rope(f(q), B, L, H, Dh, c.rope_theta);
+    be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta);
+    be.attention(f(q), f(k), f(v), f(att), B, L, H, c.n_kv_heads, Dh,
+                 r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode, bf16);
+    be.linear(f(att), N, D, l.attn_out, 0, D, f(x), D, /*accumulate=*/true);
+    be.rmsnorm(f(x), f(l.ff_norm), f(h), N, D, eps);
+    be.linear(f(h), N, D, l.ff_proj, 0, F, f(g), F, false);
+    be.linear(f(h), N, D, l.up_proj, 0, F, f(u), F, false);
+    be.silu_mul(f(g), f(u), N * F);
+    be.linear(f(g), N, F, l.ff_out, 0, D, f(x), D, /*accumulate=*/true);
   }
 
   // Final norm and head, on the requested rows only (the head is the largest matrix).
-  const bool all_rows = r.rows.empty();
-  const int64_t R = all_rows ? N : int64_t(r.rows.size());
-  std::vector<float> xr(size_t(R * D));
   if (r.hidden_states) {
-    float* out = r.hidden_states->ptr<float>() + c.n_layers * N * D;
-    cpu::rmsnorm(x.data(), w_.ln_f.ptr<float>(), out, N, D, eps);
-    for (int64_t i = 0; i < R; ++i)
-      std::memcpy(&xr[size_t(i * D)], out + (all_rows ? i : r.rows[size_t(i)]) * D, size_t(D) * 4);
-  } else {
-    std::vector<float> sel(size_t(R * D));
-    for (int64_t i = 0; i < R; ++i)
-      std::memcpy(&sel[size_t(i * D)], &x[size_t((all_rows ? i : r.rows[size_t(i)]) * D)],
-                  size_t(D) * 4);
-    cpu::rmsnorm(sel.data(), w_.ln_f.ptr<float>(), xr.data(), R, D, eps);
+    be.rmsnorm(f(x), f(dw_.ln_f), f(h), N, D, eps);
+    be.download(f(h), r.hidden_states->ptr<float>() + c.n_layers * N * D, size_t(N * D) * 4);
   }
-  Tensor logits = Tensor::empty(DType::F32, {R, col_end - r.col_begin});
-  cpu::linear_rows(xr.data(), R, D, w_.head, r.col_begin, col_end, logits.ptr<float>(),
-                   col_end - r.col_begin);
+  Tensor sel = be.alloc(DType::F32, {R, D}), xr = be.alloc(DType::F32, {R, D});
+  be.gather_rows(f(x), rows.ptr<int64_t>(), R, D, f(sel));
+  be.rmsnorm(f(sel), f(dw_.ln_f), f(xr), R, D, eps);
+  const int64_t C = col_end - r.col_begin;
+  Tensor dev_logits = be.alloc(DType::F32, {R, C});
+  be.linear(f(xr), R, D, dw_.head, r.col_begin, col_end, f(dev_logits), C, false);
+  if (be.name() == "cpu") return dev_logits;  // already host memory
+  Tensor logits = Tensor::empty(DType::F32, {R, C});
+  be.download(f(dev_logits), logits.data, logits.nbytes());
   return logits;
 }
 

@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu/ops.h"
+#include <memory>
+
+#include "backend/backend.h"
 #include "core/tensor.h"
 #include "model/config.h"
 #include "model/weights.h"
@@ -32,22 +34,31 @@ struct ForwardRequest {
 
 class Transformer {
  public:
-  // Loads config.json and the safetensors checkpoint (single file or shards) of `dir`.
-  static Transformer load(const std::string& dir, Precision p);
+  // Loads config.json and the safetensors checkpoint (single file or shards) of `dir`, and
+  // uploads the weights to `backend` once.
+  static Transformer load(const std::string& dir, Precision p,
+                          std::shared_ptr<Backend> backend = cpu_backend());
   // Random bf16/f32 weights of any config (benchmarks and tests), deterministic in `seed`.
-  static Transformer random(const ModelConfig& cfg, Precision p, uint64_t seed);
+  static Transformer random(const ModelConfig& cfg, Precision p, uint64_t seed,
+                            std::shared_ptr<Backend> backend = cpu_backend());
 
   const ModelConfig& config() const { return cfg_; }
   Precision precision() const { return prec_; }
+  // Host-side weights (memory-mapped or generated); the backend holds its own copies.
   ModelWeights& weights() { return w_; }
+  Backend& backend() const { return *be_; }
 
   // Logits [rows, cols] float32 for the requested rows and columns.
   Tensor forward(const ForwardRequest& req) const;
 
  private:
+  void upload();
+
   ModelConfig cfg_;
   Precision prec_ = Precision::F32;
-  ModelWeights w_;
+  ModelWeights w_;   // host
+  ModelWeights dw_;  // in backend memory (the same tensors on the CPU backend)
+  std::shared_ptr<Backend> be_;
 };
 
 }  // namespace mmada

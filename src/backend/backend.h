@@ -1,0 +1,52 @@
+// The small interface every compute backend implements. The transformer is written once
+// against it (src/model/transformer.cc); backends differ only in where memory lives and how
+// each op runs. Activations are float32 arrays in the backend's memory; weights are Tensors
+// the backend uploaded (bf16 or f32).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/cpu/ops.h"
+#include "core/tensor.h"
+
+namespace mmada {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // Memory. alloc() returns a zero-filled tensor in backend memory; upload() copies a host
+  // tensor there (the CPU backend returns the tensor itself: weights stay memory-mapped).
+  virtual Tensor alloc(DType dtype, Shape shape) = 0;
+  virtual Tensor upload(const Tensor& host) = 0;
+  virtual void download(const void* src, void* host_dst, size_t bytes) = 0;
+  virtual void copy(const void* src, void* dst, size_t bytes) = 0;  // within the backend
+  virtual void sync() {}
+
+  // Ops, in the order the forward uses them. Shapes as in spec/model.md §4.
+  // out[r,:] = table[ids[r],:]; ids is backend memory.
+  virtual void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) = 0;
+  virtual void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) = 0;
+  // y[M, n1-n0] (ld ldy) = x[M,K] · W[n0:n1, :]ᵀ (+ y if accumulate).
+  virtual void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
+                      int64_t n1, float* y, int64_t ldy, bool accumulate) = 0;
+  // Half-rotation RoPE in place on x [B*L, heads*d]; positions r % L.
+  virtual void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) = 0;
+  virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t B,
+                         int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
+                         const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
+  virtual void silu_mul(float* g, const float* u, int64_t n) = 0;
+  // out[i,:] = x[rows[i],:] for i < n (rows in backend memory), width d.
+  virtual void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) = 0;
+};
+
+std::shared_ptr<Backend> cpu_backend();
+// The CUDA backend on GPU `device`; throws mmada::Error in a build without CUDA.
+std::shared_ptr<Backend> cuda_backend(int device = 0);
+bool cuda_available();
+// "cpu" or "cuda[:N]".
+std::shared_ptr<Backend> make_backend(const std::string& name);
+
+}  // namespace mmada

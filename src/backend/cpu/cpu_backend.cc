@@ -1,0 +1,71 @@
+// The CPU backend: host memory, oneDNN GEMMs and the loops of ops.cc.
+#include <cstring>
+
+#include "backend/backend.h"
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/ops.h"
+#include "core/error.h"
+
+namespace mmada {
+
+namespace {
+
+class CpuBackend : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  Tensor alloc(DType dtype, Shape shape) override { return Tensor::empty(dtype, std::move(shape)); }
+  Tensor upload(const Tensor& host) override { return host; }
+  void download(const void* src, void* dst, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void copy(const void* src, void* dst, size_t bytes) override { std::memcpy(dst, src, bytes); }
+
+  void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) override {
+    cpu::embedding(table, ids, n, out);
+  }
+  void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) override {
+    cpu::rmsnorm(x, w, y, rows, n, eps);
+  }
+  void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
+              float* y, int64_t ldy, bool accumulate) override {
+    if (accumulate) {
+      MMADA_CHECK(n0 == 0 && n1 == W.size(0) && ldy == W.size(0), "accumulating linear needs the whole weight");
+      cpu::linear(x, M, K, W, y, true);
+    } else {
+      cpu::linear_rows(x, M, K, W, n0, n1, y, ldy);
+    }
+  }
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override {
+    // One table per thread (forwards may run concurrently), rebuilt when the shape changes.
+    thread_local cpu::RopeTable table;
+    thread_local double table_theta = 0;
+    if (table.L < L || table.d != d || table_theta != theta) {
+      table = cpu::make_rope_table(std::max<int64_t>(L, 4096), d, theta);
+      table_theta = theta;
+    }
+    cpu::apply_rope(x, B, L, heads, d, table);
+  }
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
+                 int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
+                 bool bf16) override {
+    cpu::attention(q, k, v, out, B, L, n_heads, n_kv, d, mask, mode, bf16);
+  }
+  void silu_mul(float* g, const float* u, int64_t n) override { cpu::silu_mul(g, u, n); }
+  void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * d, x + rows[i] * d, size_t(d) * 4);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<Backend> cpu_backend() {
+  static std::shared_ptr<Backend> b = std::make_shared<CpuBackend>();
+  return b;
+}
+
+std::shared_ptr<Backend> make_backend(const std::string& name) {
+  if (name == "cpu") return cpu_backend();
+  if (name == "cuda") return cuda_backend(0);
+  if (name.rfind("cuda:", 0) == 0) return cuda_backend(std::stoi(name.substr(5)));
+  fail("unknown backend '", name, "' (use cpu or cuda[:N])");
+}
+
+}  // namespace mmada
