@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -241,6 +243,54 @@ TEST(MagvitPixels, Uint8ConversionTruncatesAndClamps) {
   EXPECT_EQ(p.ptr<float>()[0], 1.f);                       // R of pixel 0
   EXPECT_EQ(p.ptr<float>()[1], -1.f);                      // R of pixel 1
   EXPECT_EQ(p.ptr<float>()[3], (128.f / 255.f - 0.5f) / 0.5f);  // G of pixel 1
+}
+
+// ---- network structure ---------------------------------------------------------------------
+
+// The real config asks for exactly the tensors of shared/spec/data/magvitv2_tensors.tsv (380
+// learnable + the 2 quantizer buffers) and 95,387,004 parameters (vq.md §1).
+TEST(MagvitStructure, RealConfigMatchesSpecTensorList) {
+  const std::string tsv = refdata_root() + "/../spec/data/magvitv2_tensors.tsv";
+  if (!fs::exists(tsv)) GTEST_SKIP() << "no " << tsv;
+  std::map<std::string, std::string> want;
+  std::ifstream in(tsv);
+  for (std::string line; std::getline(in, line);)
+    if (const size_t tab = line.find('\t'); tab != std::string::npos)
+      want[line.substr(0, tab)] = line.substr(tab + 1);
+  std::map<std::string, std::string> got;
+  const Magvit m = Magvit::build(MagvitConfig::real(), [&](const std::string& n, const Shape& s) {
+    got[n] = shape_str(s);
+    return Tensor::empty(DType::F32, s);
+  });
+  got["quantize.embedding"] = shape_str({8192, 13});
+  got["quantize.power_vals"] = shape_str({13});
+  EXPECT_EQ(got.size(), 382u);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(m.num_parameters(), 95387004);
+}
+
+// Where the running resolution is in attn_resolutions, each level block gets an AttnBlock
+// named <level>.attn.<j> (never the case for the real model).
+TEST(MagvitStructure, LevelAttentionWhereConfigAsksForIt) {
+  MagvitConfig cfg = MagvitConfig::real();
+  cfg.encoder.ch = cfg.decoder.ch = 32;
+  cfg.encoder.num_res_blocks = {1, 2, 1, 1, 1};
+  cfg.decoder.num_res_blocks = {1, 1, 1, 2, 1};
+  cfg.encoder.attn_resolutions = cfg.decoder.attn_resolutions = {128};  // encoder level 1 (256 -> 128)
+  std::set<std::string> names;
+  Magvit::build(cfg, [&](const std::string& n, const Shape& s) {
+    names.insert(n);
+    Tensor t = Tensor::empty(DType::F32, s);
+    for (int64_t i = 0; i < t.numel(); ++i) t.ptr<float>()[i] = 0.01f * float(i % 7);
+    return t;
+  });
+  EXPECT_TRUE(names.count("encoder.down.1.attn.1.proj_out.weight"));
+  EXPECT_FALSE(names.count("encoder.down.0.attn.0.q.weight"));
+  EXPECT_TRUE(names.count("decoder.up.1.attn.0.k.bias"));  // decoder: 16, 32, 64, 128 from level 4
+  EXPECT_FALSE(names.count("decoder.up.3.attn.0.k.bias"));
+  const Magvit m = Magvit::random(cfg, 3);
+  const Tensor codes = m.encode(random_tensor({1, 3, 32, 32}, 9));
+  EXPECT_EQ(m.decode(codes).shape, (Shape{1, 3, 32, 32}));
 }
 
 // ---- bad checkpoints and inputs -----------------------------------------------------------
