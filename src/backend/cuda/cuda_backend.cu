@@ -1,0 +1,241 @@
+// The CUDA backend: device memory from a caching pool, GEMMs through cuBLASLt (bf16 tensor
+// cores with float32 accumulation, or exact float32), and the kernels of elementwise.cu and
+// attention.cu. Everything runs on one stream; download() synchronises.
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace mmada {
+
+namespace {
+
+// Freed blocks are kept by size and handed out again: a forward allocates the same buffers
+// every step, and cudaMalloc/cudaFree would synchronise the device each time.
+class DevicePool {
+ public:
+  void* get(size_t bytes) {
+    bytes = round(bytes);
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = free_.find(bytes);
+    if (it != free_.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      return p;
+    }
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {  // release cached blocks and try once more
+      release_locked();
+      MMADA_CUDA_CHECK(cudaMalloc(&p, bytes));
+    }
+    return p;
+  }
+  void put(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lk(mu_);
+    free_[round(bytes)].push_back(p);
+  }
+
+ private:
+  static size_t round(size_t b) {
+    const size_t q = b < (1u << 20) ? 4096 : (2u << 20);
+    return (b + q - 1) / q * q;
+  }
+  void release_locked() {
+    for (auto& kv : free_)
+      for (void* p : kv.second) cudaFree(p);
+    free_.clear();
+  }
+  std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+};
+
+class CudaBackend : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    int n = 0;
+    MMADA_CUDA_CHECK(cudaGetDeviceCount(&n));
+    MMADA_CHECK(device >= 0 && device < n, "CUDA device ", device, " requested, ", n, " present");
+    MMADA_CUDA_CHECK(cudaSetDevice(device));
+    MMADA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    MMADA_CUBLAS_CHECK(cublasLtCreate(&lt_));
+    workspace_bytes_ = 64u << 20;
+    MMADA_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+    cudaDeviceProp prop;
+    MMADA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
+  }
+
+  std::string name() const override { return name_; }
+
+  Tensor alloc(DType dtype, Shape shape) override {
+    Tensor t;
+    t.dtype = dtype;
+    t.shape = std::move(shape);
+    t.strides.assign(t.shape.size(), 1);
+    for (size_t i = t.shape.size(); i-- > 1;) t.strides[i - 1] = t.strides[i] * t.shape[i];
+    const size_t bytes = std::max<size_t>(t.nbytes(), 1);
+    void* p = pool_.get(bytes);
+    MMADA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+    DevicePool* pool = &pool_;
+    t.owner = std::shared_ptr<void>(p, [pool, bytes](void* q) { pool->put(q, bytes); });
+    t.data = p;
+    return t;
+  }
+
+  Tensor upload(const Tensor& host) override {
+    MMADA_CHECK(host.contiguous(), "upload of a non-contiguous tensor");
+    Tensor d = alloc(host.dtype, host.shape);
+    MMADA_CUDA_CHECK(cudaMemcpyAsync(d.data, host.data, host.nbytes(), cudaMemcpyHostToDevice, stream_));
+    MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be temporary
+    return d;
+  }
+  void download(const void* src, void* dst, size_t bytes) override {
+    MMADA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy(const void* src, void* dst, size_t bytes) override {
+    MMADA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void sync() override { MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+  void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) override {
+    const cuda::TableType tt = table.dtype == DType::F32 ? cuda::TableType::F32
+                               : table.dtype == DType::BF16 ? cuda::TableType::BF16
+                                                            : cuda::TableType::F16;
+    cuda::embedding(table.data, tt, table.size(1), ids, n, out, stream_);
+  }
+  void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) override {
+    cuda::rmsnorm(x, w, y, rows, n, eps, stream_);
+  }
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override {
+    if (rope_L_ < L || rope_d_ != d || rope_theta_ != theta) {
+      // Built on the host exactly as the CPU backend builds it, then uploaded once.
+      const cpu::RopeTable t = cpu::make_rope_table(std::max<int64_t>(L, 4096), d, theta);
+      rope_cos_ = upload(Tensor::view(DType::F32, {t.L, d}, t.cos.data(), nullptr));
+      rope_sin_ = upload(Tensor::view(DType::F32, {t.L, d}, t.sin.data(), nullptr));
+      rope_L_ = t.L, rope_d_ = d, rope_theta_ = theta;
+    }
+    cuda::rope(x, B, L, heads, d, rope_cos_.ptr<float>(), rope_sin_.ptr<float>(), stream_);
+  }
+  void silu_mul(float* g, const float* u, int64_t n) override { cuda::silu_mul(g, u, n, stream_); }
+  void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
+    cuda::gather_rows(x, rows, n, d, out, stream_);
+  }
+
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
+                 int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
+                 bool bf16) override {
+    const int md = mode == cpu::MaskMode::Pair ? 0 : 1;
+    if (!bf16 || !cuda::attention_bf16_supports(d)) {
+      cuda::attention_f32(q, k, v, out, B, L, H, KVH, d, mask, md, stream_);
+      return;
+    }
+    Tensor qb = alloc(DType::BF16, {B * L * H * d}), kb = alloc(DType::BF16, {B * L * KVH * d}),
+           vb = alloc(DType::BF16, {B * L * KVH * d});
+    cuda::f32_to_bf16(q, qb.ptr<__nv_bfloat16>(), qb.numel(), stream_);
+    cuda::f32_to_bf16(k, kb.ptr<__nv_bfloat16>(), kb.numel(), stream_);
+    cuda::f32_to_bf16(v, vb.ptr<__nv_bfloat16>(), vb.numel(), stream_);
+    cuda::attention_bf16(qb.ptr<__nv_bfloat16>(), kb.ptr<__nv_bfloat16>(), vb.ptr<__nv_bfloat16>(), out,
+                         B, L, H, KVH, d, mask, md, stream_);
+  }
+
+  void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
+              float* y, int64_t ldy, bool accumulate) override {
+    MMADA_CHECK(W.dim() == 2 && W.size(1) == K, "linear: weight ", shape_str(W.shape),
+                " does not take inputs of width ", K);
+    const int64_t N = n1 - n0;
+    if (M == 0 || N == 0) return;
+    const bool bf16 = W.dtype == DType::BF16;
+    MMADA_CHECK(bf16 || W.dtype == DType::F32, "CUDA linear: weights must be BF16 or F32");
+    const void* A = static_cast<const char*>(W.data) + n0 * K * int64_t(dtype_size(W.dtype));
+    const void* B = x;
+    Tensor xb;
+    if (bf16) {
+      xb = alloc(DType::BF16, {M * K});
+      cuda::f32_to_bf16(x, xb.ptr<__nv_bfloat16>(), M * K, stream_);
+      B = xb.data;
+    }
+    // Row-major y[M,N] = x[M,K]·Wᵀ is column-major yᵀ[N,M] = W(as K×N col-major)ᵀ · xᵀ.
+    const Plan& p = plan(N, M, K, ldy, bf16);
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    MMADA_CUBLAS_CHECK(cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, y, p.c, y, p.c,
+                                      p.algo_ok ? &p.algo : nullptr, workspace_, workspace_bytes_,
+                                      stream_));
+  }
+
+ private:
+  struct Plan {
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    bool algo_ok = false;
+  };
+  // One cached plan (descriptors + heuristic algorithm) per GEMM shape.
+  const Plan& plan(int64_t m, int64_t n, int64_t k, int64_t ldc, bool bf16) {
+    const auto key = std::make_tuple(m, n, k, ldc, bf16);
+    std::lock_guard<std::mutex> lk(plan_mu_);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+    Plan p;
+    const cudaDataType_t ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    MMADA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, ab, uint64_t(k), uint64_t(m), k));
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, ab, uint64_t(k), uint64_t(n), k));
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
+    cublasLtMatmulPreference_t pref;
+    MMADA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    MMADA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof workspace_bytes_));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    if (cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &res, &found) ==
+            CUBLAS_STATUS_SUCCESS && found > 0) {
+      p.algo = res.algo;
+      p.algo_ok = true;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    return plans_.emplace(key, p).first->second;
+  }
+
+  int device_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  DevicePool pool_;
+  std::mutex plan_mu_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>, Plan> plans_;
+  Tensor rope_cos_, rope_sin_;
+  int64_t rope_L_ = 0, rope_d_ = 0;
+  double rope_theta_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<Backend> cuda_backend(int device) {
+  static std::mutex mu;
+  static std::map<int, std::shared_ptr<Backend>> backends;
+  std::lock_guard<std::mutex> lk(mu);
+  auto it = backends.find(device);
+  if (it == backends.end()) it = backends.emplace(device, std::make_shared<CudaBackend>(device)).first;
+  return it->second;
+}
+
+bool cuda_available() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+}  // namespace mmada

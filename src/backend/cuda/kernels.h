@@ -1,0 +1,36 @@
+// Launchers of the CUDA kernels (all on the given stream; activations float32 unless said).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace mmada::cuda {
+
+enum class TableType { F32, BF16, F16 };
+
+void embedding(const void* table, TableType tt, int64_t d, const int64_t* ids, int64_t n,
+               float* out, cudaStream_t s);
+void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps,
+             cudaStream_t s);
+// cos/sin: [>=L, d] float32 tables (host-built, exactly the CPU's).
+void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const float* cos,
+          const float* sin, cudaStream_t s);
+void silu_mul(float* g, const float* u, int64_t n, cudaStream_t s);
+void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out,
+                 cudaStream_t s);
+void f32_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t s);
+
+// Attention over [B*L, heads*d] rows, kv head = h / (n_heads / n_kv). mask: [B*L] or null;
+// mode 0 = pair (m_i && m_j), 1 = hf-causal (j <= i && m_j). Rows with no visible key attend
+// uniformly to all keys. The bf16 version is a fused flash-attention kernel on tensor cores
+// (q, k, v already bf16; no L x L matrix in memory); the f32 one is the exact SIMT reference.
+void attention_f32(const float* q, const float* k, const float* v, float* out, int64_t B,
+                   int64_t L, int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* mask,
+                   int mode, cudaStream_t s);
+void attention_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                    float* out, int64_t B, int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
+                    const uint8_t* mask, int mode, cudaStream_t s);
+bool attention_bf16_supports(int64_t d);
+
+}  // namespace mmada::cuda
