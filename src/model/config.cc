@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -59,7 +60,10 @@ struct Reader {
     if (!present(k)) return;
     bool ok = false;
     try {
-      ok = j[k].get<T>() == supported;
+      // get<int64_t>() would truncate 1.5 to 1; an integer field must hold an integer.
+      bool int_ok = true;
+      if constexpr (std::is_same_v<T, int64_t>) int_ok = j[k].is_number_integer();
+      ok = int_ok && j[k].get<T>() == supported;
     } catch (const json::exception&) {
     }
     MMADA_CHECK(ok, where, ": unsupported value ", j[k].dump(), " for \"", k,

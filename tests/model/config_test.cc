@@ -185,6 +185,7 @@ TEST(Config, UnsupportedArchitectureChoices) {
       {"attention_layer_norm", true},
       {"input_emb_norm", true},
       {"block_group_size", 2},
+      {"block_group_size", 1.5},  // not silently truncated to 1
       {"tie_word_embeddings", true},
       {"alibi", "false"},  // a string is not false
   };
@@ -217,6 +218,11 @@ TEST(Config, NegativeOrZeroValues) {
   expect_reject(with(base(), "embedding_size", -1), {"\"embedding_size\" must be a positive integer"});
   expect_reject(with(base(), "rope_theta", -1.0), {"rope_theta must be positive"});
   expect_reject(with(base(), "rms_norm_eps", 0.0), {"rms_norm_eps must be positive"});
+  // Out-of-range literals: 1e400 overflows the JSON parser, 1e-400 underflows to 0.
+  expect_reject(std::string(R"({"d_model":64,"n_heads":4,"n_layers":2,"vocab_size":1000,"rope_theta":1e400})"),
+                {"not valid JSON", "number overflow"});
+  expect_reject(std::string(R"({"d_model":64,"n_heads":4,"n_layers":2,"vocab_size":1000,"rms_norm_eps":1e-400})"),
+                {"rms_norm_eps must be positive"});
   expect_reject(with(base(), "mask_token_id", -1), {"mask_token_id -1 is outside the vocabulary of 1000"});
   expect_reject(with(base(), "mask_token_id", 1000), {"mask_token_id 1000 is outside the vocabulary"});
 }
