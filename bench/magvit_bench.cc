@@ -3,6 +3,7 @@
 // convolutions through both paths (arg 0 = oneDNN, 1 = im2col + SGEMM).
 #include <benchmark/benchmark.h>
 
+#include <ctime>
 #include <random>
 
 #include "vq/conv2d.h"
@@ -24,6 +25,14 @@ Tensor random_f32(Shape shape, uint32_t seed) {
   return t;
 }
 
+// CPU seconds of all threads of the process: on a shared machine, proc_cpu_s / threads is
+// what the run would take with the cores to itself.
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 void set_impl(const benchmark::State& state) {
   set_conv_impl(state.range(0) == 0 ? ConvImpl::OneDnn : ConvImpl::Im2colGemm);
 }
@@ -35,7 +44,9 @@ void BM_MagvitDecode32x32To512(benchmark::State& state) {
   std::mt19937 rng(7);
   for (int64_t i = 0; i < 1024; ++i) codes.ptr<int64_t>()[i] = int64_t(rng() % 8192);
   m.decode(codes, 32, 32);  // warm-up: primitive creation and weight re-layout
+  const double cpu0 = process_cpu_seconds();
   for (auto _ : state) benchmark::DoNotOptimize(m.decode(codes, 32, 32).data);
+  state.counters["proc_cpu_s"] = (process_cpu_seconds() - cpu0) / double(state.iterations());
   set_conv_impl(ConvImpl::OneDnn);
 }
 
@@ -44,7 +55,9 @@ void BM_MagvitEncode512(benchmark::State& state) {
   const Magvit& m = real_model();
   const Tensor x = random_f32({1, 3, 512, 512}, 8);
   m.encode(x);
+  const double cpu0 = process_cpu_seconds();
   for (auto _ : state) benchmark::DoNotOptimize(m.encode(x).data);
+  state.counters["proc_cpu_s"] = (process_cpu_seconds() - cpu0) / double(state.iterations());
   set_conv_impl(ConvImpl::OneDnn);
 }
 

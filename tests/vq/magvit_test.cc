@@ -49,6 +49,14 @@ TEST(MagvitRefdata, AllMagvitCasesPass) {
     const std::string kind = c.value("kind", "");
     if (kind != "magvit_encode" && kind != "magvit_decode") continue;
     CaseContext ctx{m, c, opt};
+    if (kind == "magvit_encode" && ctx.has_input("image_uint8_nhwc")) {
+      // Our uint8 -> [-1, 1] conversion gives the case's pixel_values bit for bit.
+      const Tensor mine = pixels_from_uint8_nhwc(ctx.input("image_uint8_nhwc"));
+      const Tensor want = ctx.input("pixel_values");
+      ASSERT_EQ(mine.shape, want.shape);
+      for (int64_t i = 0; i < mine.numel(); ++i)
+        ASSERT_EQ(mine.ptr<float>()[i], want.ptr<float>()[i]) << c["id"] << " " << i;
+    }
     const CaseResult r = run_magvit_case(ctx);
     std::string details;
     for (const auto& d : r.details) details += "  " + d + "\n";
