@@ -3,6 +3,8 @@
 # for SECONDS seconds (default 60), one process at a time.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      TARGET: safetensors config (default: both)
+#   env: MMADA_FUZZ_BUILD (build folder, default build-fuzz), MMADA_FUZZ_JOBS (default 2),
+#        MMADA_FUZZ_SKIP_BUILD=1 (run the existing binaries)
 #
 # Seeds come from fuzz/corpus/<target>/ (read only); new inputs go to build-fuzz/corpus/<target>/
 # and crashes to build-fuzz/artifacts/. Exits non-zero if any fuzzer finds a crash.
@@ -16,11 +18,14 @@ TARGETS=("$@")
 BUILD=${MMADA_FUZZ_BUILD:-build-fuzz}
 JOBS=${MMADA_FUZZ_JOBS:-2}
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DMMADA_FUZZ=ON -DMMADA_TESTS=OFF \
-    -DMMADA_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# MMADA_FUZZ_SKIP_BUILD=1 reuses the binaries already in $BUILD.
+if [ -z "${MMADA_FUZZ_SKIP_BUILD:-}" ]; then
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DMMADA_FUZZ=ON -DMMADA_TESTS=OFF \
+      -DMMADA_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  cmake --build "$BUILD" -j"$JOBS" --target "${TARGETS[@]/%/_fuzz}"
 fi
-cmake --build "$BUILD" -j"$JOBS" --target "${TARGETS[@]/%/_fuzz}"
 
 # UBSan findings are crashes too, not just log lines.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
