@@ -17,9 +17,9 @@ std::string find_tokenizer_dir(const std::string& model_dir, const std::string& 
 }
 
 TextModel TextModel::load(const std::string& model_dir, const std::string& tokenizer_dir,
-                          Precision p) {
+                          Precision p, const std::string& backend) {
   TextModel tm;
-  tm.model = std::make_shared<Transformer>(Transformer::load(model_dir, p));
+  tm.model = std::make_shared<Transformer>(Transformer::load(model_dir, p, make_backend(backend)));
   tm.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(tokenizer_dir));
   return tm;
 }

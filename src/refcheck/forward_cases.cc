@@ -11,15 +11,15 @@ using nlohmann::json;
 
 namespace mmada {
 
-std::shared_ptr<Transformer> refcheck_model(const Manifest& m, Precision p) {
+std::shared_ptr<Transformer> refcheck_model(const Manifest& m, Precision p, const std::string& backend) {
   static std::map<std::string, std::shared_ptr<Transformer>> cache;
   MMADA_CHECK(m.json().contains("llm") && m.json()["llm"].contains("dir"),
               "manifest has no llm.dir (the model folder)");
   const std::string dir = m.path_of(m.json()["llm"]["dir"].get<std::string>());
-  const std::string key = dir + (p == Precision::BF16 ? "#bf16" : "#f32");
+  const std::string key = dir + (p == Precision::BF16 ? "#bf16#" : "#f32#") + backend;
   auto it = cache.find(key);
   if (it == cache.end())
-    it = cache.emplace(key, std::make_shared<Transformer>(Transformer::load(dir, p))).first;
+    it = cache.emplace(key, std::make_shared<Transformer>(Transformer::load(dir, p, make_backend(backend)))).first;
   return it->second;
 }
 
@@ -75,7 +75,7 @@ bool mask_from_pair_bias(const Tensor& bias, int64_t B, int64_t L, std::vector<u
 CaseResult run_forward_case(const CaseContext& ctx) {
   CaseResult res;
   const Precision prec = precision_from_name(ctx.opt.precision);
-  auto model = refcheck_model(ctx.manifest, prec);
+  auto model = refcheck_model(ctx.manifest, prec, ctx.opt.backend);
   const ModelConfig& cfg = model->config();
 
   Tensor ids = ctx.input("input_ids");

@@ -7,7 +7,7 @@ using nlohmann::json;
 
 namespace mmada {
 
-std::shared_ptr<Transformer> refcheck_model(const Manifest& m, Precision p);
+std::shared_ptr<Transformer> refcheck_model(const Manifest& m, Precision p, const std::string& backend);
 
 CaseResult run_generate_case(const CaseContext& ctx) {
   CaseResult res;
@@ -27,7 +27,7 @@ CaseResult run_generate_case(const CaseContext& ctx) {
   }
   const Precision prec = precision_from_name(ctx.opt.precision);
   p.bf16_logits = prec == Precision::BF16;
-  auto model = refcheck_model(ctx.manifest, prec);
+  auto model = refcheck_model(ctx.manifest, prec, ctx.opt.backend);
 
   Tensor prompt = ctx.input("prompt");
   MMADA_CHECK(prompt.dtype == DType::I64 && prompt.dim() == 2, "prompt must be int64 [B, P]");

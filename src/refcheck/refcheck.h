@@ -29,6 +29,7 @@ struct CaseResult {
 
 struct RefcheckOptions {
   std::string precision = "f32";  // forward precision used for the cases: f32 | bf16
+  std::string backend = "cpu";    // cpu | cuda[:N]
   std::string filter;             // run only case ids containing this substring
   bool verbose = false;
 };

@@ -10,7 +10,7 @@ using nlohmann::json;
 
 namespace mmada {
 
-std::shared_ptr<Transformer> refcheck_model(const Manifest& m, Precision p);
+std::shared_ptr<Transformer> refcheck_model(const Manifest& m, Precision p, const std::string& backend);
 
 namespace {
 
@@ -65,7 +65,7 @@ CaseResult run_t2i_case(const CaseContext& ctx) {
   const Precision prec = precision_from_name(ctx.opt.precision);
   p.bf16 = prec == Precision::BF16;
   const int64_t N = s.at("seq_len");
-  auto model = refcheck_model(ctx.manifest, prec);
+  auto model = refcheck_model(ctx.manifest, prec, ctx.opt.backend);
 
   Tensor in = ctx.input("input_ids");
   const int64_t B = in.size(0), L = in.size(1);

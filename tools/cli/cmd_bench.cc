@@ -36,7 +36,7 @@ double peak_rss_gib() {
 }
 
 struct Opts {
-  std::string preset = "8b", config, precision = "bf16", head = "all";
+  std::string preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
 };
@@ -54,6 +54,7 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--layers", o->layers, "override the number of layers (0 = config's)");
       sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
       sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
+      sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
       return [o] {
         ModelConfig c;
         if (!o->config.empty()) {
@@ -66,8 +67,17 @@ mmada::cli::Command bench_cmd(
         std::fprintf(stderr, "building random %s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
                      o->precision.c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
                      (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
-        const Transformer m = Transformer::random(c, p, 1234);
-        std::printf("| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB |\n|---:|---:|---:|---:|---:|\n");
+        auto be = make_backend(o->backend);
+        const Transformer m = Transformer::random(c, p, 1234, be);
+        std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB |\n|---:|---:|---:|---:|---:|\n",
+                    be->name().c_str());
+        {  // warm-up: plans, kernels and pools are made on first use
+          std::vector<int64_t> ids(16, 1);
+          ForwardRequest r;
+          r.ids = ids.data();
+          r.L = 16;
+          m.forward(r);
+        }
         for (int64_t L : o->seqs) {
           std::vector<int64_t> ids(static_cast<size_t>(L));
           for (int64_t i = 0; i < L; ++i) ids[size_t(i)] = (i * 7919) % c.vocab;

@@ -61,7 +61,7 @@ Command generate_cmd(
         if (!o->system.empty()) req.messages.push_back({"system", o->system});
         req.messages.push_back({"user", o->prompt});
         const TextModel tm = TextModel::load(o->f.model_dir(), o->f.tokenizer_dir(),
-                                             precision_from_name(o->f.precision));
+                                             precision_from_name(o->f.precision), o->f.backend);
         ProgressBar bar("generating");
         int64_t committed = 0;
         const auto t0 = std::chrono::steady_clock::now();
@@ -93,7 +93,7 @@ Command chat_cmd(
       return [o] {
         const TextSamplerParams params = o->f.params();
         const TextModel tm = TextModel::load(o->f.model_dir(), o->f.tokenizer_dir(),
-                                             precision_from_name(o->f.precision));
+                                             precision_from_name(o->f.precision), o->f.backend);
         const bool tty = isatty(STDIN_FILENO);
         std::vector<ChatMessage> history;
         if (!o->system.empty()) history.push_back({"system", o->system});

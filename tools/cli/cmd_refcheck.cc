@@ -20,6 +20,7 @@ mmada::cli::Command refcheck_cmd(
           ->check(CLI::IsMember({"f32", "bf16"}))
           ->capture_default_str();
       sub.add_option("--filter", o->ro.filter, "run only cases whose id contains this text");
+      sub.add_option("--backend", o->ro.backend, "cpu or cuda[:N]")->capture_default_str();
       return [o] {
         const auto s = mmada::run_refcheck(o->manifest, o->ro, stdout);
         return s.failed == 0 ? 0 : 1;

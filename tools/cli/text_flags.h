@@ -11,7 +11,7 @@ namespace mmada::cli {
 // (spec/sampling.md §5); low_confidence and cfg 0 are generate()'s defaults. Early stop is
 // on for the CLI (off in the library, for parity).
 struct TextFlags {
-  std::string model, tokenizer, precision = "bf16", remasking = "low_confidence";
+  std::string model, tokenizer, precision = "bf16", remasking = "low_confidence", backend = "cpu";
   TextSamplerParams p;
   bool think = false, no_early_stop = false;
 
@@ -27,6 +27,7 @@ struct TextFlags {
     sub.add_option("--tokenizer", tokenizer, "tokenizer folder if the model folder has none");
     sub.add_option("--precision", precision, "bf16 (weights stay bf16) or f32 (parity mode)")
         ->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
+    sub.add_option("--backend", backend, "cpu or cuda[:N]")->capture_default_str();
     sub.add_option("--gen-length", p.gen_length, "tokens to generate")->capture_default_str();
     sub.add_option("--steps", p.steps, "denoising steps in total")->capture_default_str();
     sub.add_option("--block-length", p.block_length, "semi-autoregressive block size")->capture_default_str();

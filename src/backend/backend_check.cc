@@ -1,0 +1,162 @@
+#include "backend/backend_check.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "sample/rng.h"
+
+namespace mmada {
+
+namespace {
+
+struct Inputs {
+  CounterRng rng;
+  uint64_t stream = 0;
+  Tensor random(Shape shape, float scale = 1.0f, float offset = 0.0f) {
+    Tensor t = Tensor::empty(DType::F32, std::move(shape));
+    ++stream;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.ptr<float>()[i] = offset + scale * float(rng.uniform(stream, uint64_t(i)) * 2.0 - 1.0);
+    return t;
+  }
+};
+
+double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+// Runs `op` on both backends with the same host inputs and compares one float output.
+class Pair {
+ public:
+  Pair(Backend& ref, Backend& test) : ref_(ref), test_(test) {}
+  Tensor up(Backend& b, const Tensor& host) { return b.upload(host); }
+  std::vector<float> down(Backend& b, const Tensor& dev) {
+    std::vector<float> out(size_t(dev.numel()));
+    b.download(dev.data, out.data(), out.size() * 4);
+    return out;
+  }
+  template <typename Op>
+  double compare(const std::vector<Tensor>& inputs, const Tensor& out_like, Op op) {
+    std::vector<float> res[2];
+    Backend* bs[2] = {&ref_, &test_};
+    for (int k = 0; k < 2; ++k) {
+      std::vector<Tensor> dev;
+      for (const Tensor& t : inputs) dev.push_back(bs[k]->upload(t));
+      // A fresh copy each time: the CPU backend's upload() returns the tensor itself, and
+      // accumulating ops read the pre-filled output.
+      Tensor out = bs[k]->upload(out_like.to_f32());
+      op(*bs[k], dev, out);
+      res[k] = down(*bs[k], out);
+    }
+    return rel_error(res[1], res[0]);
+  }
+
+ private:
+  Backend& ref_;
+  Backend& test_;
+};
+
+}  // namespace
+
+std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
+  Inputs in{CounterRng{seed}};
+  Pair pr(ref, test);
+  std::vector<OpCheck> out;
+  auto f = [](const Tensor& t) { return t.ptr<float>(); };
+
+  {  // embedding of a bf16 table
+    Tensor table = in.random({300, 96}).to_bf16();
+    Tensor ids = Tensor::empty(DType::I64, {37});
+    for (int64_t i = 0; i < 37; ++i) ids.ptr<int64_t>()[i] = (i * 97 + 5) % 300;
+    out.push_back({"embedding bf16 [300x96] n37",
+                   pr.compare({table, ids}, Tensor::empty(DType::F32, {37, 96}), [&](Backend& b, auto& d, Tensor& o) {
+                     b.embedding(d[0], d[1].template ptr<int64_t>(), 37, f(o));
+                   }), 0.0});
+  }
+  for (int64_t n : {64, 4096}) {
+    Tensor x = in.random({19, n}, 3.0f), w = in.random({n}, 0.2f, 1.0f);
+    out.push_back({"rmsnorm 19x" + std::to_string(n),
+                   pr.compare({x, w}, Tensor::empty(DType::F32, {19, n}), [&](Backend& b, auto& d, Tensor& o) {
+                     b.rmsnorm(f(d[0]), f(d[1]), f(o), 19, n, 1e-5f);
+                   }), 1e-6});
+  }
+  for (DType wt : {DType::F32, DType::BF16}) {
+    for (bool acc : {false, true}) {
+      const int64_t M = 45, K = 256, N = 384;
+      Tensor x = in.random({M, K}), W = in.random({N, K}, 0.06f);
+      if (wt == DType::BF16) W = W.to_bf16();
+      Tensor y0 = in.random({M, N});
+      const std::string name = std::string("linear ") + (wt == DType::BF16 ? "bf16" : "f32") +
+                               (acc ? " accumulate" : "") + " 45x256 -> 384";
+      // float32 GEMMs differ only in summation order (cuBLAS may use TF32 never: 32F compute).
+      out.push_back({name, pr.compare({x, W}, y0, [&](Backend& b, auto& d, Tensor& o) {
+                       b.linear(f(d[0]), M, K, d[1], 0, N, f(o), N, acc);
+                     }), 1e-5});
+    }
+    const int64_t M = 7, K = 128, N = 1000;
+    Tensor x = in.random({M, K}), W = in.random({N, K}, 0.1f);
+    if (wt == DType::BF16) W = W.to_bf16();
+    out.push_back({std::string("linear rows [100,612) ") + (wt == DType::BF16 ? "bf16" : "f32"),
+                   pr.compare({x, W}, Tensor::empty(DType::F32, {M, 512}), [&](Backend& b, auto& d, Tensor& o) {
+                     b.linear(f(d[0]), M, K, d[1], 100, 612, f(o), 512, false);
+                   }), 1e-5});
+  }
+  {
+    Tensor x = in.random({2 * 50, 4 * 64});
+    out.push_back({"rope B2 L50 H4 d64", pr.compare({}, x, [&](Backend& b, auto&, Tensor& o) {
+                     b.rope(f(o), 2, 50, 4, 64, 500000.0);
+                   }), 1e-6});
+  }
+  {
+    Tensor g = in.random({1000}, 4.0f), u = in.random({1000});
+    out.push_back({"silu_mul n1000", pr.compare({u}, g, [&](Backend& b, auto& d, Tensor& o) {
+                     b.silu_mul(f(o), f(d[0]), 1000);
+                   }), 1e-6});
+  }
+  {
+    Tensor x = in.random({30, 40});
+    Tensor rows = Tensor::empty(DType::I64, {5});
+    const int64_t r[5] = {29, 0, 7, 7, 13};
+    std::memcpy(rows.data, r, sizeof r);
+    out.push_back({"gather_rows 5 of 30", pr.compare({x, rows}, Tensor::empty(DType::F32, {5, 40}),
+                                                     [&](Backend& b, auto& d, Tensor& o) {
+                                                       b.gather_rows(f(d[0]), d[1].template ptr<int64_t>(), 5, 40, f(o));
+                                                     }), 0.0});
+  }
+  struct AttnCase {
+    int64_t B, L, H, KV, d;
+    int mask;  // 0 none, 1 pair with left padding, 2 hf-causal with padding
+    bool bf16;
+  };
+  const AttnCase cases[] = {{1, 77, 4, 4, 64, 0, false}, {2, 77, 4, 2, 64, 1, false},
+                            {2, 33, 2, 2, 16, 2, false}, {1, 200, 4, 4, 128, 0, true},
+                            {2, 150, 4, 1, 64, 1, true},  {2, 70, 2, 2, 16, 2, true},
+                            {1, 1100, 2, 2, 128, 1, true}};
+  for (const AttnCase& c : cases) {
+    Tensor q = in.random({c.B * c.L, c.H * c.d}, 2.0f), k = in.random({c.B * c.L, c.KV * c.d}, 2.0f),
+           v = in.random({c.B * c.L, c.KV * c.d});
+    Tensor mask = Tensor::empty(DType::U8, {c.B * c.L});
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t i = 0; i < c.L; ++i) mask.ptr<uint8_t>()[b * c.L + i] = i >= (b == 0 ? 0 : c.L / 3);
+    const char* mname[] = {"none", "pair", "causal"};
+    const std::string name = std::string("attention ") + (c.bf16 ? "bf16" : "f32") + " " + mname[c.mask] +
+                             " B" + std::to_string(c.B) + " L" + std::to_string(c.L) + " H" +
+                             std::to_string(c.H) + "/" + std::to_string(c.KV) + " d" + std::to_string(c.d);
+    // bf16 operands on both sides; the two kernels round P at different points: 1e-2.
+    out.push_back({name, pr.compare({q, k, v, mask}, Tensor::empty(DType::F32, {c.B * c.L, c.H * c.d}),
+                                    [&](Backend& b, auto& d, Tensor& o) {
+                                      b.attention(f(d[0]), f(d[1]), f(d[2]), f(o), c.B, c.L, c.H, c.KV, c.d,
+                                                  c.mask ? d[3].template ptr<uint8_t>() : nullptr,
+                                                  c.mask == 2 ? cpu::MaskMode::HfCausal : cpu::MaskMode::Pair, c.bf16);
+                                    }),
+                   c.bf16 ? 1e-2 : 1e-5});
+  }
+  return out;
+}
+
+}  // namespace mmada

@@ -1,0 +1,20 @@
+// Compares every op of one backend with another (normally CUDA against the CPU reference) on
+// fresh random inputs, like llama.cpp's test-backend-ops: error = ‖test − ref‖ / ‖ref‖.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace mmada {
+
+struct OpCheck {
+  std::string op;     // op and shape, e.g. "attention bf16 pair B2 L77 H4/2 d64"
+  double rel_error;   // ‖test − ref‖ / ‖ref‖
+  double tolerance;
+  bool passed() const { return rel_error <= tolerance; }  // NaN fails
+};
+
+std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed);
+
+}  // namespace mmada
