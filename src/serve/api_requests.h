@@ -1,0 +1,55 @@
+// The request bodies of the OpenAI-compatible routes, parsed from JSON into native structs at
+// the edge. Every parse function throws ApiError (400 naming the field, 413 for an oversized
+// image) and never lets a json exception escape.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sample/text_sampler.h"
+#include "tokenizer/chat_template.h"
+
+namespace mmada::serve {
+
+// Per-request ceilings, from the server's flags.
+struct RequestLimits {
+  int64_t max_tokens = 1024;        // chat: max_tokens (= gen length)
+  int64_t max_steps = 1024;         // chat steps and image steps
+  int64_t max_images = 4;           // images: n
+  size_t max_image_bytes = 8 << 20; // an attached image, encoded
+  int64_t max_image_side = 512;     // images: size
+};
+
+struct ChatCompletionRequest {
+  std::string model;
+  std::vector<ChatMessage> messages;
+  // The encoded (PNG/JPEG) image of the latest image_url part, empty if none: the model
+  // reads one image, placed before the conversation as app.py does.
+  std::vector<uint8_t> image;
+  TextSamplerParams sampler;  // validated
+  bool seed_given = false;
+  bool think = false;
+  bool stream = false;
+};
+
+struct ImageGenerationRequest {
+  std::string model;
+  std::string prompt;
+  int64_t n = 1;
+  int64_t width = 512, height = 512;
+  int64_t steps = 15;
+  double guidance_scale = 3.5;
+  double temperature = 1.0;
+  uint64_t seed = 0;
+  bool seed_given = false;
+  bool stream = false;
+};
+
+ChatCompletionRequest parse_chat_request(const std::string& body, const RequestLimits& lim);
+ImageGenerationRequest parse_image_request(const std::string& body, const RequestLimits& lim);
+
+// "WxH" with both sides multiples of 16 in [16, max_side]; throws ApiError 400 otherwise.
+void parse_image_size(const std::string& s, int64_t max_side, int64_t* w, int64_t* h);
+
+}  // namespace mmada::serve

@@ -1,0 +1,176 @@
+#include "serve/engine.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/image.h"
+#include "model/logits_fn.h"
+#include "sample/t2i_sampler.h"
+#include "tokenizer/prompts.h"
+#include "vq/preprocess.h"
+
+namespace mmada::serve {
+namespace {
+
+constexpr int64_t kCodeSide = 16;  // MAGVIT-v2 downsamples by 16
+
+bool is_end_id(const TextSamplerParams& p, int64_t id) {
+  return std::find(p.end_ids.begin(), p.end_ids.end(), id) != p.end_ids.end();
+}
+
+// A decoded prefix can end inside a multi-byte character (shown as U+FFFD); hold it back until
+// the next block completes it.
+std::string without_trailing_replacement(std::string s) {
+  static const std::string kRepl = "\xEF\xBF\xBD";
+  while (s.size() >= 3 && s.compare(s.size() - 3, 3, kRepl) == 0) s.resize(s.size() - 3);
+  return s;
+}
+
+}  // namespace
+
+Engine::Engine(const EngineOptions& o) : o_(o) {
+  tm_ = TextModel::load(o.model_dir, o.tokenizer_dir, o.precision);
+  if (!o.vq_dir.empty()) vq_ = std::make_unique<Magvit>(Magvit::load(o.vq_dir));
+  model_id_ = std::filesystem::path(o.model_dir).lexically_normal().filename().string();
+  if (model_id_.empty()) model_id_ = std::filesystem::path(o.model_dir).lexically_normal().parent_path().filename().string();
+  if (model_id_.empty()) model_id_ = "mmada";
+}
+
+std::vector<int64_t> Engine::image_codes(const std::vector<uint8_t>& encoded) {
+  if (!vq_) throw EngineInputError("this server was started without --vq: it cannot read images");
+  RgbImage img;
+  try {
+    img = decode_image(encoded.data(), encoded.size(), "attached image");
+  } catch (const Error& e) {
+    throw EngineInputError(e.what());
+  }
+  const Tensor codes = vq_->encode(preprocess_image(img, o_.mmu_size));
+  return std::vector<int64_t>(codes.ptr<int64_t>(), codes.ptr<int64_t>() + codes.numel());
+}
+
+ChatOutcome Engine::chat(const ChatCompletionRequest& r, const std::function<void(const std::string&)>& on_text,
+                         const std::function<bool()>& keep_going) {
+  ChatRequest req;
+  req.messages = r.messages;
+  req.sampler = r.sampler;
+  req.think = r.think;
+  if (!r.image.empty()) req.image_codes = image_codes(r.image);
+
+  const int64_t G = r.sampler.gen_length, BL = r.sampler.block_length, n_blocks = G / BL;
+  const int64_t mask = tm_.model->config().mask_token_id;
+  int64_t blocks_done = 0;
+  bool started = false;
+  std::string sent;
+  auto emit_prefix = [&](const std::string& full) {
+    const std::string text = without_trailing_replacement(full);
+    if (text.size() > sent.size() && text.compare(0, sent.size(), sent) == 0) {
+      on_text(text.substr(sent.size()));
+      sent = text;
+    }
+  };
+  auto on_step = [&](const TextStep& st) {
+    started = true;
+    if (!keep_going()) return false;
+    const std::vector<int64_t>& c = *st.canvas;
+    const int64_t P = int64_t(c.size()) - G;
+    int64_t done = blocks_done;
+    while (done < n_blocks && std::find(c.begin() + P + done * BL, c.begin() + P + (done + 1) * BL, mask) ==
+                                  c.begin() + P + (done + 1) * BL)
+      ++done;
+    if (done > blocks_done) {
+      blocks_done = done;
+      emit_prefix(tm_.tokenizer->decode(std::vector<int64_t>(c.begin() + P, c.begin() + P + done * BL), true));
+    }
+    return true;
+  };
+
+  ChatReply reply;
+  try {
+    reply = complete_chat(tm_, req, on_step);
+  } catch (const Error& e) {
+    if (!started) throw EngineInputError(e.what());  // checked before sampling: the request's fault
+    throw;
+  }
+  ChatOutcome out;
+  out.cancelled = reply.stats.cancelled;
+  if (out.cancelled) return out;
+  emit_prefix(reply.text);
+  out.text = reply.text;
+  out.prompt_tokens = reply.prompt_tokens;
+  const auto end = std::find_if(reply.answer_ids.begin(), reply.answer_ids.end(),
+                                [&](int64_t id) { return is_end_id(r.sampler, id); });
+  out.completion_tokens = int64_t(end - reply.answer_ids.begin());
+  out.finish_reason = end != reply.answer_ids.end() ? "stop" : "length";
+  return out;
+}
+
+std::vector<std::vector<uint8_t>> Engine::decode_pngs(const std::vector<int64_t>& codes, int64_t n,
+                                                      int64_t h, int64_t w) const {
+  Tensor t = Tensor::empty(DType::I64, {n, h * w});
+  std::copy(codes.begin(), codes.end(), t.ptr<int64_t>());
+  std::vector<std::vector<uint8_t>> pngs;
+  for (const RgbImage& img : pixels_to_images(vq_->decode(t, h, w))) pngs.push_back(encode_png(img));
+  return pngs;
+}
+
+ImageOutcome Engine::images(const ImageGenerationRequest& r,
+                            const std::function<void(const ImageProgress&)>& on_progress,
+                            const std::function<bool()>& keep_going) {
+  if (!vq_) throw EngineInputError("this server was started without --vq: it cannot make images");
+  const ModelConfig& cfg = tm_.model->config();
+  const int64_t gh = r.height / kCodeSide, gw = r.width / kCodeSide, N = gh * gw, B = r.n;
+  const T2iRow cond = build_t2i_row(tm_.tokenizer->encode(r.prompt, true), o_.t2i_text_len, N, cfg.mask_token_id);
+  const int64_t L = int64_t(cond.ids.size());
+  if (L > cfg.max_sequence_length)
+    throw EngineInputError(str_cat("size ", r.width, "x", r.height, " needs ", L,
+                                   " tokens, more than the model's max sequence length ", cfg.max_sequence_length));
+  std::vector<int64_t> ids, uncond_ids;
+  std::vector<uint8_t> mask, uncond_mask;
+  const T2iRow uncond = build_t2i_row({}, o_.t2i_text_len, N, cfg.mask_token_id);
+  for (int64_t b = 0; b < B; ++b) {
+    ids.insert(ids.end(), cond.ids.begin(), cond.ids.end());
+    mask.insert(mask.end(), cond.mask.begin(), cond.mask.end());
+    if (r.guidance_scale > 0) {
+      uncond_ids.insert(uncond_ids.end(), uncond.ids.begin(), uncond.ids.end());
+      uncond_mask.insert(uncond_mask.end(), uncond.mask.begin(), uncond.mask.end());
+    }
+  }
+  T2iParams p;
+  p.timesteps = r.steps;
+  p.guidance = r.guidance_scale;
+  p.temperature = r.temperature;
+  p.codebook = mmada_tokens::kCodebookSize;
+  p.mask_id = cfg.mask_token_id;
+  p.bf16 = tm_.model->precision() == Precision::BF16;
+  p.validate();
+  SeededT2iRandom rng(r.seed);
+
+  auto on_step = [&](const T2iStep& st) {
+    if (!keep_going()) return false;
+    ImageProgress pr;
+    pr.step = st.step;
+    pr.total = st.total;
+    pr.grid_w = gw;
+    pr.grid_h = gh;
+    pr.committed = *st.current;
+    std::vector<int64_t> guess = *st.current;  // preview: committed codes, this step's draws elsewhere
+    for (size_t i = 0; i < guess.size(); ++i)
+      if (guess[i] == p.mask_id) {
+        pr.committed[i] = -1;
+        guess[i] = (*st.sampled)[i];
+      }
+    if (o_.preview_every > 0 && st.step % o_.preview_every == 0 && st.step < st.total)
+      pr.previews = decode_pngs(guess, B, gh, gw);
+    on_progress(pr);
+    return true;
+  };
+  const T2iResult res = generate_image(make_logits_fn(*tm_.model, p.image_offset, p.image_offset + p.codebook),
+                                       ids, mask, uncond_ids, uncond_mask, B, L, N, p, rng, on_step);
+  ImageOutcome out;
+  out.cancelled = res.cancelled;
+  if (!out.cancelled) out.pngs = decode_pngs(res.codes, B, gh, gw);
+  return out;
+}
+
+}  // namespace mmada::serve
