@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "io/torch_pickle.h"
 #include "vq/feature_ops.h"
 #include "vq/lfq.h"
 
@@ -14,8 +16,34 @@ namespace mmada {
 
 namespace {
 
+std::string checkpoint_file(const std::string& path) {
+  if (!fs::is_directory(path)) return path;
+  for (const char* name : {"pytorch_model.safetensors", "model.safetensors"})
+    if (fs::exists(fs::path(path) / name)) return (fs::path(path) / name).string();
+  // The reference loader's fallback: a torch.save zip (read without Python, see torch_pickle.h).
+  if (fs::exists(fs::path(path) / "pytorch_model.bin")) return (fs::path(path) / "pytorch_model.bin").string();
+  return path;  // SafeTensorsSet picks the single *.safetensors file or explains
+}
+
+// Name -> tensor from either checkpoint format.
+struct Checkpoint {
+  std::map<std::string, Tensor> tensors;
+  static Checkpoint open(const std::string& file) {
+    Checkpoint c;
+    if (file.ends_with(".bin")) {
+      for (auto& [name, t] : load_torch_checkpoint(file)) c.tensors[name] = std::move(t);
+    } else {
+      const SafeTensorsSet st = SafeTensorsSet::open(file);
+      for (const std::string& name : st.names()) c.tensors[name] = st.get(name);
+    }
+    return c;
+  }
+  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  const Tensor& get(const std::string& name) const { return tensors.at(name); }
+};
+
 // Checks the quantize.* buffers against the rule the code derives them from (vq.md §4).
-void check_quantizer_buffers(const SafeTensorsSet& st, int64_t bits, const std::string& where) {
+void check_quantizer_buffers(const Checkpoint& st, int64_t bits, const std::string& where) {
   const int64_t size = int64_t(1) << bits;
   for (const char* name : {"quantize.embedding", "quantize.power_vals"})
     MMADA_CHECK(st.has(name), where, ": missing tensor '", name, "'");
@@ -33,15 +61,6 @@ void check_quantizer_buffers(const SafeTensorsSet& st, int64_t bits, const std::
   for (int64_t c = 0; c < bits; ++c)
     MMADA_CHECK(pf.ptr<float>()[c] == float(int64_t(1) << (bits - 1 - c)), where,
                 ": 'quantize.power_vals' entry ", c, " is not 2^", bits - 1 - c);
-}
-
-std::string checkpoint_file(const std::string& path) {
-  if (!fs::is_directory(path)) return path;
-  for (const char* name : {"pytorch_model.safetensors", "model.safetensors"})
-    if (fs::exists(fs::path(path) / name)) return (fs::path(path) / name).string();
-  MMADA_CHECK(!fs::exists(fs::path(path) / "pytorch_model.bin"), path,
-              ": only pytorch_model.bin found; convert it to pytorch_model.safetensors");
-  return path;  // SafeTensorsSet picks the single *.safetensors file or explains
 }
 
 // Small deterministic generator (splitmix64) so random weights need no <random> state.
@@ -78,7 +97,7 @@ Magvit Magvit::load(const std::string& path) {
   const std::string dir = fs::is_directory(path) ? path : fs::path(path).parent_path().string();
   const MagvitConfig cfg = MagvitConfig::load(dir.empty() ? "." : dir);
   const std::string file = checkpoint_file(path);
-  const SafeTensorsSet st = SafeTensorsSet::open(file);
+  const Checkpoint st = Checkpoint::open(file);
   const std::string where = "MAGVIT checkpoint " + file;
   const WeightFn get = [&](const std::string& name, const Shape& shape) {
     MMADA_CHECK(st.has(name), where, ": missing tensor '", name, "'");

@@ -1,0 +1,75 @@
+// mmada describe: multimodal understanding. Image -> resize/crop (vq.md §6) -> MAGVIT-v2 codes
+// -> app.py prompt with the image prefix (prompting.md §5.2 A) -> text sampler -> answer.
+#include <chrono>
+#include <cstdio>
+
+#include "core/error.h"
+#include "io/image.h"
+#include "pipeline/text_model.h"
+#include "progress.h"
+#include "text_flags.h"
+#include "vq/preprocess.h"
+#include "vq_flags.h"
+
+namespace mmada::cli {
+namespace {
+
+struct DescribeOpts {
+  TextFlags f;
+  std::string vq, image, prompt = "Please describe this image in detail.";
+  int64_t size = 512;
+  bool squash = false, stats = false;
+};
+
+int run_describe(DescribeOpts& o) {
+  MMADA_CHECK(!o.image.empty(), "no image: use -i FILE");
+  check_image_size(o.size, 16);
+  ChatRequest req;
+  req.sampler = o.f.params();
+  req.think = o.f.think;
+  req.messages.push_back({"user", o.prompt});
+  // Read the image before loading any model, so a bad file fails fast.
+  const RgbImage img = load_image(o.image);
+  const Magvit vq = load_vq(o.vq);
+  check_image_size(o.size, vq.config().downsample_factor());
+  const auto t0 = std::chrono::steady_clock::now();
+  const Tensor pixels = preprocess_image(img, int(o.size), o.squash ? ResizeMode::Squash : ResizeMode::CropCenter);
+  const Tensor codes = vq.encode(pixels);
+  req.image_codes.assign(codes.ptr<int64_t>(), codes.ptr<int64_t>() + codes.numel());
+  const auto t1 = std::chrono::steady_clock::now();
+
+  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision));
+  ProgressBar bar("describing");
+  int64_t committed = 0;
+  const ChatReply r = complete_chat(tm, req, [&](const TextStep& st) {
+    for (int64_t t : st.transferred) committed += t;
+    bar.update(long(st.step), long(st.total_steps), long(committed), "tok");
+    return true;
+  });
+  bar.finish();
+  std::printf("%s\n", r.text.c_str());
+  if (o.stats) {
+    const auto t2 = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "image %dx%d -> %lld codes in %.2f s; prompt %lld tokens, %lld generated, %.2f s\n",
+                 img.width, img.height, (long long)codes.numel(), std::chrono::duration<double>(t1 - t0).count(),
+                 (long long)r.prompt_tokens, (long long)r.answer_ids.size(),
+                 std::chrono::duration<double>(t2 - t1).count());
+  }
+  return 0;
+}
+
+Command describe_cmd("describe", "Answer a question about an image (multimodal understanding)",
+                     [](CLI::App& sub) -> RunFn {
+                       auto o = std::make_shared<DescribeOpts>();
+                       o->f.add(sub);
+                       sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
+                       sub.add_option("-i,--image", o->image, "PNG or JPEG file");
+                       sub.add_option("-p,--prompt", o->prompt, "the question")->capture_default_str();
+                       sub.add_option("--size", o->size, "resolution fed to the tokenizer (multiple of 16)")->capture_default_str();
+                       sub.add_flag("--squash", o->squash, "resize both sides to --size instead of resize + centre crop");
+                       sub.add_flag("--stats", o->stats, "print timings (stderr)");
+                       return [o] { return run_describe(*o); };
+                     });
+
+}  // namespace
+}  // namespace mmada::cli

@@ -1,0 +1,160 @@
+// mmada imagine: text-to-image. Prompt -> T2I rows (prompting.md §5.3) -> MaskGIT sampling
+// with classifier-free guidance (sampling.md §4) -> MAGVIT-v2 decode -> PNG.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/image.h"
+#include "model/logits_fn.h"
+#include "pipeline/text_model.h"
+#include "progress.h"
+#include "sample/t2i_sampler.h"
+#include "text_flags.h"
+#include "vq/preprocess.h"
+#include "vq_flags.h"
+
+namespace mmada::cli {
+namespace {
+
+struct ImagineOpts {
+  TextFlags f;  // only -m / --tokenizer / --precision are exposed
+  std::string vq, prompt, out = "output.png", schedule = "cosine";
+  int64_t steps = 15, text_len = 513, size = 512;
+  double cfg = 3.5, temperature = 1.0;
+  uint64_t seed = 0;
+  int batch = 1, preview_every = 0;
+  bool stats = false;
+};
+
+// Decodes codes [B, N] on a grid x grid layout; slots still masked (code >= codebook) are
+// decoded as code 0 and then painted mid-grey so the preview shows what is still unknown.
+std::vector<RgbImage> decode_codes(const Magvit& vq, const std::vector<int64_t>& codes, int64_t B,
+                                   int64_t grid) {
+  const int64_t N = grid * grid, C = vq.config().codebook_size();
+  const int64_t f = vq.config().downsample_factor();
+  Tensor t = Tensor::empty(DType::I64, {B, N});
+  for (int64_t i = 0; i < B * N; ++i) {
+    const int64_t c = codes[size_t(i)];
+    t.ptr<int64_t>()[i] = c >= 0 && c < C ? c : 0;
+  }
+  std::vector<RgbImage> imgs = pixels_to_images(vq.decode(t, grid, grid));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t c = codes[size_t(b * N + n)];
+      if (c >= 0 && c < C) continue;
+      const int64_t y0 = (n / grid) * f, x0 = (n % grid) * f;
+      for (int64_t y = y0; y < y0 + f; ++y)
+        std::fill_n(imgs[size_t(b)].row(int(y)) + x0 * 3, f * 3, uint8_t(128));
+    }
+  return imgs;
+}
+
+std::string settings_text(const ImagineOpts& o, int64_t seed) {
+  std::ostringstream s;
+  s << o.prompt << "\nSteps: " << o.steps << ", CFG scale: " << o.cfg << ", Temperature: " << o.temperature
+    << ", Schedule: " << o.schedule << ", Seed: " << seed << ", Size: " << o.size << "x" << o.size
+    << ", Text length: " << o.text_len << ", Model: " << o.f.model_dir() << ", VQ: " << o.vq;
+  return s.str();
+}
+
+void write_images(const std::vector<RgbImage>& imgs, const ImagineOpts& o, int step) {
+  const PngText text = {{"parameters", settings_text(o, int64_t(o.seed))},
+                        {"prompt", o.prompt},
+                        {"Software", "mmada.cpp"}};
+  for (size_t b = 0; b < imgs.size(); ++b) {
+    const std::string path = output_path(o.out, int(b), int(imgs.size()), step);
+    write_png(path, imgs[b], text);
+    if (step < 0) std::printf("%s\n", path.c_str());
+  }
+}
+
+int run_imagine(ImagineOpts& o) {
+  MMADA_CHECK(!o.prompt.empty(), "no prompt: use -p TEXT");
+  MMADA_CHECK(o.batch >= 1 && o.batch <= 64, "--batch must be 1..64, got ", o.batch);
+  MMADA_CHECK(o.preview_every >= 0, "--preview-every must be >= 0");
+  check_image_size(o.size, 16);
+  T2iParams p;
+  p.timesteps = o.steps;
+  p.guidance = o.cfg;
+  p.temperature = o.temperature;
+  p.schedule = schedule_from_name(o.schedule);
+
+  const Magvit vq = load_vq(o.vq);
+  check_image_size(o.size, vq.config().downsample_factor());
+  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision));
+  const ModelConfig& mc = tm.model->config();
+  p.codebook = vq.config().codebook_size();
+  p.mask_id = mc.mask_token_id;
+  p.bf16 = tm.model->precision() == Precision::BF16;
+  p.validate();
+  MMADA_CHECK(p.image_offset + p.codebook <= mc.vocab, "the model's vocabulary (", mc.vocab,
+              ") has no room for ", p.codebook, " image codes at ", p.image_offset);
+
+  const int64_t grid = o.size / vq.config().downsample_factor(), N = grid * grid, B = o.batch;
+  const T2iRow cond = build_t2i_row(tm.tokenizer->encode(o.prompt), o.text_len, N, p.mask_id);
+  const T2iRow uncond = build_t2i_row(tm.tokenizer->encode(""), o.text_len, N, p.mask_id);
+  const int64_t L = int64_t(cond.ids.size());
+  MMADA_CHECK(L <= mc.max_sequence_length, "text part ", o.text_len, " + ", N + 2,
+              " image positions = ", L, " exceeds the model's max sequence length ", mc.max_sequence_length);
+  std::vector<int64_t> ids, uids;
+  std::vector<uint8_t> mask, umask;
+  for (int64_t b = 0; b < B; ++b) {
+    ids.insert(ids.end(), cond.ids.begin(), cond.ids.end());
+    mask.insert(mask.end(), cond.mask.begin(), cond.mask.end());
+    uids.insert(uids.end(), uncond.ids.begin(), uncond.ids.end());
+    umask.insert(umask.end(), uncond.mask.begin(), uncond.mask.end());
+  }
+  if (p.guidance <= 0) uids.clear(), umask.clear();
+
+  SeededT2iRandom rng(o.seed);
+  ProgressBar bar("imagining");
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t committed = 0;
+  const T2iStepCallback on_step = [&](const T2iStep& st) {
+    committed = 0;
+    for (int64_t c : *st.current) committed += c != p.mask_id;
+    bar.update(long(st.step), long(st.total), long(committed), "tok");
+    if (o.preview_every > 0 && st.step % o.preview_every == 0 && st.step < st.total)
+      write_images(decode_codes(vq, *st.current, B, grid), o, int(st.step));
+    return true;
+  };
+  const T2iResult r = generate_image(make_logits_fn(*tm.model, p.image_offset, p.image_offset + p.codebook),
+                                     ids, mask, uids, umask, B, L, N, p, rng, on_step);
+  bar.finish();
+  const auto t1 = std::chrono::steady_clock::now();
+  write_images(decode_codes(vq, r.codes, B, grid), o, -1);
+  if (o.stats) {
+    const auto t2 = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "%lld image(s) of %lldx%lld, %lld steps: sampling %.2f s, decoding %.2f s\n",
+                 (long long)B, (long long)o.size, (long long)o.size, (long long)o.steps,
+                 std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
+  }
+  return 0;
+}
+
+Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write PNGs", [](CLI::App& sub) -> RunFn {
+  auto o = std::make_shared<ImagineOpts>();
+  o->f.precision = "bf16";
+  sub.add_option("-m,--model", o->f.model, "model folder (config.json + safetensors); default: the embedded model");
+  sub.add_option("--tokenizer", o->f.tokenizer, "tokenizer folder if the model folder has none");
+  sub.add_option("--precision", o->f.precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
+  sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
+  sub.add_option("-p,--prompt", o->prompt, "what to draw");
+  sub.add_option("-o,--output", o->out, "output PNG (out-0.png, out-1.png, ... with --batch)")->capture_default_str();
+  sub.add_option("--steps", o->steps, "sampling steps")->capture_default_str();
+  sub.add_option("--cfg", o->cfg, "classifier-free guidance scale (0 = off)")->capture_default_str();
+  sub.add_option("--temperature", o->temperature, "remasking noise temperature")->capture_default_str();
+  sub.add_option("--schedule", o->schedule, "mask schedule: cosine, linear, sigmoid, pow2, ...")->capture_default_str();
+  sub.add_option("--seed", o->seed, "random seed")->capture_default_str();
+  sub.add_option("--size", o->size, "image side in pixels (multiple of 16)")->capture_default_str();
+  sub.add_option("--batch", o->batch, "images to generate for the prompt")->capture_default_str();
+  sub.add_option("--text-len", o->text_len, "length of the text part of the T2I rows (513 for the released models)")->capture_default_str();
+  sub.add_option("--preview-every", o->preview_every, "also write out.stepNN.png every K steps (0 = never)")->capture_default_str();
+  sub.add_flag("--stats", o->stats, "print timings (stderr)");
+  return [o] { return run_imagine(*o); };
+});
+
+}  // namespace
+}  // namespace mmada::cli
