@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "core/error.h"
+#include "backend/timing_backend.h"
 #include "model/transformer.h"
 
 namespace {
@@ -39,6 +40,7 @@ struct Opts {
   std::string preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
+  bool profile = false;
 };
 
 mmada::cli::Command bench_cmd(
@@ -55,6 +57,7 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
       sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
       sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_flag("--profile", o->profile, "time every op (synchronising after each) and print where the time goes");
       return [o] {
         ModelConfig c;
         if (!o->config.empty()) {
@@ -67,7 +70,9 @@ mmada::cli::Command bench_cmd(
         std::fprintf(stderr, "building random %s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
                      o->precision.c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
                      (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
-        auto be = make_backend(o->backend);
+        std::shared_ptr<Backend> be = make_backend(o->backend);
+        std::shared_ptr<TimingBackend> timer;
+        if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
         const Transformer m = Transformer::random(c, p, 1234, be);
         std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB |\n|---:|---:|---:|---:|---:|\n",
                     be->name().c_str());
@@ -85,6 +90,7 @@ mmada::cli::Command bench_cmd(
           r.ids = ids.data();
           r.L = L;
           if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
+          if (timer) timer->reset();
           double best = 1e30;
           for (int64_t k = 0; k < o->repeat; ++k) {
             const auto t0 = std::chrono::steady_clock::now();
@@ -96,6 +102,11 @@ mmada::cli::Command bench_cmd(
           std::printf("| %lld | %.3f | %.1f | %.3f | %.2f |\n", (long long)L, best, double(L) / best,
                       flops / best / 1e12, peak_rss_gib());
           std::fflush(stdout);
+          if (timer) {
+            for (const auto& [op, st] : timer->stats())
+              std::printf("|   %s | %.2f ms/forward | %ld calls |\n", op.c_str(),
+                          st.seconds * 1e3 / double(o->repeat), st.calls / long(o->repeat));
+          }
         }
         return 0;
       };

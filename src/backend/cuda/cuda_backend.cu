@@ -82,9 +82,10 @@ class CudaBackend : public Backend {
     t.strides.assign(t.shape.size(), 1);
     for (size_t i = t.shape.size(); i-- > 1;) t.strides[i - 1] = t.strides[i] * t.shape[i];
     const size_t bytes = std::max<size_t>(t.nbytes(), 1);
-    void* p = pool_.get(bytes);
+    void* p = pool_->get(bytes);
     MMADA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
-    DevicePool* pool = &pool_;
+    // The deleter keeps the pool alive: tensors may outlive the backend (static caches).
+    std::shared_ptr<DevicePool> pool = pool_;
     t.owner = std::shared_ptr<void>(p, [pool, bytes](void* q) { pool->put(q, bytes); });
     t.data = p;
     return t;
@@ -214,7 +215,7 @@ class CudaBackend : public Backend {
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  DevicePool pool_;
+  std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();
   std::mutex plan_mu_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>, Plan> plans_;
   Tensor rope_cos_, rope_sin_;

@@ -1,0 +1,46 @@
+#include "backend/timing_backend.h"
+
+#include <chrono>
+
+namespace mmada {
+
+template <typename F>
+void TimingBackend::timed(const std::string& op, F f) {
+  in_->sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  in_->sync();
+  Stat& s = stats_[op];
+  s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++s.calls;
+}
+
+void TimingBackend::embedding(const Tensor& t, const int64_t* ids, int64_t n, float* out) {
+  timed("embedding", [&] { in_->embedding(t, ids, n, out); });
+}
+void TimingBackend::rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) {
+  timed("rmsnorm", [&] { in_->rmsnorm(x, w, y, rows, n, eps); });
+}
+void TimingBackend::linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
+                           int64_t n1, float* y, int64_t ldy, bool acc) {
+  const std::string op = "linear " + std::to_string(n1 - n0) + "x" + std::to_string(K) +
+                         (W.dtype == DType::BF16 ? " bf16" : " f32");
+  timed(op, [&] { in_->linear(x, M, K, W, n0, n1, y, ldy, acc); });
+}
+void TimingBackend::rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) {
+  timed("rope", [&] { in_->rope(x, B, L, heads, d, theta); });
+}
+void TimingBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t B,
+                              int64_t L, int64_t H, int64_t KV, int64_t d, const uint8_t* mask,
+                              cpu::MaskMode mode, bool bf16) {
+  timed(bf16 ? "attention bf16" : "attention f32",
+        [&] { in_->attention(q, k, v, out, B, L, H, KV, d, mask, mode, bf16); });
+}
+void TimingBackend::silu_mul(float* g, const float* u, int64_t n) {
+  timed("silu_mul", [&] { in_->silu_mul(g, u, n); });
+}
+void TimingBackend::gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) {
+  timed("gather_rows", [&] { in_->gather_rows(x, rows, n, d, out); });
+}
+
+}  // namespace mmada

@@ -1,0 +1,47 @@
+// A Backend that forwards every call to another and times it (synchronising after each op),
+// for `mmada bench forward --profile`: where does a forward's time go, op by op.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace mmada {
+
+class TimingBackend : public Backend {
+ public:
+  explicit TimingBackend(std::shared_ptr<Backend> inner) : in_(std::move(inner)) {}
+  struct Stat {
+    double seconds = 0;
+    long calls = 0;
+  };
+  const std::map<std::string, Stat>& stats() const { return stats_; }
+  void reset() { stats_.clear(); }
+
+  std::string name() const override { return in_->name() + " (timed)"; }
+  Tensor alloc(DType dt, Shape s) override { return in_->alloc(dt, std::move(s)); }
+  Tensor upload(const Tensor& h) override { return in_->upload(h); }
+  void download(const void* s, void* d, size_t n) override { in_->download(s, d, n); }
+  void copy(const void* s, void* d, size_t n) override { in_->copy(s, d, n); }
+  void sync() override { in_->sync(); }
+
+  void embedding(const Tensor& t, const int64_t* ids, int64_t n, float* out) override;
+  void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) override;
+  void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
+              float* y, int64_t ldy, bool accumulate) override;
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override;
+  void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
+                 int64_t H, int64_t KV, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
+                 bool bf16) override;
+  void silu_mul(float* g, const float* u, int64_t n) override;
+  void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override;
+
+ private:
+  template <typename F>
+  void timed(const std::string& op, F f);
+  std::shared_ptr<Backend> in_;
+  std::map<std::string, Stat> stats_;
+};
+
+}  // namespace mmada
