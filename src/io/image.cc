@@ -110,7 +110,17 @@ bool png_read_pixels(png_structp png, png_infop info, png_bytep* rows, size_t ro
   return true;
 }
 
+// IHDR must be the first chunk: its size is checked before libpng reads anything else.
+void check_png_ihdr(const uint8_t* bytes, size_t size, const std::string& name) {
+  if (size < 24 || std::memcmp(bytes + 12, "IHDR", 4) != 0) return;  // libpng explains
+  auto be32 = [&](size_t at) {
+    return int64_t(bytes[at]) << 24 | int64_t(bytes[at + 1]) << 16 | int64_t(bytes[at + 2]) << 8 | bytes[at + 3];
+  };
+  check_dimensions(be32(16), be32(20), name);
+}
+
 RgbImage decode_png(const uint8_t* bytes, size_t size, const std::string& name) {
+  check_png_ihdr(bytes, size, name);
   PngReader r(bytes, size, name);
   png_uint_32 w = 0, h = 0;
   if (!png_read_header(r.png, r.info, &w, &h))

@@ -1,0 +1,165 @@
+// imagine / describe / vq / convert run as the built binary ($MMADA_CLI, set by CTest) on the
+// tiny reference models, plus the bad inputs that must end in a one-line error, not a crash.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "io/image.h"
+#include "io/safetensors.h"
+#include "io/torch_zip_writer.h"
+#include "test_util.h"
+
+namespace mmada {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  std::string out;  // stdout and stderr together
+  int status;
+};
+
+Result run(const std::string& command) {
+  Result r{"", -1};
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  r.status = pclose(p);
+  return r;
+}
+
+// A failing command: exit status 1 (not a signal) and exactly one line "mmada: error: ...".
+void expect_clean_error(const Result& r, const std::string& needle) {
+  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1) << r.out;
+  EXPECT_EQ(r.out.rfind("mmada: error: ", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+}
+
+class ImageCli : public ::testing::Test {
+ protected:
+  std::string cli_, model_, vq_, dir_;
+  void SetUp() override {
+    const char* cli = std::getenv("MMADA_CLI");
+    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
+    const std::string tiny = test::refdata_dir() + "/tiny";
+    model_ = fs::absolute(tiny + "/mmada_tiny").string();
+    vq_ = fs::absolute(tiny + "/magvitv2_tiny").string();
+    if (!fs::exists(model_ + "/config.json") || !fs::exists(vq_ + "/config.json"))
+      GTEST_SKIP() << "no tiny models in " << tiny;
+    cli_ = cli;
+    dir_ = (fs::temp_directory_path() / ("mmada_image_cli_" + std::to_string(::getpid()))).string();
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  // The tiny model has no tokenizer files: the binary falls back to the one in assets/.
+  std::string models() const { return " -m '" + model_ + "' --vq '" + vq_ + "'"; }
+  RgbImage read_png(const std::string& path) const { return load_image(path); }
+};
+
+TEST_F(ImageCli, ImagineWritesPngAndPreviews) {
+  const std::string out = dir_ + "/cat.png";
+  const Result r = run(cli_ + " imagine" + models() + " -p 'a cat' --size 64 --steps 6 --preview-every 2 --seed 3 -o '" + out + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const RgbImage img = read_png(out);
+  EXPECT_EQ(img.width, 64);
+  EXPECT_EQ(img.height, 64);
+  EXPECT_TRUE(fs::exists(dir_ + "/cat.step02.png"));
+  EXPECT_TRUE(fs::exists(dir_ + "/cat.step04.png"));
+  EXPECT_FALSE(fs::exists(dir_ + "/cat.step06.png"));  // the last step is the image itself
+  std::ifstream in(out, std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+  const PngText text = read_png_text(bytes.data(), bytes.size(), out);
+  bool found = false;
+  for (const auto& [k, v] : text) found |= k == "parameters" && v.find("a cat\nSteps: 6") == 0;
+  EXPECT_TRUE(found);
+  // Same seed, same image; batch names.
+  const Result b = run(cli_ + " imagine" + models() + " -p 'a cat' --size 64 --steps 6 --seed 3 --batch 2 -o '" + dir_ + "/b.png'");
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_EQ(read_png(dir_ + "/b-0.png").rgb, img.rgb);
+  EXPECT_TRUE(fs::exists(dir_ + "/b-1.png"));
+}
+
+TEST_F(ImageCli, DescribeAnswers) {
+  RgbImage img(80, 48);
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t(i * 31);
+  write_png(dir_ + "/in.png", img);
+  const Result r = run(cli_ + " describe" + models() + " -i '" + dir_ + "/in.png' -p 'What is this?' --size 64 --gen-length 16 --steps 4 --block-length 16");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_FALSE(r.out.empty());
+}
+
+TEST_F(ImageCli, VqEncodeDecodeRoundTrip) {
+  RgbImage img(64, 64);
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t(i * 13);
+  write_png(dir_ + "/in.png", img);
+  for (const char* ext : {"txt", "json"}) {
+    const std::string codes = dir_ + "/codes." + ext;
+    Result e = run(cli_ + " vq encode --vq '" + vq_ + "' -i '" + dir_ + "/in.png' --size 64 -o '" + codes + "'");
+    ASSERT_EQ(e.status, 0) << e.out;
+    Result d = run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + codes + "' -o '" + dir_ + "/out." + ext + ".png'");
+    ASSERT_EQ(d.status, 0) << d.out;
+    const RgbImage back = read_png(dir_ + "/out." + ext + ".png");
+    EXPECT_EQ(back.width, 64);
+    EXPECT_EQ(back.height, 64);
+  }
+  EXPECT_EQ(read_png(dir_ + "/out.txt.png").rgb, read_png(dir_ + "/out.json.png").rgb);
+}
+
+TEST_F(ImageCli, ConvertBinToSafetensors) {
+  const SafeTensorsSet st = SafeTensorsSet::open(vq_ + "/pytorch_model.safetensors");
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& n : st.names()) tensors.emplace_back(n, st.get(n));
+  ASSERT_TRUE(test::write_torch_checkpoint(dir_ + "/m.bin", tensors));
+  const Result r = run(cli_ + " convert '" + dir_ + "/m.bin' '" + dir_ + "/m.safetensors'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const SafeTensorsSet back = SafeTensorsSet::open(dir_ + "/m.safetensors");
+  ASSERT_EQ(back.names(), st.names());
+  for (const auto& n : st.names()) {
+    const Tensor& a = st.get(n);
+    const Tensor& b = back.get(n);
+    ASSERT_EQ(a.shape, b.shape) << n;
+    ASSERT_EQ(a.dtype, b.dtype) << n;
+    ASSERT_EQ(0, std::memcmp(a.data, b.data, a.nbytes())) << n;
+  }
+}
+
+TEST_F(ImageCli, BadInputsGiveOneLineErrors) {
+  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --size 50 -o '" + dir_ + "/x.png'"), "multiple of 16");
+  expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' -p x -o '" + dir_ + "/x.png'"),
+                     "pass --vq DIR");
+  expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' --vq '" + dir_ +
+                         "/no_such_vq' -p x -o '" + dir_ + "/x.png'"), "no_such_vq");
+  // A truncated PNG and a text file renamed .png, through describe and vq encode.
+  RgbImage img(64, 64);
+  for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t(i * 7);
+  std::vector<uint8_t> png = encode_png(img);
+  png.resize(png.size() / 2);
+  std::ofstream(dir_ + "/cut.png", std::ios::binary).write(reinterpret_cast<const char*>(png.data()), long(png.size()));
+  std::ofstream(dir_ + "/notes.png") << "hello, I am text\n";
+  for (const char* f : {"cut.png", "notes.png"}) {
+    const std::string path = dir_ + "/" + f;
+    expect_clean_error(run(cli_ + " describe" + models() + " -i '" + path + "' --size 64"), path);
+    expect_clean_error(run(cli_ + " vq encode --vq '" + vq_ + "' -i '" + path + "' --size 64"), path);
+  }
+  std::ofstream(dir_ + "/bad.txt") << "1 2 3\n4 x 6\n";
+  expect_clean_error(run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + dir_ + "/bad.txt' -o '" + dir_ + "/y.png'"),
+                     "not an integer");
+  std::ofstream(dir_ + "/big.txt") << "1 2\n3 99999\n";
+  expect_clean_error(run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + dir_ + "/big.txt' -o '" + dir_ + "/y.png'"),
+                     "outside");
+}
+
+}  // namespace
+}  // namespace mmada
