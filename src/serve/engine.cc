@@ -155,10 +155,11 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
     pr.grid_h = gh;
     pr.committed = *st.current;
     std::vector<int64_t> guess = *st.current;  // preview: committed codes, this step's draws elsewhere
+    const bool last = st.step == st.total;  // the result is the last step's draws, all of them
     for (size_t i = 0; i < guess.size(); ++i)
       if (guess[i] == p.mask_id) {
-        pr.committed[i] = -1;
         guess[i] = (*st.sampled)[i];
+        pr.committed[i] = last ? guess[i] : -1;
       }
     if (o_.preview_every > 0 && st.step % o_.preview_every == 0 && st.step < st.total)
       pr.previews = decode_pngs(guess, B, gh, gw);
