@@ -220,6 +220,7 @@ struct Server::Impl {
     http.set_read_timeout(o.read_timeout_s, 0);
     http.set_write_timeout(o.read_timeout_s, 0);
     http.set_keep_alive_timeout(5);
+    http.set_tcp_nodelay(true);  // small SSE chunks and JSON replies go out at once (no Nagle delay)
 
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(json{{"status", "ok"}, {"queue", queue.waiting()}, {"busy", queue.busy()}}.dump(),
