@@ -9,13 +9,12 @@ cd "$(dirname "$0")/.."
 build="${1:-build-cuda}"
 refdata="${MMADA_REFDATA:-$(cd .. && pwd)/shared/refdata}"
 out=carry/gpu
-rm -rf "$out" && mkdir -p "$out/libs"
+mkdir -p "$out/libs"
 cp "$build/mmada" "$out/"
-for lib in libdnnl.so.2 libonig.so.5 libicuuc.so.72 libicudata.so.72 libOpenCL.so.1 libzip.so.4 \
-           libpng16.so.16 libjpeg.so.62 libopenblas.so.0 libgfortran.so.5; do
-  p=$(ldd "$build/mmada" | awk -v l="$lib" '$1 == l {print $3}')
-  [ -n "$p" ] && cp -L "$p" "$out/libs/"
-done
+# Every shared library ldd resolves, except the C/C++ runtime and CUDA (present there).
+ldd "$build/mmada" | awk '$3 ~ /^\// {print $1, $3}' |
+  grep -vE '^(libc|libm|libstdc\+\+|libgcc_s|libpthread|libdl|librt|libcublas[A-Za-z]*|libcudart)\.' |
+  while read -r _ path; do cp -L "$path" "$out/libs/"; done
 tar -C "$out/libs" -cJf "$out/libs.tar.xz" . && rm -rf "$out/libs"
-tar -C "$refdata" -cJf "$out/refdata.tar.xz" tiny
+[ -n "${SKIP_REFDATA:-}" ] || tar -C "$refdata" -cJf "$out/refdata.tar.xz" tiny
 du -sh "$out"/*

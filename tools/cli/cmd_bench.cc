@@ -37,7 +37,7 @@ double peak_rss_gib() {
 }
 
 struct Opts {
-  std::string preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
+  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
   bool profile = false;
@@ -47,8 +47,7 @@ mmada::cli::Command bench_cmd(
     "bench", "Benchmarks without downloads: 'bench forward' times the transformer",
     [](CLI::App& sub) -> mmada::cli::RunFn {
       auto o = std::make_shared<Opts>();
-      std::string what;
-      sub.add_option("what", what, "what to time: forward")->check(CLI::IsMember({"forward"}))->required();
+      sub.add_option("what", o->what, "what to time: forward")->check(CLI::IsMember({"forward"}))->required();
       sub.add_option("--preset", o->preset, "model shape: 8b (MMaDA-8B) or tiny")->capture_default_str();
       sub.add_option("--config", o->config, "a config.json to take the shape from instead");
       sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
