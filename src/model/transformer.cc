@@ -106,7 +106,7 @@ void Transformer::upload() {
   for (size_t i = 0; i < host.size(); ++i) *dev[i] = be_->upload(*host[i]);
 }
 
-Tensor Transformer::forward(const ForwardRequest& r) const {
+Tensor Transformer::forward_device(const ForwardRequest& r) const {
   const ModelConfig& c = cfg_;
   Backend& be = *be_;
   const int64_t B = r.B, L = r.L, N = B * L, D = c.d_model, H = c.n_heads, KV = c.kv_dim(),
@@ -179,9 +179,14 @@ Tensor Transformer::forward(const ForwardRequest& r) const {
   const int64_t C = col_end - r.col_begin;
   Tensor dev_logits = be.alloc(DType::F32, {R, C});
   be.linear(f(xr), R, D, dw_.head, r.col_begin, col_end, f(dev_logits), C, false);
-  if (be.name() == "cpu") return dev_logits;  // already host memory
-  Tensor logits = Tensor::empty(DType::F32, {R, C});
-  be.download(f(dev_logits), logits.data, logits.nbytes());
+  return dev_logits;
+}
+
+Tensor Transformer::forward(const ForwardRequest& r) const {
+  Tensor dev = forward_device(r);
+  if (be_->name() == "cpu") return dev;  // already host memory
+  Tensor logits = Tensor::empty(DType::F32, dev.shape);
+  be_->download(dev.data, logits.data, logits.nbytes());
   return logits;
 }
 

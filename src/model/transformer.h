@@ -48,8 +48,10 @@ class Transformer {
   ModelWeights& weights() { return w_; }
   Backend& backend() const { return *be_; }
 
-  // Logits [rows, cols] float32 for the requested rows and columns.
+  // Logits [rows, cols] float32 for the requested rows and columns, in host memory.
   Tensor forward(const ForwardRequest& req) const;
+  // The same, left in backend memory (no copy back; the samplers' device paths use this).
+  Tensor forward_device(const ForwardRequest& req) const;
 
  private:
   void upload();

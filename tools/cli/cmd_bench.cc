@@ -93,7 +93,8 @@ mmada::cli::Command bench_cmd(
           double best = 1e30;
           for (int64_t k = 0; k < o->repeat; ++k) {
             const auto t0 = std::chrono::steady_clock::now();
-            Tensor logits = m.forward(r);
+            Tensor logits = m.forward_device(r);  // logits stay where they were computed
+            m.backend().sync();
             best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
           }
           const double head_rows = o->head == "all" ? double(L) : 1.0;

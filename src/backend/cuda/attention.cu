@@ -224,6 +224,50 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
   }
 }
 
+// One block per (row, head): float32 max and sum, normalised P rounded to bf16 once (as the
+// CPU bf16 path does).
+__global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, const uint8_t* m,
+                                      int mode, float scale) {
+  const int64_t i = blockIdx.x, h = blockIdx.y;
+  const float* s = S + (h * L + i) * L;
+  bf16* p = P + (h * L + i) * L;
+  __shared__ int uniform;
+  __shared__ float red[32];
+  if (threadIdx.x == 0) uniform = row_is_uniform(m, L, i, mode);
+  __syncthreads();
+  float mx = -INFINITY;
+  for (int64_t j = threadIdx.x; j < L; j += blockDim.x)
+    if (uniform || visible(m, i, j, mode)) mx = fmaxf(mx, uniform ? 0.0f : s[j] * scale);
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float t = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : -INFINITY;
+    for (int o = 16; o > 0; o >>= 1) t = fmaxf(t, __shfl_xor_sync(0xffffffff, t, o));
+    if (threadIdx.x == 0) red[0] = t;
+  }
+  __syncthreads();
+  mx = red[0];
+  __syncthreads();
+  float sum = 0;
+  for (int64_t j = threadIdx.x; j < L; j += blockDim.x)
+    if (uniform || visible(m, i, j, mode)) sum += __expf((uniform ? 0.0f : s[j] * scale) - mx);
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = sum;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float t = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffff, t, o);
+    if (threadIdx.x == 0) red[0] = t;
+  }
+  __syncthreads();
+  const float inv = 1.0f / red[0];
+  for (int64_t j = threadIdx.x; j < L; j += blockDim.x) {
+    const bool ok = uniform || visible(m, i, j, mode);
+    p[j] = __float2bfloat16(ok ? __expf((uniform ? 0.0f : s[j] * scale) - mx) * inv : 0.0f);
+  }
+}
+
 template <int D>
 void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64_t B, int64_t L,
                   int64_t H, int64_t KVH, const uint8_t* mask, int mode, cudaStream_t s) {
@@ -251,6 +295,12 @@ void attention_f32(const float* q, const float* k, const float* v, float* out, i
   MMADA_CHECK(smem <= 200 * 1024, "float32 CUDA attention supports sequences up to 51200 tokens");
   attention_f32_kernel<<<dim3(unsigned(L), unsigned(H), unsigned(B)), 128, smem, s>>>(
       q, k, v, out, L, H, KVH, d, mask, mode, 1.0f / sqrtf(float(d)));
+  MMADA_CUDA_LAUNCHED();
+}
+
+void masked_softmax_rows(const float* S, bf16* P, int64_t H, int64_t L, const uint8_t* mask,
+                         int mode, float scale, cudaStream_t s) {
+  masked_softmax_kernel<<<dim3(unsigned(L), unsigned(H)), 256, 0, s>>>(S, P, L, mask, mode, scale);
   MMADA_CUDA_LAUNCHED();
 }
 

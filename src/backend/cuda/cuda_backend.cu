@@ -4,6 +4,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -71,6 +72,8 @@ class CudaBackend : public Backend {
     cudaDeviceProp prop;
     MMADA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
+    const char* attn = std::getenv("MMADA_CUDA_ATTENTION");  // "flash" or "gemm" (default)
+    use_flash_ = attn && std::string(attn) == "flash";
   }
 
   std::string name() const override { return name_; }
@@ -83,7 +86,6 @@ class CudaBackend : public Backend {
     for (size_t i = t.shape.size(); i-- > 1;) t.strides[i - 1] = t.strides[i] * t.shape[i];
     const size_t bytes = std::max<size_t>(t.nbytes(), 1);
     void* p = pool_->get(bytes);
-    MMADA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
     // The deleter keeps the pool alive: tensors may outlive the backend (static caches).
     std::shared_ptr<DevicePool> pool = pool_;
     t.owner = std::shared_ptr<void>(p, [pool, bytes](void* q) { pool->put(q, bytes); });
@@ -144,8 +146,13 @@ class CudaBackend : public Backend {
     cuda::f32_to_bf16(q, qb.ptr<__nv_bfloat16>(), qb.numel(), stream_);
     cuda::f32_to_bf16(k, kb.ptr<__nv_bfloat16>(), kb.numel(), stream_);
     cuda::f32_to_bf16(v, vb.ptr<__nv_bfloat16>(), vb.numel(), stream_);
-    cuda::attention_bf16(qb.ptr<__nv_bfloat16>(), kb.ptr<__nv_bfloat16>(), vb.ptr<__nv_bfloat16>(), out,
-                         B, L, H, KVH, d, mask, md, stream_);
+    if (use_flash_) {
+      cuda::attention_bf16(qb.ptr<__nv_bfloat16>(), kb.ptr<__nv_bfloat16>(), vb.ptr<__nv_bfloat16>(), out,
+                           B, L, H, KVH, d, mask, md, stream_);
+    } else {
+      attention_gemm(qb.ptr<__nv_bfloat16>(), kb.ptr<__nv_bfloat16>(), vb.ptr<__nv_bfloat16>(), out, B, L,
+                     H, KVH, d, mask, md);
+    }
   }
 
   void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
@@ -164,36 +171,60 @@ class CudaBackend : public Backend {
       cuda::f32_to_bf16(x, xb.ptr<__nv_bfloat16>(), M * K, stream_);
       B = xb.data;
     }
-    // Row-major y[M,N] = x[M,K]·Wᵀ is column-major yᵀ[N,M] = W(as K×N col-major)ᵀ · xᵀ.
-    const Plan& p = plan(N, M, K, ldy, bf16);
-    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    MMADA_CUBLAS_CHECK(cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, y, p.c, y, p.c,
-                                      p.algo_ok ? &p.algo : nullptr, workspace_, workspace_bytes_,
-                                      stream_));
+    // Row-major y[M,N] = x[M,K]·Wᵀ is column-major yᵀ[N,M] = (W as K×N col-major)ᵀ · xᵀ.
+    gemm(GemmShape{true, false, N, M, K, K, K, ldy, bf16, 1, 0, 0, 0}, A, B, y, accumulate ? 1.0f : 0.0f);
   }
 
  private:
+  // Column-major C[m,n] = op(A)·op(B) (+ beta·C), A/B bf16 or f32, C f32; `batch` strided
+  // products with element strides sa, sb, sc.
+  struct GemmShape {
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    bool bf16;
+    int64_t batch, sa, sb, sc;
+    auto key() const { return std::make_tuple(ta, tb, m, n, k, lda, ldb, ldc, bf16, batch, sa, sb, sc); }
+  };
   struct Plan {
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
     bool algo_ok = false;
   };
+
+  void gemm(const GemmShape& g, const void* A, const void* B, float* C, float beta) {
+    const Plan& p = plan(g);
+    const float alpha = 1.0f;
+    MMADA_CUBLAS_CHECK(cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c,
+                                      p.algo_ok ? &p.algo : nullptr, workspace_, workspace_bytes_,
+                                      stream_));
+  }
+
+  static void set_batch(cublasLtMatrixLayout_t l, int64_t batch, int64_t stride) {
+    if (batch <= 1) return;
+    const int32_t n = int32_t(batch);
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &n, sizeof n));
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride));
+  }
+
   // One cached plan (descriptors + heuristic algorithm) per GEMM shape.
-  const Plan& plan(int64_t m, int64_t n, int64_t k, int64_t ldc, bool bf16) {
-    const auto key = std::make_tuple(m, n, k, ldc, bf16);
+  const Plan& plan(const GemmShape& g) {
     std::lock_guard<std::mutex> lk(plan_mu_);
-    auto it = plans_.find(key);
+    auto it = plans_.find(g.key());
     if (it != plans_.end()) return it->second;
     Plan p;
-    const cudaDataType_t ab = bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t ab = g.bf16 ? CUDA_R_16BF : CUDA_R_32F;
     MMADA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const cublasOperation_t ta = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, ab, uint64_t(k), uint64_t(m), k));
-    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, ab, uint64_t(k), uint64_t(n), k));
-    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
+    // Stored shapes: A is (ta ? k×m : m×k), B is (tb ? n×k : k×n), column-major.
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, ab, uint64_t(g.ta ? g.k : g.m), uint64_t(g.ta ? g.m : g.k), g.lda));
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, ab, uint64_t(g.tb ? g.n : g.k), uint64_t(g.tb ? g.k : g.n), g.ldb));
+    MMADA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, uint64_t(g.m), uint64_t(g.n), g.ldc));
+    set_batch(p.a, g.batch, g.sa);
+    set_batch(p.b, g.batch, g.sb);
+    set_batch(p.c, g.batch, g.sc);
     cublasLtMatmulPreference_t pref;
     MMADA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     MMADA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
@@ -206,9 +237,40 @@ class CudaBackend : public Backend {
       p.algo_ok = true;
     }
     cublasLtMatmulPreferenceDestroy(pref);
-    return plans_.emplace(key, p).first->second;
+    return plans_.emplace(g.key(), p).first->second;
   }
 
+ public:
+  // Attention through batched cuBLAS GEMMs: S = Q·Kᵀ for all heads of a sequence (float32
+  // scores), a masked softmax writing bf16 P, then O = P·V. Faster than the wmma flash kernel
+  // at every MMaDA length measured (docs/cuda.md), at the cost of an H×L×L score buffer.
+  void attention_gemm(const __nv_bfloat16* qb, const __nv_bfloat16* kb, const __nv_bfloat16* vb,
+                      float* out, int64_t B, int64_t L, int64_t H, int64_t KVH, int64_t d,
+                      const uint8_t* mask, int mode) {
+    const int64_t group = H / KVH, qs = H * d, ks = KVH * d;
+    Tensor S = alloc(DType::F32, {H * L * L});
+    Tensor P = alloc(DType::BF16, {H * L * L});
+    for (int64_t b = 0; b < B; ++b) {
+      const __nv_bfloat16* q = qb + b * L * qs;
+      const __nv_bfloat16* k = kb + b * L * ks;
+      const __nv_bfloat16* v = vb + b * L * ks;
+      // Batched over kv heads g (one call when there is no GQA); head h = g·group + r.
+      for (int64_t r = 0; r < group; ++r) {
+        // Sᵀ(col-major, L_j × L_i) = K_g(d×L col-major)ᵀ · Q_h(d×L): S row-major [i][j].
+        gemm(GemmShape{true, false, L, L, d, ks, qs, L, true, KVH, d, group * d, group * L * L},
+             k, q + r * d, S.ptr<float>() + r * L * L, 0.0f);
+      }
+      cuda::masked_softmax_rows(S.ptr<float>(), P.ptr<__nv_bfloat16>(), H, L,
+                                mask ? mask + b * L : nullptr, mode, 1.0f / sqrtf(float(d)), stream_);
+      for (int64_t r = 0; r < group; ++r) {
+        // Oᵀ(d × L_i, ld H·d) = V_g(d×L_j col-major) · Pᵀ(L_j×L_i col-major = P row-major).
+        gemm(GemmShape{false, false, d, L, L, ks, L, qs, true, KVH, d, group * L * L, group * d},
+             v, P.ptr<__nv_bfloat16>() + r * L * L, out + b * L * qs + r * d, 0.0f);
+      }
+    }
+  }
+
+ private:
   int device_;
   std::string name_;
   cudaStream_t stream_ = nullptr;
@@ -217,8 +279,9 @@ class CudaBackend : public Backend {
   size_t workspace_bytes_ = 0;
   std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();
   std::mutex plan_mu_;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, bool>, Plan> plans_;
+  std::map<decltype(GemmShape{}.key()), Plan> plans_;
   Tensor rope_cos_, rope_sin_;
+  bool use_flash_ = false;
   int64_t rope_L_ = 0, rope_d_ = 0;
   double rope_theta_ = 0;
 };

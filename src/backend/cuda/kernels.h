@@ -32,5 +32,9 @@ void attention_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_b
                     float* out, int64_t B, int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
                     const uint8_t* mask, int mode, cudaStream_t s);
 bool attention_bf16_supports(int64_t d);
+// P[h,i,:] = bf16(softmax(scale·S[h,i,:] over visible keys)) for H heads of one sequence;
+// S float32 [H, L, L]; mask [L] of that sequence or null; same visibility rules as above.
+void masked_softmax_rows(const float* S, __nv_bfloat16* P, int64_t H, int64_t L,
+                         const uint8_t* mask, int mode, float scale, cudaStream_t s);
 
 }  // namespace mmada::cuda
