@@ -183,7 +183,9 @@ class CudaBackend : public Backend {
     int64_t m, n, k, lda, ldb, ldc;
     bool bf16;
     int64_t batch, sa, sb, sc;
-    auto key() const { return std::make_tuple(ta, tb, m, n, k, lda, ldb, ldc, bf16, batch, sa, sb, sc); }
+    using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
+                           int64_t, int64_t, int64_t, int64_t>;
+    Key key() const { return Key(ta, tb, m, n, k, lda, ldb, ldc, bf16, batch, sa, sb, sc); }
   };
   struct Plan {
     cublasLtMatmulDesc_t desc;
@@ -279,7 +281,7 @@ class CudaBackend : public Backend {
   size_t workspace_bytes_ = 0;
   std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();
   std::mutex plan_mu_;
-  std::map<decltype(GemmShape{}.key()), Plan> plans_;
+  std::map<GemmShape::Key, Plan> plans_;
   Tensor rope_cos_, rope_sin_;
   bool use_flash_ = false;
   int64_t rope_L_ = 0, rope_d_ = 0;
