@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/cpu/ops.h"
+#include "backend/cpu/pick.h"
 #include "core/tensor.h"
 
 namespace mmada {
@@ -40,6 +41,13 @@ class Backend {
   virtual void silu_mul(float* g, const float* u, int64_t n) = 0;
   // out[i,:] = x[rows[i],:] for i < n (rows in backend memory), width d.
   virtual void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) = 0;
+
+  // The text sampler's choice for each of R logits rows (backend memory [R, V]): token and
+  // confidence as cpu/pick.h defines them; streams[r] keys row r's Gumbel draws. Outputs and
+  // streams are host memory: only 16 bytes per row cross back.
+  virtual void pick_tokens(const float* logits, int64_t R, int64_t V, double temperature,
+                           uint64_t seed, const uint64_t* streams, bool bf16_logits,
+                           int64_t* tokens, double* probs) = 0;
 };
 
 std::shared_ptr<Backend> cpu_backend();

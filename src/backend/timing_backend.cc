@@ -43,4 +43,9 @@ void TimingBackend::gather_rows(const float* x, const int64_t* rows, int64_t n, 
   timed("gather_rows", [&] { in_->gather_rows(x, rows, n, d, out); });
 }
 
+void TimingBackend::pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
+                                const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) {
+  timed("pick_tokens", [&] { in_->pick_tokens(logits, R, V, t, seed, streams, bf16_logits, tokens, probs); });
+}
+
 }  // namespace mmada

@@ -36,6 +36,8 @@ class TimingBackend : public Backend {
                  bool bf16) override;
   void silu_mul(float* g, const float* u, int64_t n) override;
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override;
+  void pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
+                   const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) override;
 
  private:
   template <typename F>

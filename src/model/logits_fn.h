@@ -20,4 +20,27 @@ inline LogitsFn make_logits_fn(const Transformer& m, int64_t col_begin = 0, int6
   };
 }
 
+// The backend-side pick: forward without copying logits back, then pick_tokens.
+inline PickFn make_pick_fn(const Transformer& m) {
+  return [&m](const std::vector<int64_t>& ids, int64_t B, int64_t L, const uint8_t* token_mask,
+              const std::vector<int64_t>& rows, double t, uint64_t seed,
+              const std::vector<uint64_t>& streams, bool bf16_logits) {
+    ForwardRequest r;
+    r.ids = ids.data();
+    r.B = B;
+    r.L = L;
+    r.token_mask = token_mask;
+    r.rows = rows;
+    const Tensor logits = m.forward_device(r);
+    const int64_t R = logits.size(0);
+    std::vector<int64_t> tok(static_cast<size_t>(R));
+    std::vector<double> prob(static_cast<size_t>(R));
+    m.backend().pick_tokens(logits.ptr<float>(), R, logits.size(1), t, seed, streams.data(),
+                            bf16_logits, tok.data(), prob.data());
+    std::vector<Pick> out(static_cast<size_t>(R));
+    for (int64_t i = 0; i < R; ++i) out[size_t(i)] = {tok[size_t(i)], prob[size_t(i)]};
+    return out;
+  };
+}
+
 }  // namespace mmada

@@ -51,7 +51,8 @@ ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextS
   p.bf16_logits = tm.model->precision() == Precision::BF16;
   ChatReply r;
   r.prompt_tokens = int64_t(prompt.size());
-  r.stats = generate_text(make_logits_fn(*tm.model), prompt, 1, int64_t(prompt.size()), nullptr, p, on_step);
+  r.stats = generate_text(make_logits_fn(*tm.model), prompt, 1, int64_t(prompt.size()), nullptr, p,
+                          on_step, make_pick_fn(*tm.model));
   r.answer_ids.assign(r.stats.ids.begin() + r.prompt_tokens, r.stats.ids.end());
   r.text = tm.tokenizer->decode(r.answer_ids, /*skip_special=*/true);
   return r;

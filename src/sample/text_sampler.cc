@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "backend/cpu/pick.h"
 #include "sample/rng.h"
 
 namespace mmada {
@@ -36,39 +37,12 @@ std::vector<int64_t> split_transfers(int64_t n, int64_t s) {
 
 namespace {
 
-// Picks, for one logits row, the token (Gumbel-max at temperature t, lowest index on ties)
-// and its confidence softmax(float64(l))[token].
-struct Pick {
-  int64_t token;
-  double prob;
-};
-
-Pick pick_token(const float* l, int64_t V, double t, const CounterRng& rng, uint64_t stream) {
-  int64_t best = 0;
-  if (t == 0) {
-    for (int64_t j = 1; j < V; ++j)
-      if (l[j] > l[best]) best = j;
-  } else {
-    double bv = -INFINITY;
-    for (int64_t j = 0; j < V; ++j) {
-      double u = rng.uniform(stream, uint64_t(j));
-      if (u <= 0) u = 0x1p-53;
-      const double v = double(l[j]) - t * std::log(-std::log(u));  // l + t * Gumbel
-      if (v > bv) bv = v, best = j;
-    }
-  }
-  double mx = -INFINITY;
-  for (int64_t j = 0; j < V; ++j) mx = std::max(mx, double(l[j]));
-  double sum = 0;
-  for (int64_t j = 0; j < V; ++j) sum += std::exp(double(l[j]) - mx);
-  return {best, std::exp(double(l[best]) - mx) / sum};
-}
-
 }  // namespace
 
 TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t>& prompt,
                                 int64_t B, int64_t P, const std::vector<uint8_t>* prompt_mask,
-                                const TextSamplerParams& p, const TextStepCallback& on_step) {
+                                const TextSamplerParams& p, const TextStepCallback& on_step,
+                                const PickFn& picker) {
   p.validate();
   MMADA_CHECK(B >= 1 && P >= 0 && int64_t(prompt.size()) == B * P, "prompt must hold B*P ids");
   const int64_t G = p.gen_length, L = P + G, M = p.mask_id;
@@ -116,36 +90,45 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
           if (x[size_t(b * L + i)] == M) rows.push_back(b * L + i);
       std::vector<int64_t> transferred(size_t(B), 0);
       if (!rows.empty()) {
-        Tensor logits;
-        if (cfg) {
-          std::vector<int64_t> both(x);
-          both.resize(size_t(2 * B * L));
-          for (size_t i = 0; i < x.size(); ++i) both[x.size() + i] = is_prompt[i] ? M : x[i];
-          std::vector<int64_t> rows2(rows);
-          for (int64_t r : rows) rows2.push_back(r + B * L);
-          Tensor lu_lc = model(both, 2 * B, L, nullptr, rows2);
-          const int64_t R = int64_t(rows.size()), V = lu_lc.size(1);
-          logits = Tensor::empty(DType::F32, {R, V});
-          const float w1 = float(p.cfg_scale + 1.0);
-          for (int64_t i = 0; i < R * V; ++i) {
-            const float c = lu_lc.ptr<float>()[i], u = lu_lc.ptr<float>()[R * V + i];
-            logits.ptr<float>()[i] = rb(u + rb(w1 * rb(c - u)));  // u + (w+1)(c-u)
-          }
+        const int64_t R = int64_t(rows.size());
+        std::vector<uint64_t> streams(static_cast<size_t>(R));
+        for (int64_t r = 0; r < R; ++r) streams[size_t(r)] = (uint64_t(step_no) << 32) ^ uint64_t(rows[size_t(r)]);
+        std::vector<Pick> picks;
+        if (!cfg && picker) {  // logits stay on the backend; only the choices come back
+          picks = picker(x, B, L, mask.empty() ? nullptr : mask.data(), rows, p.temperature, p.seed,
+                         streams, p.bf16_logits);
         } else {
-          logits = model(x, B, L, mask.empty() ? nullptr : mask.data(), rows);
-          if (p.bf16_logits)
-            for (int64_t i = 0; i < logits.numel(); ++i) logits.ptr<float>()[i] = rb(logits.ptr<float>()[i]);
+          Tensor logits;
+          if (cfg) {
+            std::vector<int64_t> both(x);
+            both.resize(size_t(2 * B * L));
+            for (size_t i = 0; i < x.size(); ++i) both[x.size() + i] = is_prompt[i] ? M : x[i];
+            std::vector<int64_t> rows2(rows);
+            for (int64_t r : rows) rows2.push_back(r + B * L);
+            Tensor lu_lc = model(both, 2 * B, L, nullptr, rows2);
+            const int64_t V = lu_lc.size(1);
+            logits = Tensor::empty(DType::F32, {R, V});
+            const float w1 = float(p.cfg_scale + 1.0);
+            for (int64_t i = 0; i < R * V; ++i) {
+              const float c = lu_lc.ptr<float>()[i], u = lu_lc.ptr<float>()[R * V + i];
+              logits.ptr<float>()[i] = rb(u + rb(w1 * rb(c - u)));  // u + (w+1)(c-u)
+            }
+          } else {
+            logits = model(x, B, L, mask.empty() ? nullptr : mask.data(), rows);
+            if (p.bf16_logits)
+              for (int64_t i = 0; i < logits.numel(); ++i) logits.ptr<float>()[i] = rb(logits.ptr<float>()[i]);
+          }
+          const int64_t V = logits.size(1);
+          picks.resize(size_t(R));
+#pragma omp parallel for schedule(dynamic)
+          for (int64_t r = 0; r < R; ++r)
+            picks[size_t(r)] = pick_token(logits.ptr<float>() + r * V, V, p.temperature, rng,
+                                          streams[size_t(r)], /*bf16_logits=*/false);
         }
         ++res.network_calls;
-        const int64_t V = logits.size(1), R = int64_t(rows.size());
-        std::vector<Pick> picks(static_cast<size_t>(R));
-#pragma omp parallel for schedule(dynamic)
-        for (int64_t r = 0; r < R; ++r) {
-          const uint64_t stream = (uint64_t(step_no) << 32) ^ uint64_t(rows[size_t(r)]);
-          picks[size_t(r)] = pick_token(logits.ptr<float>() + r * V, V, p.temperature, rng, stream);
-          if (p.remasking == Remasking::Random)
-            picks[size_t(r)].prob = float(rng.uniform(stream ^ 0x5A5A5A5A00000000ull, 0));
-        }
+        if (p.remasking == Remasking::Random)
+          for (int64_t r = 0; r < R; ++r)
+            picks[size_t(r)].prob = float(rng.uniform(streams[size_t(r)] ^ 0x5A5A5A5A00000000ull, 0));
         // Commit the k most confident masked positions of each row (value desc, index asc).
         size_t r0 = 0;
         for (int64_t b = 0; b < B; ++b) {

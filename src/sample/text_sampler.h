@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/pick.h"
 #include "core/tensor.h"
 
 namespace mmada {
@@ -17,6 +18,13 @@ namespace mmada {
 using LogitsFn = std::function<Tensor(const std::vector<int64_t>& ids, int64_t B, int64_t L,
                                       const uint8_t* token_mask,
                                       const std::vector<int64_t>& rows)>;
+
+// Optional fast path: the network and the per-position choice (cpu/pick.h) in one call, so
+// logits never leave the backend. Used for every step without guidance.
+using PickFn = std::function<std::vector<Pick>(
+    const std::vector<int64_t>& ids, int64_t B, int64_t L, const uint8_t* token_mask,
+    const std::vector<int64_t>& rows, double temperature, uint64_t seed,
+    const std::vector<uint64_t>& streams, bool bf16_logits)>;
 
 enum class Remasking { LowConfidence, Random };
 Remasking remasking_from_name(const std::string& s);
@@ -63,7 +71,8 @@ struct TextSamplerResult {
 // ones over the canvas). The returned canvas holds prompt + answer.
 TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t>& prompt,
                                 int64_t B, int64_t P, const std::vector<uint8_t>* prompt_mask,
-                                const TextSamplerParams& p, const TextStepCallback& on_step = {});
+                                const TextSamplerParams& p, const TextStepCallback& on_step = {},
+                                const PickFn& picker = {});
 
 // The even transfer schedule: n tokens over s steps, remainder first.
 std::vector<int64_t> split_transfers(int64_t n, int64_t s);

@@ -52,6 +52,16 @@ class CpuBackend : public Backend {
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
     for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * d, x + rows[i] * d, size_t(d) * 4);
   }
+  void pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
+                   const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) override {
+    const CounterRng rng{seed};
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t r = 0; r < R; ++r) {
+      const Pick p = pick_token(logits + r * V, V, t, rng, streams[r], bf16_logits);
+      tokens[r] = p.token;
+      probs[r] = p.prob;
+    }
+  }
 };
 
 }  // namespace
