@@ -156,6 +156,25 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
                                     }),
                    c.bf16 ? 1e-2 : 1e-5});
   }
+  for (double t : {0.0, 1.0}) {  // the sampler's choice: tokens must agree exactly
+    const int64_t R = 6, V = 5000;
+    Tensor l = in.random({R, V}, 8.0f);
+    std::vector<uint64_t> streams = {3, 1, 4, 1, 5, 9};
+    std::vector<int64_t> tok[2] = {std::vector<int64_t>(R), std::vector<int64_t>(R)};
+    std::vector<double> prob[2] = {std::vector<double>(R), std::vector<double>(R)};
+    Backend* bs[2] = {&ref, &test};
+    for (int k = 0; k < 2; ++k) {
+      Tensor d = bs[k]->upload(l);
+      bs[k]->pick_tokens(d.ptr<float>(), R, V, t, 77, streams.data(), true, tok[k].data(), prob[k].data());
+    }
+    std::vector<float> a, b;
+    for (int64_t r = 0; r < R; ++r) {
+      a.push_back(float(prob[1][size_t(r)]) + (tok[0][size_t(r)] != tok[1][size_t(r)] ? 1.0f : 0.0f));
+      b.push_back(float(prob[0][size_t(r)]));
+    }
+    out.push_back({std::string("pick_tokens t=") + (t == 0 ? "0" : "1") + " 6x5000 (token mismatch adds 1)",
+                   rel_error(a, b), 1e-6});
+  }
   return out;
 }
 

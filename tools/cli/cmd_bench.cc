@@ -9,6 +9,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "backend/timing_backend.h"
+#include "model/logits_fn.h"
 #include "model/transformer.h"
 
 namespace {
@@ -36,18 +37,50 @@ double peak_rss_gib() {
   return double(ru.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB
 }
 
+struct Opts;
+int bench_generate(const Transformer& m, const Opts& o);
+
 struct Opts {
   std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
+  int64_t prompt_len = 64, gen = 256, steps = 256, block = 32;
   bool profile = false;
 };
+
+// The official benchmark's text setting (temperature 0, low-confidence, no early stop, so the
+// same number of network calls as the reference): seconds per generation and tokens/s.
+int bench_generate(const Transformer& m, const Opts& o) {
+  const ModelConfig& c = m.config();
+  std::vector<int64_t> prompt(static_cast<size_t>(o.prompt_len));
+  for (int64_t i = 0; i < o.prompt_len; ++i) prompt[size_t(i)] = (i * 2654435761ll + 17) % 126000;
+  TextSamplerParams p;
+  p.gen_length = o.gen, p.steps = o.steps, p.block_length = o.block, p.temperature = 0;
+  p.mask_id = c.mask_token_id;
+  p.bf16_logits = m.precision() == Precision::BF16;
+  std::printf("| prompt | gen | steps | block | s/generation | ms/step | tokens/s |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+  double best = 1e30;
+  for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
+    const auto t0 = std::chrono::steady_clock::now();
+    generate_text(make_logits_fn(m), prompt, 1, o.prompt_len, nullptr, p, {}, make_pick_fn(m));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (k > 0) best = std::min(best, s);
+  }
+  std::printf("| %lld | %lld | %lld | %lld | %.3f | %.2f | %.1f |\n", (long long)o.prompt_len, (long long)o.gen,
+              (long long)o.steps, (long long)o.block, best, best * 1e3 / double(o.steps), double(o.gen) / best);
+  return 0;
+}
 
 mmada::cli::Command bench_cmd(
     "bench", "Benchmarks without downloads: 'bench forward' times the transformer",
     [](CLI::App& sub) -> mmada::cli::RunFn {
       auto o = std::make_shared<Opts>();
-      sub.add_option("what", o->what, "what to time: forward")->check(CLI::IsMember({"forward"}))->required();
+      sub.add_option("what", o->what, "what to time: forward, or generate (text/MMU block diffusion)")
+          ->check(CLI::IsMember({"forward", "generate"}))->required();
+      sub.add_option("--prompt-len", o->prompt_len, "generate: prompt tokens (MMU: ~1100 with a 512px image)")->capture_default_str();
+      sub.add_option("--gen-length", o->gen, "generate: tokens to generate")->capture_default_str();
+      sub.add_option("--steps", o->steps, "generate: denoising steps")->capture_default_str();
+      sub.add_option("--block-length", o->block, "generate: block length")->capture_default_str();
       sub.add_option("--preset", o->preset, "model shape: 8b (MMaDA-8B) or tiny")->capture_default_str();
       sub.add_option("--config", o->config, "a config.json to take the shape from instead");
       sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
@@ -75,6 +108,7 @@ mmada::cli::Command bench_cmd(
         const Transformer m = Transformer::random(c, p, 1234, be);
         std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB |\n|---:|---:|---:|---:|---:|\n",
                     be->name().c_str());
+        if (o->what == "generate") return bench_generate(m, *o);
         {  // warm-up: plans, kernels and pools are made on first use
           std::vector<int64_t> ids(16, 1);
           ForwardRequest r;

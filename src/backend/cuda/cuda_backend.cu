@@ -132,6 +132,16 @@ class CudaBackend : public Backend {
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
     cuda::gather_rows(x, rows, n, d, out, stream_);
   }
+  void pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
+                   const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) override {
+    if (R == 0) return;
+    Tensor st = upload(Tensor::view(DType::I64, {R}, streams, nullptr));
+    Tensor tok = alloc(DType::I64, {R}), pr = alloc(DType::F64, {R});
+    cuda::pick_tokens(logits, R, V, t, seed, reinterpret_cast<const uint64_t*>(st.data), bf16_logits,
+                      tok.ptr<int64_t>(), pr.ptr<double>(), stream_);
+    download(tok.data, tokens, size_t(R) * 8);
+    download(pr.data, probs, size_t(R) * 8);
+  }
 
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
                  int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, cpu::MaskMode mode,

@@ -37,4 +37,9 @@ bool attention_bf16_supports(int64_t d);
 void masked_softmax_rows(const float* S, __nv_bfloat16* P, int64_t H, int64_t L,
                          const uint8_t* mask, int mode, float scale, cudaStream_t s);
 
+// Per row of logits [R, V]: tokens[r], probs[r] as cpu/pick.h (device pointers).
+void pick_tokens(const float* logits, int64_t R, int64_t V, double temperature, uint64_t seed,
+                 const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs,
+                 cudaStream_t s);
+
 }  // namespace mmada::cuda
