@@ -1,0 +1,80 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+#include "train/train_model.h"
+
+namespace mmada::train {
+
+namespace {
+std::vector<TensorSlot> slots(const ModelConfig& cfg, ModelWeights& w) {
+  std::vector<TensorSlot> out;
+  for_each_tensor(cfg, w, [&](const TensorSlot& s) { out.push_back(s); });
+  return out;
+}
+}  // namespace
+
+double lr_at(const OptimConfig& c, int64_t s) {
+  if (s < c.warmup_steps) return c.lr * double(s) / double(c.warmup_steps);
+  const double span = double(std::max<int64_t>(1, c.max_train_steps - c.warmup_steps));
+  const double prog = std::min(1.0, double(s - c.warmup_steps) / span);
+  return c.lr * 0.5 * (1.0 + std::cos(M_PI * prog));
+}
+
+double clip_grad_norm(const ModelConfig& cfg, ModelWeights& grads, double max_norm) {
+  double ss = 0;
+  for (const TensorSlot& s : slots(cfg, grads)) {
+    const float* g = s.tensor->ptr<float>();
+    for (int64_t i = 0, n = s.tensor->numel(); i < n; ++i) ss += double(g[i]) * double(g[i]);
+  }
+  const double norm = std::sqrt(ss);
+  if (max_norm > 0 && norm > max_norm) {
+    const float coef = float(max_norm / (norm + 1e-6));
+    for (const TensorSlot& s : slots(cfg, grads)) {
+      float* g = s.tensor->ptr<float>();
+      for (int64_t i = 0, n = s.tensor->numel(); i < n; ++i) g[i] *= coef;
+    }
+  }
+  return norm;
+}
+
+void zero_grads(const ModelConfig& cfg, ModelWeights& grads) {
+  for (const TensorSlot& s : slots(cfg, grads))
+    std::fill_n(s.tensor->ptr<float>(), s.tensor->numel(), 0.0f);
+}
+
+AdamW::AdamW(const ModelConfig& cfg, const OptimConfig& oc)
+    : cfg_(cfg), oc_(oc), m_(zero_weights(cfg, DType::F32)), v_(zero_weights(cfg, DType::F32)) {}
+
+void AdamW::step(ModelWeights& params, ModelWeights& grads, double lr) {
+  ++steps_;
+  const double bc1 = 1 - std::pow(oc_.beta1, double(steps_));
+  const double bc2 = 1 - std::pow(oc_.beta2, double(steps_));
+  const float b1 = float(oc_.beta1), b2 = float(oc_.beta2), step_size = float(lr / bc1),
+              bc2_sqrt = float(std::sqrt(bc2)), eps = float(oc_.eps);
+  const std::vector<TensorSlot> P = slots(cfg_, params), G = slots(cfg_, grads),
+                                M = slots(cfg_, m_), V = slots(cfg_, v_);
+  for (size_t t = 0; t < P.size(); ++t) {
+    MMADA_CHECK(P[t].tensor->dtype == DType::F32 && G[t].tensor->dtype == DType::F32,
+                "AdamW: ", P[t].name, " must be float32 (master weights)");
+    const bool decay = !(oc_.no_decay_norms_embeddings &&
+                         (P[t].role == TensorRole::Norm || P[t].role == TensorRole::Embedding));
+    const float shrink = decay ? float(1.0 - lr * oc_.weight_decay) : 1.0f;
+    float* p = P[t].tensor->ptr<float>();
+    const float* g = G[t].tensor->ptr<float>();
+    float* m = M[t].tensor->ptr<float>();
+    float* v = V[t].tensor->ptr<float>();
+    const int64_t n = P[t].tensor->numel();
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) {
+      p[i] *= shrink;
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
+    }
+  }
+}
+
+}  // namespace mmada::train

@@ -1,0 +1,195 @@
+#include "train/train_config.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace mmada::train {
+
+using nlohmann::json;
+
+namespace {
+
+// Reads the keys of one JSON object, rejecting unknown ones and wrongly typed values.
+struct Section {
+  const json& j;
+  std::string where;  // "run.json: optim"
+
+  Section(const json& obj, std::string w, std::set<std::string> known) : j(obj), where(std::move(w)) {
+    MMADA_CHECK(j.is_object(), where, ": must be a JSON object");
+    for (auto it = j.begin(); it != j.end(); ++it)
+      MMADA_CHECK(known.count(it.key()), where, ": unknown key \"", it.key(), "\"");
+  }
+  bool has(const char* k) const { return j.contains(k); }
+  double num(const char* k, double dflt, double lo, double hi, bool lo_open = false) const {
+    if (!has(k)) return dflt;
+    MMADA_CHECK(j[k].is_number(), where, ".", k, " must be a number, got ", j[k].dump());
+    const double v = j[k].get<double>();
+    MMADA_CHECK((lo_open ? v > lo : v >= lo) && v <= hi, where, ".", k, " = ", v,
+                " is out of range (", lo_open ? "(" : "[", lo, ", ", hi, "])");
+    return v;
+  }
+  int64_t integer(const char* k, int64_t dflt, int64_t lo, int64_t hi = INT64_MAX) const {
+    if (!has(k)) return dflt;
+    MMADA_CHECK(j[k].is_number_integer(), where, ".", k, " must be an integer, got ", j[k].dump());
+    const int64_t v = j[k].get<int64_t>();
+    MMADA_CHECK(v >= lo && v <= hi, where, ".", k, " = ", v, " must be >= ", lo,
+                hi == INT64_MAX ? "" : str_cat(" and <= ", hi));
+    return v;
+  }
+  std::string str(const char* k, const std::string& dflt, std::set<std::string> allowed = {}) const {
+    if (!has(k)) return dflt;
+    MMADA_CHECK(j[k].is_string(), where, ".", k, " must be a string, got ", j[k].dump());
+    const std::string v = j[k].get<std::string>();
+    if (!allowed.empty()) {
+      std::string list;
+      for (const auto& a : allowed) list += " \"" + a + "\"";
+      MMADA_CHECK(allowed.count(v), where, ".", k, " = \"", v, "\" is not one of", list);
+    }
+    return v;
+  }
+  bool boolean(const char* k, bool dflt) const {
+    if (!has(k)) return dflt;
+    MMADA_CHECK(j[k].is_boolean(), where, ".", k, " must be true or false, got ", j[k].dump());
+    return j[k].get<bool>();
+  }
+  Section sub(const char* k, std::set<std::string> known) const {
+    static const json empty = json::object();
+    return Section(has(k) ? j[k] : empty, where + "." + k, std::move(known));
+  }
+};
+
+}  // namespace
+
+TrainConfig TrainConfig::from_json_text(const std::string& text, const std::string& where) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(where, ": not valid JSON: ", e.what());
+  }
+  TrainConfig c;
+  Section top(root, where,
+              {"model", "tokenizer", "data", "batch", "loss", "optim", "steps", "seed",
+               "output_dir", "save_every", "save_dtype", "resume", "log_file"});
+
+  const Section m = top.sub("model", {"init_from", "d_model", "n_layers", "n_heads", "n_kv_heads",
+                                      "mlp_hidden", "vocab", "rope_theta", "rms_norm_eps",
+                                      "init_std"});
+  c.init_from = m.str("init_from", "");
+  if (c.init_from.empty()) {
+    for (const char* k : {"d_model", "n_layers", "n_heads", "mlp_hidden"})
+      MMADA_CHECK(m.has(k), where, ".model: \"", k,
+                  "\" is required for a fresh model (or give \"init_from\")");
+    c.model.d_model = m.integer("d_model", 0, 1);
+    c.model.n_layers = m.integer("n_layers", 0, 1);
+    c.model.n_heads = m.integer("n_heads", 0, 1);
+    c.model.n_kv_heads = m.integer("n_kv_heads", c.model.n_heads, 1);
+    c.model.mlp_hidden = m.integer("mlp_hidden", 0, 1);
+    c.model.vocab = m.integer("vocab", 0, 0);
+    c.model.rope_theta = m.num("rope_theta", 500000.0, 0, 1e12, true);
+    c.model.rms_norm_eps = m.num("rms_norm_eps", 1e-5, 0, 1, true);
+    MMADA_CHECK(c.model.d_model % c.model.n_heads == 0 && c.model.head_dim() % 2 == 0, where,
+                ".model: d_model must be a multiple of n_heads with an even head size");
+    MMADA_CHECK(c.model.n_heads % c.model.n_kv_heads == 0, where,
+                ".model: n_heads must be a multiple of n_kv_heads");
+  } else {
+    for (const char* k : {"d_model", "n_layers", "n_heads", "n_kv_heads", "mlp_hidden", "vocab"})
+      MMADA_CHECK(!m.has(k), where, ".model: \"", k,
+                  "\" conflicts with \"init_from\" (the shape comes from its config.json)");
+  }
+  c.init_std = m.num("init_std", 0.02, 0, 10, true);
+  c.tokenizer = top.str("tokenizer", "byte");
+
+  const Section d = top.sub("data", {"lm", "on_malformed"});
+  c.on_malformed = d.str("on_malformed", "stop", {"skip", "stop"}) == "skip" ? OnMalformed::Skip
+                                                                           : OnMalformed::Stop;
+  MMADA_CHECK(d.has("lm") && d.j["lm"].is_array() && !d.j["lm"].empty(), where,
+              ".data.lm must be a non-empty array of sources");
+  for (size_t i = 0; i < d.j["lm"].size(); ++i) {
+    const Section s(d.j["lm"][i], where + ".data.lm[" + std::to_string(i) + "]",
+                    {"path", "format", "weight", "require_think"});
+    SourceSpec spec;
+    spec.path = s.str("path", "");
+    MMADA_CHECK(!spec.path.empty(), s.where, ".path is required");
+    spec.format = s.str("format", "text", {"text", "chat"}) == "chat" ? DataFormat::Chat
+                                                                       : DataFormat::Text;
+    spec.weight = s.num("weight", 1.0, 0, 1e9, true);
+    spec.require_think = s.boolean("require_think", false);
+    MMADA_CHECK(!spec.require_think || spec.format == DataFormat::Chat, s.where,
+                ".require_think needs format \"chat\"");
+    c.lm_sources.push_back(spec);
+  }
+
+  const Section b = top.sub("batch", {"rows_t2i", "rows_lm", "rows_mmu", "text_slots",
+                                      "image_tokens", "accumulation"});
+  c.rows_t2i = b.integer("rows_t2i", 0, 0);
+  c.rows_lm = b.integer("rows_lm", 1, 0);
+  c.rows_mmu = b.integer("rows_mmu", 0, 0);
+  c.text_slots = b.integer("text_slots", 128, 2, 1 << 20);
+  c.image_tokens = b.integer("image_tokens", 0, 0, 1 << 20);
+  c.accumulation = b.integer("accumulation", 1, 1, 1 << 20);
+  MMADA_CHECK(c.rows_t2i == 0 && c.rows_mmu == 0, where,
+              ".batch: rows_t2i and rows_mmu need image–caption data, which mmada train cannot "
+              "load yet (MAGVIT-v2 tokenised image data is a later step); set them to 0");
+  MMADA_CHECK(c.rows_lm > 0, where, ".batch.rows_lm must be > 0");
+
+  const Section l = top.sub("loss", {"t2i_coeff", "lm_coeff", "mmu_coeff", "mask_eps",
+                                     "cond_dropout_prob", "min_masking_rate", "label_smoothing",
+                                     "lm_normaliser", "t2i_pad_attention"});
+  c.t2i_coeff = l.num("t2i_coeff", 1.0, 0, 1e6);
+  c.lm_coeff = l.num("lm_coeff", 1.0, 0, 1e6);
+  c.mmu_coeff = l.num("mmu_coeff", 1.0, 0, 1e6);
+  c.mask_eps = l.num("mask_eps", 1e-3, 0, 1, true);
+  c.cond_dropout_prob = l.num("cond_dropout_prob", 0.1, 0, 1);
+  c.min_masking_rate = l.num("min_masking_rate", 0.0, 0, 1);
+  c.label_smoothing = l.num("label_smoothing", 0.0, 0, 0.999999);
+  c.lm_normaliser = l.str("lm_normaliser", "row_length", {"row_length", "content_length"}) ==
+                            "content_length"
+                        ? LmNormaliser::ContentLength
+                        : LmNormaliser::RowLength;
+  const std::string pad = l.str("t2i_pad_attention", "none", {"none", "additive_unit", "hard"});
+  c.t2i_pad_attention = pad == "hard" ? AttnMask::Pair
+                        : pad == "additive_unit" ? AttnMask::AdditiveUnit
+                                                 : AttnMask::None;
+
+  const Section o = top.sub("optim", {"lr", "warmup_steps", "max_train_steps", "beta1", "beta2",
+                                      "eps", "weight_decay", "no_decay_norms_embeddings",
+                                      "grad_clip"});
+  OptimConfig& oc = c.optim;
+  oc.lr = o.num("lr", 5e-5, 0, 10, true);
+  oc.warmup_steps = o.integer("warmup_steps", 0, 0);
+  oc.beta1 = o.num("beta1", 0.9, 0, 0.999999);
+  oc.beta2 = o.num("beta2", 0.999, 0, 0.999999999);
+  oc.eps = o.num("eps", 1e-8, 0, 1, true);
+  oc.weight_decay = o.num("weight_decay", 0.01, 0, 1);
+  oc.no_decay_norms_embeddings = o.boolean("no_decay_norms_embeddings", false);
+  oc.grad_clip = o.num("grad_clip", 1.0, 0, 1e9);
+
+  c.steps = top.integer("steps", 0, 1);
+  MMADA_CHECK(top.has("steps"), where, ": \"steps\" is required");
+  oc.max_train_steps = o.integer("max_train_steps", c.steps, 1);
+  MMADA_CHECK(oc.max_train_steps > oc.warmup_steps, where,
+              ".optim.max_train_steps must exceed warmup_steps");
+  c.seed = uint64_t(top.integer("seed", 10086, 0));
+  c.output_dir = top.str("output_dir", "");
+  MMADA_CHECK(!c.output_dir.empty(), where, ": \"output_dir\" is required");
+  c.save_every = top.integer("save_every", 0, 0);
+  c.save_dtype = top.str("save_dtype", "f32", {"f32", "bf16"}) == "bf16" ? DType::BF16 : DType::F32;
+  c.resume = top.boolean("resume", false);
+  c.log_path = top.str("log_file", c.output_dir + "/train_log.jsonl");
+  return c;
+}
+
+TrainConfig TrainConfig::load(const std::string& path) {
+  std::ifstream in(path);
+  MMADA_CHECK(in.good(), path, ": cannot read the training config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_json_text(ss.str(), path);
+}
+
+}  // namespace mmada::train

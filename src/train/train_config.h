@@ -1,0 +1,56 @@
+// `mmada train --config run.json`: the run's settings, parsed and validated (unknown keys and
+// impossible values are errors naming the key). docs/train-config.md documents every key.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "model/config.h"
+#include "train/jsonl_data.h"
+#include "train/objectives.h"
+#include "train/optimizer.h"
+#include "train/train_ops.h"
+
+namespace mmada::train {
+
+struct TrainConfig {
+  // Model: either a Hugging Face folder to start from, or a fresh random model of this shape.
+  std::string init_from;
+  ModelConfig model;            // shape of a fresh model (vocab 0 = the tokenizer's)
+  double init_std = 0.02;
+  std::string tokenizer = "byte";  // "byte" (toy ByteEncoder) or a tokenizer folder
+
+  // Data.
+  std::vector<SourceSpec> lm_sources;
+  OnMalformed on_malformed = OnMalformed::Stop;
+
+  // Batch: rows per micro-step and task; row length L = text_slots + image_tokens + 3.
+  int64_t rows_t2i = 0, rows_lm = 1, rows_mmu = 0;
+  int64_t text_slots = 128, image_tokens = 0, accumulation = 1;
+
+  // Loss (training.md §4).
+  double t2i_coeff = 1.0, lm_coeff = 1.0, mmu_coeff = 1.0;
+  double mask_eps = 1e-3, cond_dropout_prob = 0.1, min_masking_rate = 0.0;
+  double label_smoothing = 0.0;
+  LmNormaliser lm_normaliser = LmNormaliser::RowLength;
+  AttnMask t2i_pad_attention = AttnMask::None;
+
+  OptimConfig optim;
+
+  // Run.
+  int64_t steps = 0;         // optimiser updates in this run (total, counting a resumed part)
+  uint64_t seed = 10086;
+  std::string output_dir;
+  int64_t save_every = 0;    // 0 = only at the end
+  DType save_dtype = DType::F32;
+  bool resume = false;       // continue from <output_dir>/checkpoint if it exists
+  std::string log_path;      // JSONL, default <output_dir>/train_log.jsonl
+
+  int64_t row_length() const { return text_slots + image_tokens + 3; }
+
+  static TrainConfig from_json_text(const std::string& text, const std::string& where);
+  static TrainConfig load(const std::string& path);
+};
+
+}  // namespace mmada::train

@@ -1,0 +1,58 @@
+// The training loop (training.md §2, §5): per micro-step draw the lm sub-batch, build rows of
+// the shared length L, noise them, one forward/backward with the per-task weights scaled by
+// 1/accumulation; per update clip, AdamW, schedule. Checkpoints under <output_dir>/checkpoint;
+// a non-finite loss stops the run naming the step and batch, keeping the last good checkpoint.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "train/checkpoint.h"
+#include "train/jsonl_data.h"
+#include "train/optimizer.h"
+#include "train/text_encoder.h"
+#include "train/train_config.h"
+
+namespace mmada::train {
+
+struct StepRecord {
+  int64_t step = 0;           // updates done after this one
+  double loss = 0;            // Σ coeff·L_task, mean over micro-steps
+  double task_loss[kNumTasks] = {0, 0, 0};  // L_task (without coefficient), mean over micro-steps
+  double lr = 0, grad_norm = 0;
+  double tokens_per_s = 0, step_seconds = 0;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(const TrainConfig& cfg);
+  ~Trainer();
+
+  // Runs updates until `cfg.steps` (or `until_step` if smaller and > 0); calls on_step after
+  // each. Saves every save_every steps and at the end.
+  void run(const std::function<void(const StepRecord&)>& on_step = nullptr, int64_t until_step = 0);
+
+  const ModelConfig& model_config() const { return mcfg_; }
+  ModelWeights& params() { return params_; }
+  const TrainerState& state() const { return state_; }
+  std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
+  void save();
+
+ private:
+  StepRecord update();
+
+  TrainConfig cfg_;
+  ModelConfig mcfg_;
+  std::unique_ptr<TextEncoder> enc_;
+  std::unique_ptr<MixedTextLoader> loader_;
+  ModelWeights params_, grads_;
+  std::unique_ptr<AdamW> opt_;
+  TrainerState state_;
+  CounterRng rng_;
+};
+
+// Deterministic N(0, std²) fill of matrices and the embedding, ones for norms.
+ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed);
+
+}  // namespace mmada::train
