@@ -14,6 +14,7 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "io/torch_zip_writer.h"
+#include "cli/cli_run.h"
 #include "test_util.h"
 
 namespace mmada {
@@ -21,29 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  std::string out;  // stdout and stderr together
-  int status;
-};
-
-Result run(const std::string& command) {
-  Result r{"", -1};
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  r.status = pclose(p);
-  return r;
-}
-
-// A failing command: exit status 1 (not a signal) and exactly one line "mmada: error: ...".
-void expect_clean_error(const Result& r, const std::string& needle) {
-  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1) << r.out;
-  EXPECT_EQ(r.out.rfind("mmada: error: ", 0), 0u) << r.out;
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
-}
+using Result = test::CliResult;
+Result run(const std::string& command) { return test::run_cli(command); }
+using test::expect_clean_error;
 
 class ImageCli : public ::testing::Test {
  protected:

@@ -1,0 +1,93 @@
+// `mmada generate` / `chat` as a user runs them, on the tiny reference model: answers, flags,
+// and every bad input of the text issue ending in a one-line error and exit status 1.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/cli_run.h"
+#include "test_util.h"
+
+namespace mmada {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_clean_error;
+using test::run_cli;
+
+class GenerateCli : public ::testing::Test {
+ protected:
+  std::string base_;  // "$MMADA_CLI generate -m tiny --tokenizer assets/llada-tokenizer"
+  std::string cli_, model_, tok_;
+  void SetUp() override {
+    const char* cli = std::getenv("MMADA_CLI");
+    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
+    model_ = fs::absolute(test::refdata_dir() + "/tiny/mmada_tiny").string();
+    if (!fs::exists(model_ + "/config.json")) GTEST_SKIP() << "no tiny model";
+    // The repository's tokenizer, found from this source file's location.
+    tok_ = (fs::path(__FILE__).parent_path().parent_path().parent_path() / "assets/llada-tokenizer").string();
+    cli_ = cli;
+    base_ = cli_ + " generate -m " + model_ + " --tokenizer " + tok_;
+  }
+};
+
+TEST_F(GenerateCli, AnswersDeterministicallyWithASeed) {
+  const std::string cmd = base_ + " -p 'What is 2+2?' --gen-length 16 --steps 8 --block-length 8 --temperature 1 --seed 5";
+  const auto a = run_cli(cmd), b = run_cli(cmd);
+  ASSERT_EQ(a.status, 0) << a.out;
+  EXPECT_FALSE(a.out.empty());
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST_F(GenerateCli, ShowStepsPrintsTheCanvasWithMasks) {
+  const auto r = run_cli(base_ + " -p Hi --gen-length 8 --steps 4 --block-length 8 --temperature 0 --show-steps");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("--- step 1/4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--- step 4/4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\u2591"), std::string::npos) << r.out;  // masked positions visible
+}
+
+TEST_F(GenerateCli, BadSettingsAreOneLineErrors) {
+  expect_clean_error(run_cli(base_ + " -p x --gen-length 30 --block-length 8 --steps 8"), "not divisible by block_length");
+  expect_clean_error(run_cli(base_ + " -p x --gen-length 32 --block-length 8 --steps 6"), "multiple of the number of blocks");
+  expect_clean_error(run_cli(base_ + " -p x --remasking lowest"), "unknown remasking 'lowest'");
+  expect_clean_error(run_cli(base_ + " -p x --temperature -1"), "temperature must be >= 0");
+  expect_clean_error(run_cli(base_ + " --gen-length 8 --steps 8 --block-length 8"), "no prompt");
+}
+
+TEST_F(GenerateCli, PromptLongerThanTheContextIsRefused) {
+  const fs::path f = fs::temp_directory_path() / ("mmada_long_prompt_" + std::to_string(::getpid()));
+  {
+    std::ofstream out(f);
+    for (int i = 0; i < 5000; ++i) out << " hello";  // one token each: past the 4096 of the config
+  }
+  expect_clean_error(run_cli(base_ + " -f " + f.string() + " --gen-length 8 --steps 8 --block-length 8"),
+                     "exceeds the model's max sequence length");
+  fs::remove(f);
+}
+
+TEST_F(GenerateCli, WordPieceTokenizerIsRefused) {
+  const fs::path d = fs::temp_directory_path() / ("mmada_wordpiece_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  std::ofstream(d / "tokenizer.json") << R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})";
+  const auto r = run_cli(cli_ + " generate -m " + model_ + " --tokenizer " + d.string() + " -p x");
+  expect_clean_error(r, "WordPiece");
+  fs::remove_all(d);
+}
+
+TEST_F(GenerateCli, InvalidUtf8PromptDoesNotCrash) {
+  const auto r = run_cli(base_ + " -p \"$(printf '\\377\\376 ok \\303')\" --gen-length 8 --steps 8 --block-length 8");
+  EXPECT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+}
+
+TEST_F(GenerateCli, ChatKeepsHistoryAndResets) {
+  const std::string chat = cli_ + " chat -m " + model_ + " --tokenizer " + tok_ +
+                           " --gen-length 8 --steps 4 --block-length 8 --temperature 0";
+  const auto r = run_cli("printf 'Hello\\nAgain\\n/reset\\nThird\\n/quit\\n' | " + chat);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(history cleared)"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace mmada
