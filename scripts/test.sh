@@ -14,6 +14,10 @@ echo "== conformance: mmada refcheck $MMADA_REFDATA/tiny/manifest.json"
 ./build/mmada refcheck "$MMADA_REFDATA/tiny/manifest.json"
 echo "== unit and integration tests (release)"
 (cd build && ctest --output-on-failure -j "$JOBS")
+if [ "${MMADA_SKIP_BROWSER:-0}" != 1 ]; then
+  echo "== browser test of the web page (headless Chromium)"
+  MMADA_CLI="$PWD/build/mmada" bash scripts/browser-test.sh
+fi
 
 if [ "${MMADA_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== sanitizer build (Debug, ASan + UBSan)"
