@@ -60,7 +60,7 @@ CaseResult run_t2i_case(const CaseContext& ctx) {
   p.temperature = s.value("temperature", 1.0);
   p.schedule = schedule_from_name(s.value("schedule", std::string("cosine")));
   p.codebook = s.value("codebook_size", int64_t(8192));
-  p.image_offset = s.value("text_tokenizer_len", kImageTokenOffset);
+  p.image_offset = s.value("text_tokenizer_len", mmada_tokens::kImageCodeOffset);
   p.mask_id = s.value("mask_token_id", int64_t(126336));
   const Precision prec = precision_from_name(ctx.opt.precision);
   p.bf16 = prec == Precision::BF16;

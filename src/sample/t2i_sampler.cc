@@ -44,21 +44,21 @@ T2iRow build_t2i_row(const std::vector<int64_t>& text_ids, int64_t text_len, int
                      int64_t mask_id) {
   MMADA_CHECK(text_len >= 3, "T2I text part must hold at least 3 tokens, got ", text_len);
   std::vector<int64_t> t = text_ids;
-  if (t.empty() || t[0] != kBosToken) t.insert(t.begin(), kBosToken);
-  std::vector<int64_t> core = {kT2iToken};
+  if (t.empty() || t[0] != mmada_tokens::kSot) t.insert(t.begin(), mmada_tokens::kSot);
+  std::vector<int64_t> core = {mmada_tokens::kT2i};
   core.insert(core.end(), t.begin(), t.end());
-  core.push_back(kEosToken);
+  core.push_back(mmada_tokens::kEot);
   if (int64_t(core.size()) > text_len) {  // keep <|t2i|>, BOS and the first tokens, end with EOS
     core.resize(size_t(text_len - 1));
-    core.push_back(kEosToken);
+    core.push_back(mmada_tokens::kEot);
   }
   const int64_t npad = text_len - int64_t(core.size());
   T2iRow r;
-  r.ids.assign(size_t(npad), kIPadToken);
+  r.ids.assign(size_t(npad), mmada_tokens::kIPad);
   r.ids.insert(r.ids.end(), core.begin(), core.end());
-  r.ids.push_back(kSoiToken);
+  r.ids.push_back(mmada_tokens::kSoi);
   r.ids.insert(r.ids.end(), size_t(n_image), mask_id);
-  r.ids.push_back(kEoiToken);
+  r.ids.push_back(mmada_tokens::kEoi);
   r.mask.assign(r.ids.size(), 1);
   std::fill_n(r.mask.begin(), npad, 0);
   return r;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "model/mmada_tokens.h"
 #include "sample/text_sampler.h"
 
 namespace mmada {
@@ -19,9 +20,6 @@ ScheduleSpec schedule_from_name(const std::string& s);
 // floor(n * f((s+1)/S)) computed in float32 exactly as the reference, before any clamp.
 int64_t schedule_mask_len(const ScheduleSpec& f, int64_t step, int64_t total_steps, int64_t n);
 
-// MMaDA task ids used by the T2I layout.
-constexpr int64_t kT2iToken = 126088, kSoiToken = 126084, kEoiToken = 126085, kIPadToken = 126093,
-                  kBosToken = 126080, kEosToken = 126081, kImageTokenOffset = 126349;
 
 // One T2I row: [iPAD]* <|t2i|> BOS text EOS | <|soi|> M*n_image <|eoi|>, text part of
 // `text_len` slots (513 for the released models). `text_ids` is the tokenised prompt (without
@@ -60,7 +58,7 @@ struct T2iParams {
   double temperature = 1.0;
   ScheduleSpec schedule;
   int64_t codebook = 8192;
-  int64_t image_offset = kImageTokenOffset;
+  int64_t image_offset = mmada_tokens::kImageCodeOffset;
   int64_t mask_id = 126336;
   bool bf16 = false;  // round guided logits, probabilities and confidences to bf16 (reference)
   void validate() const;

@@ -110,24 +110,24 @@ TEST(T2iLayout, MatchesPromptingSpec) {
   const T2iRow r = build_t2i_row({500, 501}, 513, 1024, 126336);
   ASSERT_EQ(r.ids.size(), 1539u);
   const size_t npad = 513 - 5;  // <|t2i|> BOS 500 501 EOS
-  EXPECT_EQ(r.ids[npad - 1], kIPadToken);
-  EXPECT_EQ(r.ids[npad], kT2iToken);
-  EXPECT_EQ(r.ids[npad + 1], kBosToken);
-  EXPECT_EQ(r.ids[512], kEosToken);
-  EXPECT_EQ(r.ids[513], kSoiToken);
+  EXPECT_EQ(r.ids[npad - 1], mmada_tokens::kIPad);
+  EXPECT_EQ(r.ids[npad], mmada_tokens::kT2i);
+  EXPECT_EQ(r.ids[npad + 1], mmada_tokens::kSot);
+  EXPECT_EQ(r.ids[512], mmada_tokens::kEot);
+  EXPECT_EQ(r.ids[513], mmada_tokens::kSoi);
   EXPECT_EQ(r.ids[514], 126336);
-  EXPECT_EQ(r.ids[1538], kEoiToken);
+  EXPECT_EQ(r.ids[1538], mmada_tokens::kEoi);
   EXPECT_EQ(r.mask[npad - 1], 0);
   EXPECT_EQ(r.mask[npad], 1);
   // The empty prompt gives [<|t2i|>, BOS, EOS] after 510 pads.
   const T2iRow u = build_t2i_row({}, 513, 1024, 126336);
-  EXPECT_EQ(u.ids[509], kIPadToken);
-  EXPECT_EQ(u.ids[510], kT2iToken);
+  EXPECT_EQ(u.ids[509], mmada_tokens::kIPad);
+  EXPECT_EQ(u.ids[510], mmada_tokens::kT2i);
   // Long prompts keep <|t2i|>, BOS and the first 510 text tokens, then EOS.
   const T2iRow l = build_t2i_row(std::vector<int64_t>(600, 7), 513, 1024, 126336);
-  EXPECT_EQ(l.ids[0], kT2iToken);
+  EXPECT_EQ(l.ids[0], mmada_tokens::kT2i);
   EXPECT_EQ(l.ids[511], 7);
-  EXPECT_EQ(l.ids[512], kEosToken);
+  EXPECT_EQ(l.ids[512], mmada_tokens::kEot);
 }
 
 }  // namespace
