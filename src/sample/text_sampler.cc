@@ -27,6 +27,9 @@ void TextSamplerParams::validate() const {
   MMADA_CHECK(temperature >= 0 && std::isfinite(temperature), "temperature must be >= 0, got ",
               temperature);
   MMADA_CHECK(cfg_scale >= 0 && std::isfinite(cfg_scale), "cfg_scale must be >= 0, got ", cfg_scale);
+  MMADA_CHECK(threshold >= 0 && threshold < 1, "threshold must be in [0, 1), got ", threshold);
+  MMADA_CHECK(threshold == 0 || remasking == Remasking::LowConfidence,
+              "a confidence threshold needs low_confidence remasking (random confidences mean nothing)");
 }
 
 std::vector<int64_t> split_transfers(int64_t n, int64_t s) {
@@ -82,7 +85,14 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
       const int64_t n = std::count(x.begin() + b * L + lo, x.begin() + b * L + hi, M);
       k[size_t(b)] = split_transfers(n, S);
     }
-    for (int64_t s = 0; s < S; ++s, ++step_no) {
+    // Fixed schedule: exactly S steps. Threshold decoding: until the block is complete, at most
+    // block_length steps (each step commits at least one token per unfinished row).
+    auto block_open = [&] {
+      for (int64_t b = 0; b < B; ++b)
+        if (std::count(x.begin() + b * L + lo, x.begin() + b * L + hi, M) > 0) return true;
+      return false;
+    };
+    for (int64_t s = 0; p.threshold > 0 ? block_open() : s < S; ++s, ++step_no) {
       // Rows that can be committed now: masked positions before the block end.
       std::vector<int64_t> rows;
       for (int64_t b = 0; b < B; ++b)
@@ -136,7 +146,13 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
           while (r1 < rows.size() && rows[r1] < (b + 1) * L) ++r1;
           std::vector<size_t> cand(r1 - r0);
           std::iota(cand.begin(), cand.end(), r0);
-          const int64_t want = std::min<int64_t>(k[size_t(b)][size_t(s)], int64_t(cand.size()));
+          int64_t want = 0;
+          if (p.threshold > 0) {  // every candidate above the threshold, and at least the best one
+            for (size_t c : cand) want += picks[c].prob > p.threshold;
+            want = std::min<int64_t>(std::max<int64_t>(want, 1), int64_t(cand.size()));
+          } else {
+            want = std::min<int64_t>(k[size_t(b)][size_t(s)], int64_t(cand.size()));
+          }
           std::partial_sort(cand.begin(), cand.begin() + want, cand.end(), [&](size_t a, size_t c) {
             if (picks[a].prob != picks[c].prob) return picks[a].prob > picks[c].prob;
             return rows[a] < rows[c];

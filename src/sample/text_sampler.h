@@ -43,6 +43,10 @@ struct TextSamplerParams {
   // Once a finished block ends a row's answer (an end id followed only by end ids), fill the
   // rest of that row with end_fill_id without running the network for it.
   bool early_stop = false;
+  // Confidence-threshold parallel decoding (Fast-dLLM's rule): 0 = off, the exact fixed
+  // schedule; otherwise each step commits every masked token of the block whose confidence
+  // exceeds it (at least one), so a block may take fewer steps than steps / blocks.
+  double threshold = 0;
   std::vector<int64_t> end_ids = {126081, 126348};
   int64_t end_fill_id = 126081;
 

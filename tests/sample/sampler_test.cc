@@ -92,6 +92,25 @@ TEST(TextSampler, EarlyStopFillsTheRestWithoutNetworkCalls) {
   EXPECT_EQ(fast.steps_skipped, 12);
 }
 
+TEST(TextSampler, ThresholdCommitsConfidentTokensInFewerSteps) {
+  TextSamplerParams p;
+  p.gen_length = 16;
+  p.block_length = 8;
+  p.steps = 16;
+  p.mask_id = 99;
+  p.temperature = 0;
+  const std::vector<int64_t> prompt = {20, 21};
+  int64_t exact_calls = 0, fast_calls = 0;
+  const auto exact = generate_text(fake_model(100, 100, &exact_calls), prompt, 1, 2, nullptr, p);
+  p.threshold = 0.001;  // the fake logits give every position a confident token
+  const auto fast = generate_text(fake_model(100, 100, &fast_calls), prompt, 1, 2, nullptr, p);
+  EXPECT_EQ(exact.ids, fast.ids);  // position-independent argmax: same tokens either way
+  EXPECT_EQ(exact_calls, 16);
+  EXPECT_EQ(fast_calls, 2);  // one step per block
+  p.remasking = Remasking::Random;
+  EXPECT_THROW(p.validate(), Error);
+}
+
 TEST(TextSampler, SameSeedSameOutputWithTemperature) {
   TextSamplerParams p;
   p.gen_length = 8;

@@ -37,6 +37,9 @@ struct TextFlags {
     sub.add_option("--seed", p.seed, "random seed")->capture_default_str();
     sub.add_flag("--think", think, "thinking mode: ask for <think>...</think> reasoning first");
     sub.add_flag("--no-early-stop", no_early_stop, "always run every block, even after end-of-text");
+    sub.add_option("--threshold", p.threshold,
+                   "parallel decoding: commit every token above this confidence (0 = the exact schedule)")
+        ->capture_default_str();
   }
   // Validates and returns the sampler settings; throws mmada::Error on bad values.
   TextSamplerParams params() const {
