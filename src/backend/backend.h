@@ -38,7 +38,14 @@ class Backend {
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t B,
                          int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
                          const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
-  virtual void silu_mul(float* g, const float* u, int64_t n) = 0;
+  // out[r, i] = silu(gu[r, i]) · gu[r, F + i]: the gate and up projections side by side.
+  virtual void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) = 0;
+  // dst[r, :] = src[r, col0 : col0 + ncols] (src row stride src_ld, dst contiguous).
+  virtual void copy_cols(const float* src, int64_t rows, int64_t src_ld, int64_t col0,
+                         int64_t ncols, float* dst) = 0;
+  // Whether the forward should fuse q/k/v and gate/up weights into single GEMMs (worth it where
+  // launches are dear and weights can be re-laid out at upload: the GPU).
+  virtual bool fuse_projections() const { return false; }
   // out[i,:] = x[rows[i],:] for i < n (rows in backend memory), width d.
   virtual void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) = 0;
 

@@ -113,10 +113,14 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
                    }), 1e-6});
   }
   {
-    Tensor g = in.random({1000}, 4.0f), u = in.random({1000});
-    out.push_back({"silu_mul n1000", pr.compare({u}, g, [&](Backend& b, auto& d, Tensor& o) {
-                     b.silu_mul(f(o), f(d[0]), 1000);
+    Tensor gu = in.random({13, 2 * 96}, 4.0f);
+    out.push_back({"silu_gate 13x96", pr.compare({gu}, Tensor::empty(DType::F32, {13, 96}), [&](Backend& b, auto& d, Tensor& o) {
+                     b.silu_gate(f(d[0]), 13, 96, f(o));
                    }), 1e-6});
+    Tensor src = in.random({11, 50});
+    out.push_back({"copy_cols 11x[7,30) of 50", pr.compare({src}, Tensor::empty(DType::F32, {11, 23}), [&](Backend& b, auto& d, Tensor& o) {
+                     b.copy_cols(f(d[0]), 11, 50, 7, 23, f(o));
+                   }), 0.0});
   }
   {
     Tensor x = in.random({30, 40});

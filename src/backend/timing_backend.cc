@@ -36,8 +36,11 @@ void TimingBackend::attention(const float* q, const float* k, const float* v, fl
   timed(bf16 ? "attention bf16" : "attention f32",
         [&] { in_->attention(q, k, v, out, B, L, H, KV, d, mask, mode, bf16); });
 }
-void TimingBackend::silu_mul(float* g, const float* u, int64_t n) {
-  timed("silu_mul", [&] { in_->silu_mul(g, u, n); });
+void TimingBackend::silu_gate(const float* gu, int64_t rows, int64_t F, float* out) {
+  timed("silu_gate", [&] { in_->silu_gate(gu, rows, F, out); });
+}
+void TimingBackend::copy_cols(const float* src, int64_t rows, int64_t ld, int64_t col0, int64_t n, float* dst) {
+  timed("copy_cols", [&] { in_->copy_cols(src, rows, ld, col0, n, dst); });
 }
 void TimingBackend::gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) {
   timed("gather_rows", [&] { in_->gather_rows(x, rows, n, d, out); });

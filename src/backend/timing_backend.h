@@ -34,7 +34,9 @@ class TimingBackend : public Backend {
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
                  int64_t H, int64_t KV, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
                  bool bf16) override;
-  void silu_mul(float* g, const float* u, int64_t n) override;
+  void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override;
+  void copy_cols(const float* src, int64_t rows, int64_t ld, int64_t col0, int64_t n, float* dst) override;
+  bool fuse_projections() const override { return in_->fuse_projections(); }
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override;
   void pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
                    const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) override;

@@ -99,11 +99,39 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
 }
 
 void Transformer::upload() {
+  const bool fuse = be_->fuse_projections();
+  // Stacks host matrices by rows in backend memory (one upload each, then a device copy).
+  auto stack = [&](std::initializer_list<const Tensor*> parts) {
+    int64_t rows = 0;
+    for (const Tensor* t : parts) rows += t->size(0);
+    const Tensor* first = *parts.begin();
+    Tensor out = be_->alloc(first->dtype, {rows, first->size(1)});
+    size_t off = 0;
+    for (const Tensor* t : parts) {
+      MMADA_CHECK(t->dtype == first->dtype && t->size(1) == first->size(1), "cannot fuse weights of different layouts");
+      const Tensor d = be_->upload(*t);
+      be_->copy(d.data, static_cast<char*>(out.data) + off, d.nbytes());
+      off += d.nbytes();
+    }
+    be_->sync();
+    return out;
+  };
   // Both tables are walked in the same order: the i-th slot of one is the i-th of the other.
   std::vector<Tensor*> host, dev;
   for_each_tensor(cfg_, w_, [&](const TensorSlot& s) { host.push_back(s.tensor); });
   for_each_tensor(cfg_, dw_, [&](const TensorSlot& s) { dev.push_back(s.tensor); });
-  for (size_t i = 0; i < host.size(); ++i) *dev[i] = be_->upload(*host[i]);
+  std::set<const Tensor*> fused;
+  if (fuse)
+    for (auto& l : w_.layers)
+      for (const Tensor* t : {&l.q_proj, &l.k_proj, &l.v_proj, &l.ff_proj, &l.up_proj}) fused.insert(t);
+  for (size_t i = 0; i < host.size(); ++i)
+    if (!fused.count(host[i])) *dev[i] = be_->upload(*host[i]);
+  if (fuse)
+    for (size_t li = 0; li < w_.layers.size(); ++li) {
+      const LayerWeights& h = w_.layers[li];
+      dw_.layers[li].qkv = stack({&h.q_proj, &h.k_proj, &h.v_proj});
+      dw_.layers[li].gate_up = stack({&h.ff_proj, &h.up_proj});
+    }
 }
 
 Tensor Transformer::forward_device(const ForwardRequest& r) const {
@@ -140,7 +168,8 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
   Tensor x = be.alloc(DType::F32, {N, D}), h = be.alloc(DType::F32, {N, D}),
          q = be.alloc(DType::F32, {N, D}), k = be.alloc(DType::F32, {N, KV}),
          v = be.alloc(DType::F32, {N, KV}), att = be.alloc(DType::F32, {N, D}),
-         g = be.alloc(DType::F32, {N, F}), u = be.alloc(DType::F32, {N, F});
+         qkv = be.alloc(DType::F32, {N, D + 2 * KV}), gu = be.alloc(DType::F32, {N, 2 * F}),
+         g = be.alloc(DType::F32, {N, F});
   auto f = [](const Tensor& t) { return t.ptr<float>(); };
 
   be.embedding(dw_.wte, ids.ptr<int64_t>(), N, f(x));
@@ -153,18 +182,31 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
     if (r.hidden_states)
       be.download(f(x), r.hidden_states->ptr<float>() + li * N * D, size_t(N * D) * 4);
     be.rmsnorm(f(x), f(l.attn_norm), f(h), N, D, eps);
-    be.linear(f(h), N, D, l.q_proj, 0, D, f(q), D, false);
-    be.linear(f(h), N, D, l.k_proj, 0, KV, f(k), KV, false);
-    be.linear(f(h), N, D, l.v_proj, 0, KV, f(v), KV, false);
+    // q, k, v side by side in one [N, D + 2KV] buffer: one GEMM where weights are fused.
+    const int64_t W = D + 2 * KV;
+    if (l.qkv.defined() && l.qkv.numel() > 0) {
+      be.linear(f(h), N, D, l.qkv, 0, W, f(qkv), W, false);
+    } else {
+      be.linear(f(h), N, D, l.q_proj, 0, D, f(qkv), W, false);
+      be.linear(f(h), N, D, l.k_proj, 0, KV, f(qkv) + D, W, false);
+      be.linear(f(h), N, D, l.v_proj, 0, KV, f(qkv) + D + KV, W, false);
+    }
+    be.copy_cols(f(qkv), N, W, 0, D, f(q));
+    be.copy_cols(f(qkv), N, W, D, KV, f(k));
+    be.copy_cols(f(qkv), N, W, D + KV, KV, f(v));
     be.rope(f(q), B, L, H, Dh, c.rope_theta);
     be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta);
     be.attention(f(q), f(k), f(v), f(att), B, L, H, c.n_kv_heads, Dh,
                  r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode, bf16);
     be.linear(f(att), N, D, l.attn_out, 0, D, f(x), D, /*accumulate=*/true);
     be.rmsnorm(f(x), f(l.ff_norm), f(h), N, D, eps);
-    be.linear(f(h), N, D, l.ff_proj, 0, F, f(g), F, false);
-    be.linear(f(h), N, D, l.up_proj, 0, F, f(u), F, false);
-    be.silu_mul(f(g), f(u), N * F);
+    if (l.gate_up.defined() && l.gate_up.numel() > 0) {
+      be.linear(f(h), N, D, l.gate_up, 0, 2 * F, f(gu), 2 * F, false);
+    } else {
+      be.linear(f(h), N, D, l.ff_proj, 0, F, f(gu), 2 * F, false);
+      be.linear(f(h), N, D, l.up_proj, 0, F, f(gu) + F, 2 * F, false);
+    }
+    be.silu_gate(f(gu), N, F, f(g));
     be.linear(f(g), N, F, l.ff_out, 0, D, f(x), D, /*accumulate=*/true);
   }
 

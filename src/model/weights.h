@@ -12,6 +12,9 @@ namespace mmada {
 
 struct LayerWeights {
   Tensor attn_norm, q_proj, k_proj, v_proj, attn_out, ff_norm, ff_proj, up_proj, ff_out;
+  // Backends that fuse projections hold [q; k; v] and [gate; up] stacked by rows instead of
+  // the separate tensors (not in the checkpoint table: built at upload).
+  Tensor qkv, gate_up;
 };
 
 struct ModelWeights {

@@ -48,7 +48,12 @@ class CpuBackend : public Backend {
                  bool bf16) override {
     cpu::attention(q, k, v, out, B, L, n_heads, n_kv, d, mask, mode, bf16);
   }
-  void silu_mul(float* g, const float* u, int64_t n) override { cpu::silu_mul(g, u, n); }
+  void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override {
+    cpu::silu_gate(gu, rows, F, out);
+  }
+  void copy_cols(const float* src, int64_t rows, int64_t ld, int64_t col0, int64_t n, float* dst) override {
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * n, src + r * ld + col0, size_t(n) * 4);
+  }
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
     for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * d, x + rows[i] * d, size_t(d) * 4);
   }

@@ -129,14 +129,13 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   }
 }
 
-void silu_mul(float* g, const float* u, int64_t n, bool rb) {
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = g[i];
-    float s = x / (1.0f + std::exp(-x));
-    if (rb) s = round_bf16(s);
-    g[i] = rb ? round_bf16(s * u[i]) : s * u[i];
-  }
+void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) {
+#pragma omp parallel for if (rows * F > 65536)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < F; ++i) {
+      const float x = gu[r * 2 * F + i];
+      out[r * F + i] = x / (1.0f + std::exp(-x)) * gu[r * 2 * F + F + i];
+    }
 }
 
 void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) {

@@ -38,8 +38,8 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
                int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* token_mask,
                MaskMode mode, bool bf16);
 
-// g[i] = silu(g[i]) * u[i]
-void silu_mul(float* g, const float* u, int64_t n, bool round_bf16 = false);
+// out[r, i] = silu(gu[r, i]) * gu[r, F + i]
+void silu_gate(const float* gu, int64_t rows, int64_t F, float* out);
 
 // out[r,:] = table[ids[r],:] as float32 (table F32/BF16/F16 [V, d]); ids must be in range.
 void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out);

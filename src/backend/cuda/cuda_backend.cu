@@ -128,7 +128,15 @@ class CudaBackend : public Backend {
     }
     cuda::rope(x, B, L, heads, d, rope_cos_.ptr<float>(), rope_sin_.ptr<float>(), stream_);
   }
-  void silu_mul(float* g, const float* u, int64_t n) override { cuda::silu_mul(g, u, n, stream_); }
+  void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override {
+    cuda::silu_gate(gu, rows, F, out, stream_);
+  }
+  void copy_cols(const float* src, int64_t rows, int64_t ld, int64_t col0, int64_t n, float* dst) override {
+    if (rows == 0 || n == 0) return;
+    MMADA_CUDA_CHECK(cudaMemcpy2DAsync(dst, size_t(n) * 4, src + col0, size_t(ld) * 4, size_t(n) * 4,
+                                       size_t(rows), cudaMemcpyDeviceToDevice, stream_));
+  }
+  bool fuse_projections() const override { return true; }
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
     cuda::gather_rows(x, rows, n, d, out, stream_);
   }

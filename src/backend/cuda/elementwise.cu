@@ -51,10 +51,11 @@ __global__ void rope_kernel(float* x, int64_t L, int64_t heads, int64_t d, const
   }
 }
 
-__global__ void silu_mul_kernel(float* g, const float* u, int64_t n) {
+__global__ void silu_gate_kernel(const float* gu, int64_t F, int64_t n, float* out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = g[i];
-    g[i] = x / (1.0f + expf(-x)) * u[i];
+    const int64_t r = i / F, c = i % F;
+    const float x = gu[r * 2 * F + c];
+    out[i] = x / (1.0f + expf(-x)) * gu[r * 2 * F + F + c];
   }
 }
 
@@ -89,8 +90,9 @@ void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const float*
   MMADA_CUDA_LAUNCHED();
 }
 
-void silu_mul(float* g, const float* u, int64_t n, cudaStream_t s) {
-  silu_mul_kernel<<<grid_for(n), 256, 0, s>>>(g, u, n);
+void silu_gate(const float* gu, int64_t rows, int64_t F, float* out, cudaStream_t s) {
+  if (rows * F == 0) return;
+  silu_gate_kernel<<<grid_for(rows * F), 256, 0, s>>>(gu, F, rows * F, out);
   MMADA_CUDA_LAUNCHED();
 }
 

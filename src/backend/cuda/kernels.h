@@ -16,7 +16,7 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, 
 // cos/sin: [>=L, d] float32 tables (host-built, exactly the CPU's).
 void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const float* cos,
           const float* sin, cudaStream_t s);
-void silu_mul(float* g, const float* u, int64_t n, cudaStream_t s);
+void silu_gate(const float* gu, int64_t rows, int64_t F, float* out, cudaStream_t s);
 void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out,
                  cudaStream_t s);
 void f32_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t s);
