@@ -46,6 +46,16 @@ class Backend {
   // Whether the forward should fuse q/k/v and gate/up weights into single GEMMs (worth it where
   // launches are dear and weights can be re-laid out at upload: the GPU).
   virtual bool fuse_projections() const { return false; }
+
+  // Graph capture of a stream of ops (CUDA graphs): between capture_begin and capture_end
+  // nothing runs; the ops are recorded, every tensor alloc'd meanwhile is kept alive by the
+  // graph, and graph_launch replays them. Backends without graphs return null/false.
+  virtual bool supports_graphs() const { return false; }
+  virtual void capture_begin() {}
+  virtual std::shared_ptr<void> capture_end() { return nullptr; }
+  virtual void graph_launch(const std::shared_ptr<void>&) {}
+  // Host -> backend copy into an existing tensor (stream-ordered).
+  virtual void upload_into(void* dst, const void* host, size_t bytes) { copy(host, dst, bytes); }
   // out[i,:] = x[rows[i],:] for i < n (rows in backend memory), width d.
   virtual void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) = 0;
 

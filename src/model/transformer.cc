@@ -5,7 +5,10 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <map>
+#include <mutex>
 #include <set>
+#include <tuple>
 
 #include "backend/cpu/gemm.h"
 #include "core/error.h"
@@ -134,11 +137,66 @@ void Transformer::upload() {
     }
 }
 
+// The layer stack of one shape, recorded once and replayed: text generation calls the same
+// (B, L) forward hundreds of times, and replaying saves every launch's host cost.
+struct Transformer::GraphCache {
+  struct Entry {
+    Tensor ids, mask, x;
+    std::shared_ptr<void> graph;
+  };
+  std::mutex mu;
+  std::map<std::tuple<int64_t, int64_t, bool, int>, Entry> entries;
+};
+
+void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode, int64_t B,
+                             int64_t L, float* xp, Tensor* hidden_states) const {
+  const ModelConfig& c = cfg_;
+  Backend& be = *be_;
+  const int64_t N = B * L, D = c.d_model, H = c.n_heads, KV = c.kv_dim(), Dh = c.head_dim(),
+                F = c.mlp_hidden, W = D + 2 * KV;
+  Tensor h = be.alloc(DType::F32, {N, D}), q = be.alloc(DType::F32, {N, D}),
+         k = be.alloc(DType::F32, {N, KV}), v = be.alloc(DType::F32, {N, KV}),
+         att = be.alloc(DType::F32, {N, D}), qkv = be.alloc(DType::F32, {N, W}),
+         gu = be.alloc(DType::F32, {N, 2 * F}), g = be.alloc(DType::F32, {N, F});
+  auto f = [](const Tensor& t) { return t.ptr<float>(); };
+  be.embedding(dw_.wte, ids, N, xp);
+  const float eps = float(c.rms_norm_eps);
+  const bool bf16 = prec_ == Precision::BF16;
+  for (int64_t li = 0; li < c.n_layers; ++li) {
+    const LayerWeights& l = dw_.layers[size_t(li)];
+    if (hidden_states) be.download(xp, hidden_states->ptr<float>() + li * N * D, size_t(N * D) * 4);
+    be.rmsnorm(xp, f(l.attn_norm), f(h), N, D, eps);
+    // q, k, v side by side in one [N, D + 2KV] buffer: one GEMM where weights are fused.
+    if (l.qkv.data) {
+      be.linear(f(h), N, D, l.qkv, 0, W, f(qkv), W, false);
+    } else {
+      be.linear(f(h), N, D, l.q_proj, 0, D, f(qkv), W, false);
+      be.linear(f(h), N, D, l.k_proj, 0, KV, f(qkv) + D, W, false);
+      be.linear(f(h), N, D, l.v_proj, 0, KV, f(qkv) + D + KV, W, false);
+    }
+    be.copy_cols(f(qkv), N, W, 0, D, f(q));
+    be.copy_cols(f(qkv), N, W, D, KV, f(k));
+    be.copy_cols(f(qkv), N, W, D + KV, KV, f(v));
+    be.rope(f(q), B, L, H, Dh, c.rope_theta);
+    be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta);
+    be.attention(f(q), f(k), f(v), f(att), B, L, H, c.n_kv_heads, Dh, mask, mode, bf16);
+    be.linear(f(att), N, D, l.attn_out, 0, D, xp, D, /*accumulate=*/true);
+    be.rmsnorm(xp, f(l.ff_norm), f(h), N, D, eps);
+    if (l.gate_up.data) {
+      be.linear(f(h), N, D, l.gate_up, 0, 2 * F, f(gu), 2 * F, false);
+    } else {
+      be.linear(f(h), N, D, l.ff_proj, 0, F, f(gu), 2 * F, false);
+      be.linear(f(h), N, D, l.up_proj, 0, F, f(gu) + F, 2 * F, false);
+    }
+    be.silu_gate(f(gu), N, F, f(g));
+    be.linear(f(g), N, F, l.ff_out, 0, D, xp, D, /*accumulate=*/true);
+  }
+}
+
 Tensor Transformer::forward_device(const ForwardRequest& r) const {
   const ModelConfig& c = cfg_;
   Backend& be = *be_;
-  const int64_t B = r.B, L = r.L, N = B * L, D = c.d_model, H = c.n_heads, KV = c.kv_dim(),
-                Dh = c.head_dim(), F = c.mlp_hidden;
+  const int64_t B = r.B, L = r.L, N = B * L, D = c.d_model;
   MMADA_CHECK(B >= 1 && L >= 1 && r.ids, "forward: empty input (B=", B, ", L=", L, ")");
   const int64_t col_end = r.col_end < 0 ? c.vocab : r.col_end;
   MMADA_CHECK(0 <= r.col_begin && r.col_begin < col_end && col_end <= c.vocab,
@@ -151,67 +209,64 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
     MMADA_CHECK(row >= 0 && row < N, "forward: requested row ", row, " outside [0, ", N, ")");
   const bool all_rows = r.rows.empty();
   const int64_t R = all_rows ? N : int64_t(r.rows.size());
-
-  // Inputs and activations in backend memory.
   auto upload_vec = [&](DType dt, Shape shape, const void* src) {
     return be.upload(Tensor::view(dt, std::move(shape), src, nullptr));  // CPU: the view itself
   };
-  const Tensor ids = upload_vec(DType::I64, {N}, r.ids);
-  Tensor mask;
-  if (r.token_mask) mask = upload_vec(DType::U8, {N}, r.token_mask);
   std::vector<int64_t> row_list(r.rows);
   if (all_rows) {
     row_list.resize(size_t(N));
     for (int64_t i = 0; i < N; ++i) row_list[size_t(i)] = i;
   }
   const Tensor rows = upload_vec(DType::I64, {R}, row_list.data());
-  Tensor x = be.alloc(DType::F32, {N, D}), h = be.alloc(DType::F32, {N, D}),
-         q = be.alloc(DType::F32, {N, D}), k = be.alloc(DType::F32, {N, KV}),
-         v = be.alloc(DType::F32, {N, KV}), att = be.alloc(DType::F32, {N, D}),
-         qkv = be.alloc(DType::F32, {N, D + 2 * KV}), gu = be.alloc(DType::F32, {N, 2 * F}),
-         g = be.alloc(DType::F32, {N, F});
-  auto f = [](const Tensor& t) { return t.ptr<float>(); };
-
-  be.embedding(dw_.wte, ids.ptr<int64_t>(), N, f(x));
   if (r.hidden_states) *r.hidden_states = Tensor::empty(DType::F32, {c.n_layers + 1, B, L, D});
-  const float eps = float(c.rms_norm_eps);
-  const bool bf16 = prec_ == Precision::BF16;
 
-  for (int64_t li = 0; li < c.n_layers; ++li) {
-    const LayerWeights& l = dw_.layers[size_t(li)];
-    if (r.hidden_states)
-      be.download(f(x), r.hidden_states->ptr<float>() + li * N * D, size_t(N * D) * 4);
-    be.rmsnorm(f(x), f(l.attn_norm), f(h), N, D, eps);
-    // q, k, v side by side in one [N, D + 2KV] buffer: one GEMM where weights are fused.
-    const int64_t W = D + 2 * KV;
-    if (l.qkv.defined() && l.qkv.numel() > 0) {
-      be.linear(f(h), N, D, l.qkv, 0, W, f(qkv), W, false);
-    } else {
-      be.linear(f(h), N, D, l.q_proj, 0, D, f(qkv), W, false);
-      be.linear(f(h), N, D, l.k_proj, 0, KV, f(qkv) + D, W, false);
-      be.linear(f(h), N, D, l.v_proj, 0, KV, f(qkv) + D + KV, W, false);
+  // Layers: replayed from a recorded graph where the backend has them (bounded shapes only:
+  // a graph keeps every temporary of every layer alive).
+  const bool graph = be.supports_graphs() && !r.hidden_states && N <= 4096;
+  std::unique_lock<std::mutex> lock;
+  Tensor x;
+  if (graph) {
+    if (!graphs_) const_cast<Transformer*>(this)->graphs_ = std::make_shared<GraphCache>();
+    lock = std::unique_lock<std::mutex>(graphs_->mu);
+    const auto key = std::make_tuple(B, L, r.token_mask != nullptr, int(r.mask_mode));
+    auto it = graphs_->entries.find(key);
+    const bool fresh = it == graphs_->entries.end();
+    if (fresh) {
+      if (graphs_->entries.size() >= 4) graphs_->entries.clear();  // bound the memory kept
+      GraphCache::Entry e;
+      e.ids = be.alloc(DType::I64, {N});
+      if (r.token_mask) e.mask = be.alloc(DType::U8, {N});
+      e.x = be.alloc(DType::F32, {N, D});
+      it = graphs_->entries.emplace(key, std::move(e)).first;
     }
-    be.copy_cols(f(qkv), N, W, 0, D, f(q));
-    be.copy_cols(f(qkv), N, W, D, KV, f(k));
-    be.copy_cols(f(qkv), N, W, D + KV, KV, f(v));
-    be.rope(f(q), B, L, H, Dh, c.rope_theta);
-    be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta);
-    be.attention(f(q), f(k), f(v), f(att), B, L, H, c.n_kv_heads, Dh,
-                 r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode, bf16);
-    be.linear(f(att), N, D, l.attn_out, 0, D, f(x), D, /*accumulate=*/true);
-    be.rmsnorm(f(x), f(l.ff_norm), f(h), N, D, eps);
-    if (l.gate_up.defined() && l.gate_up.numel() > 0) {
-      be.linear(f(h), N, D, l.gate_up, 0, 2 * F, f(gu), 2 * F, false);
+    GraphCache::Entry& e = it->second;
+    be.upload_into(e.ids.data, r.ids, size_t(N) * 8);
+    if (r.token_mask) be.upload_into(e.mask.data, r.token_mask, size_t(N));
+    const uint8_t* m = r.token_mask ? e.mask.ptr<uint8_t>() : nullptr;
+    if (fresh) {
+      // Run eagerly once (plans, tables and pools get made outside the capture), then record.
+      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, B, L, e.x.ptr<float>(), nullptr);
+      be.capture_begin();
+      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, B, L, e.x.ptr<float>(), nullptr);
+      e.graph = be.capture_end();
     } else {
-      be.linear(f(h), N, D, l.ff_proj, 0, F, f(gu), 2 * F, false);
-      be.linear(f(h), N, D, l.up_proj, 0, F, f(gu) + F, 2 * F, false);
+      be.graph_launch(e.graph);
     }
-    be.silu_gate(f(gu), N, F, f(g));
-    be.linear(f(g), N, F, l.ff_out, 0, D, f(x), D, /*accumulate=*/true);
+    x = e.x;
+  } else {
+    const Tensor ids = upload_vec(DType::I64, {N}, r.ids);
+    Tensor mask;
+    if (r.token_mask) mask = upload_vec(DType::U8, {N}, r.token_mask);
+    x = be.alloc(DType::F32, {N, D});
+    run_layers(ids.ptr<int64_t>(), r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode, B, L,
+               x.ptr<float>(), r.hidden_states);
   }
 
   // Final norm and head, on the requested rows only (the head is the largest matrix).
+  const float eps = float(c.rms_norm_eps);
+  auto f = [](const Tensor& t) { return t.ptr<float>(); };
   if (r.hidden_states) {
+    Tensor h = be.alloc(DType::F32, {N, D});
     be.rmsnorm(f(x), f(dw_.ln_f), f(h), N, D, eps);
     be.download(f(h), r.hidden_states->ptr<float>() + c.n_layers * N * D, size_t(N * D) * 4);
   }

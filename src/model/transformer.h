@@ -55,6 +55,11 @@ class Transformer {
 
  private:
   void upload();
+  // embedding + all blocks: x [B*L, D] (backend memory) from ids/mask in backend memory.
+  void run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode, int64_t B,
+                  int64_t L, float* x, Tensor* hidden_states) const;
+  struct GraphCache;  // recorded layer stacks per (B, L, mask) on backends with graphs
+  std::shared_ptr<GraphCache> graphs_;
 
   ModelConfig cfg_;
   Precision prec_ = Precision::F32;

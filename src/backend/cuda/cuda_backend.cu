@@ -90,6 +90,7 @@ class CudaBackend : public Backend {
     std::shared_ptr<DevicePool> pool = pool_;
     t.owner = std::shared_ptr<void>(p, [pool, bytes](void* q) { pool->put(q, bytes); });
     t.data = p;
+    if (capturing_) capture_keep_.push_back(t.owner);  // the graph keeps using this block
     return t;
   }
 
@@ -137,6 +138,32 @@ class CudaBackend : public Backend {
                                        size_t(rows), cudaMemcpyDeviceToDevice, stream_));
   }
   bool fuse_projections() const override { return true; }
+
+  bool supports_graphs() const override { return !std::getenv("MMADA_CUDA_NO_GRAPHS"); }
+  void capture_begin() override {
+    capture_keep_.clear();
+    capturing_ = true;
+    MMADA_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+  }
+  std::shared_ptr<void> capture_end() override {
+    cudaGraph_t graph = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(stream_, &graph);
+    capturing_ = false;
+    MMADA_CUDA_CHECK(e);
+    auto c = std::make_shared<Captured>();
+    const cudaError_t ie = cudaGraphInstantiate(&c->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    MMADA_CUDA_CHECK(ie);
+    c->keep.swap(capture_keep_);
+    return std::shared_ptr<void>(c, c.get());
+  }
+  void graph_launch(const std::shared_ptr<void>& g) override {
+    MMADA_CUDA_CHECK(cudaGraphLaunch(static_cast<Captured*>(g.get())->exec, stream_));
+  }
+  void upload_into(void* dst, const void* host, size_t bytes) override {
+    MMADA_CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_));
+    MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may be temporary
+  }
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override {
     cuda::gather_rows(x, rows, n, d, out, stream_);
   }
@@ -194,6 +221,14 @@ class CudaBackend : public Backend {
   }
 
  private:
+  struct Captured {
+    cudaGraphExec_t exec = nullptr;
+    std::vector<std::shared_ptr<void>> keep;  // every block the recorded ops touch
+    ~Captured() {
+      if (exec) cudaGraphExecDestroy(exec);
+    }
+  };
+
   // Column-major C[m,n] = op(A)·op(B) (+ beta·C), A/B bf16 or f32, C f32; `batch` strided
   // products with element strides sa, sb, sc.
   struct GemmShape {
@@ -302,6 +337,8 @@ class CudaBackend : public Backend {
   std::map<GemmShape::Key, Plan> plans_;
   Tensor rope_cos_, rope_sin_;
   bool use_flash_ = false;
+  bool capturing_ = false;
+  std::vector<std::shared_ptr<void>> capture_keep_;
   int64_t rope_L_ = 0, rope_d_ = 0;
   double rope_theta_ = 0;
 };
