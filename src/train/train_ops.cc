@@ -96,33 +96,6 @@ void linear_backward(const T* dy, const T* x, const T* W, T* dx, T* dW, int64_t 
 }
 
 namespace {
-// sign = +1: forward rotation; −1: its transpose (the backward).
-template <class T>
-void rope_apply(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, const cpu::RopeTable& t,
-                int sign) {
-  MMADA_CHECK(t.L >= L && t.d == d, "rope table too small");
-  const int64_t half = d / 2, width = n_heads * d;
-#pragma omp parallel for if (B * L * width > 65536)
-  for (int64_t r = 0; r < B * L; ++r) {
-    const int64_t p = r % L;
-    const float* c = &t.cos[size_t(p * d)];
-    const float* s = &t.sin[size_t(p * d)];
-    for (int64_t h = 0; h < n_heads; ++h) {
-      T* u = x + r * width + h * d;
-      for (int64_t i = 0; i < half; ++i) {
-        const T u1 = u[i], u2 = u[i + half];
-        if (sign > 0) {  // y1 = u1 c1 − u2 s1 ; y2 = u2 c2 + u1 s2
-          u[i] = u1 * T(c[i]) + (-u2) * T(s[i]);
-          u[i + half] = u2 * T(c[i + half]) + u1 * T(s[i + half]);
-        } else {  // du1 = dy1 c1 + dy2 s2 ; du2 = −dy1 s1 + dy2 c2
-          u[i] = u1 * T(c[i]) + u2 * T(s[i + half]);
-          u[i + half] = -u1 * T(s[i]) + u2 * T(c[i + half]);
-        }
-      }
-    }
-  }
-}
-
 inline bool visible(const uint8_t* m, AttnMask mode, int64_t i, int64_t j) {
   return mode != AttnMask::Pair || !m || (m[i] && m[j]);
 }
@@ -130,12 +103,12 @@ inline bool visible(const uint8_t* m, AttnMask mode, int64_t i, int64_t j) {
 
 template <class T>
 void rope_forward(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, const cpu::RopeTable& t) {
-  rope_apply(x, B, L, n_heads, d, t, +1);
+  cpu::apply_rope(x, B, L, n_heads, d, t, /*transpose=*/false);
 }
 template <class T>
 void rope_backward(T* dx, int64_t B, int64_t L, int64_t n_heads, int64_t d,
                    const cpu::RopeTable& t) {
-  rope_apply(dx, B, L, n_heads, d, t, -1);
+  cpu::apply_rope(dx, B, L, n_heads, d, t, /*transpose=*/true);
 }
 
 template <class T>

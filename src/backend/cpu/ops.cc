@@ -8,8 +8,7 @@
 
 namespace mmada::cpu {
 
-void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps,
-             bool rb) {
+void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) {
 #pragma omp parallel for if (rows * n > 65536)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
@@ -17,10 +16,7 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, 
     double ss = 0;
     for (int64_t i = 0; i < n; ++i) ss += double(xr[i]) * double(xr[i]);
     const float inv = 1.0f / std::sqrt(float(ss / double(n)) + eps);
-    for (int64_t i = 0; i < n; ++i) {
-      float v = xr[i] * inv;
-      yr[i] = rb ? round_bf16(w[i] * round_bf16(v)) : w[i] * v;
-    }
+    for (int64_t i = 0; i < n; ++i) yr[i] = w[i] * (xr[i] * inv);
   }
 }
 
@@ -45,8 +41,9 @@ RopeTable make_rope_table(int64_t L, int64_t d, double theta) {
   return t;
 }
 
-void apply_rope(float* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, const RopeTable& t,
-                bool rb) {
+template <class T>
+void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, const RopeTable& t,
+                bool transpose) {
   MMADA_CHECK(t.L >= L && t.d == d, "rope table too small");
   const int64_t half = d / 2, width = n_heads * d;
 #pragma omp parallel for if (B * L * width > 65536)
@@ -55,18 +52,22 @@ void apply_rope(float* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, cons
     const float* c = &t.cos[size_t(p * d)];
     const float* s = &t.sin[size_t(p * d)];
     for (int64_t h = 0; h < n_heads; ++h) {
-      float* u = x + r * width + h * d;
+      T* u = x + r * width + h * d;
       for (int64_t i = 0; i < half; ++i) {
-        const float u1 = u[i], u2 = u[i + half];
-        // rotate_half(u) = (-u2, u1)
-        float a = u1 * c[i] + (-u2) * s[i];
-        float b = u2 * c[i + half] + u1 * s[i + half];
-        u[i] = rb ? round_bf16(a) : a;
-        u[i + half] = rb ? round_bf16(b) : b;
+        const T u1 = u[i], u2 = u[i + half];
+        if (!transpose) {  // u·cos + rotate_half(u)·sin, rotate_half(u) = (-u2, u1)
+          u[i] = u1 * T(c[i]) + (-u2) * T(s[i]);
+          u[i + half] = u2 * T(c[i + half]) + u1 * T(s[i + half]);
+        } else {  // du1 = dy1 c1 + dy2 s2 ; du2 = −dy1 s1 + dy2 c2
+          u[i] = u1 * T(c[i]) + u2 * T(s[i + half]);
+          u[i + half] = -u1 * T(s[i]) + u2 * T(c[i + half]);
+        }
       }
     }
   }
 }
+template void apply_rope<float>(float*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool);
+template void apply_rope<double>(double*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool);
 
 void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
                int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* token_mask,

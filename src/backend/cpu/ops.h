@@ -8,9 +8,7 @@
 namespace mmada::cpu {
 
 // y[r,:] = x[r,:] * rsqrt(mean(x[r,:]^2) + eps) * w   (x, y: [rows, n]; w: F32 [n]).
-// If `round_bf16`, the normalised value and the product are rounded to bf16 like the reference.
-void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps,
-             bool round_bf16 = false);
+void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps);
 
 // RoPE tables, float32 exactly as the reference builds them: inv_freq[m] = 1 / theta^(2m/d),
 // ang = p * inv_freq, columns duplicated to d. cos/sin: [L, d].
@@ -21,8 +19,11 @@ struct RopeTable {
 RopeTable make_rope_table(int64_t L, int64_t head_dim, double theta);
 
 // In-place half-rotation RoPE on x [B*L rows, n_heads*head_dim] (row r at position r % L).
-void apply_rope(float* x, int64_t B, int64_t L, int64_t n_heads, int64_t head_dim,
-                const RopeTable& t, bool round_bf16 = false);
+// With `transpose`, the transposed rotation (what the backward applies to gradients).
+// T = float for the forward, double for the trainer's gradient checks.
+template <class T>
+void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t head_dim, const RopeTable& t,
+                bool transpose = false);
 
 // Which keys a query may see. With a token mask m (1 = real token):
 //   Pair:     allowed(i,j) = m_i && m_j            (MMaDA's attention_bias, generation paths)
