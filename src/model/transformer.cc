@@ -16,6 +16,17 @@
 
 namespace mmada {
 
+// The layer stack of one shape, recorded once and replayed: text generation calls the same
+// (B, L) forward hundreds of times, and replaying saves every launch's host cost.
+struct Transformer::GraphCache {
+  struct Entry {
+    Tensor ids, mask, x;
+    std::shared_ptr<void> graph;
+  };
+  std::mutex mu;
+  std::map<std::tuple<int64_t, int64_t, bool, int>, Entry> entries;
+};
+
 Precision precision_from_name(const std::string& s) {
   if (s == "f32" || s == "fp32") return Precision::F32;
   if (s == "bf16") return Precision::BF16;
@@ -102,6 +113,7 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
 }
 
 void Transformer::upload() {
+  if (be_->supports_graphs()) graphs_ = std::make_shared<GraphCache>();
   const bool fuse = be_->fuse_projections();
   // Stacks host matrices by rows in backend memory (one upload each, then a device copy).
   auto stack = [&](std::initializer_list<const Tensor*> parts) {
@@ -136,17 +148,6 @@ void Transformer::upload() {
       dw_.layers[li].gate_up = stack({&h.ff_proj, &h.up_proj});
     }
 }
-
-// The layer stack of one shape, recorded once and replayed: text generation calls the same
-// (B, L) forward hundreds of times, and replaying saves every launch's host cost.
-struct Transformer::GraphCache {
-  struct Entry {
-    Tensor ids, mask, x;
-    std::shared_ptr<void> graph;
-  };
-  std::mutex mu;
-  std::map<std::tuple<int64_t, int64_t, bool, int>, Entry> entries;
-};
 
 void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode, int64_t B,
                              int64_t L, float* xp, Tensor* hidden_states) const {
@@ -222,11 +223,10 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
 
   // Layers: replayed from a recorded graph where the backend has them (bounded shapes only:
   // a graph keeps every temporary of every layer alive).
-  const bool graph = be.supports_graphs() && !r.hidden_states && N <= 4096;
+  const bool graph = graphs_ && !r.hidden_states && N <= 4096;
   std::unique_lock<std::mutex> lock;
   Tensor x;
   if (graph) {
-    if (!graphs_) const_cast<Transformer*>(this)->graphs_ = std::make_shared<GraphCache>();
     lock = std::unique_lock<std::mutex>(graphs_->mu);
     const auto key = std::make_tuple(B, L, r.token_mask != nullptr, int(r.mask_mode));
     auto it = graphs_->entries.find(key);
