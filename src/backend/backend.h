@@ -25,6 +25,16 @@ class Backend {
   virtual void download(const void* src, void* host_dst, size_t bytes) = 0;
   virtual void copy(const void* src, void* dst, size_t bytes) = 0;  // within the backend
   virtual void sync() {}
+  // The device stream (a cudaStream_t) for libraries that enqueue work beside the backend's
+  // own ops, such as cuDNN for MAGVIT's convolutions; null for host backends.
+  virtual void* native_stream() { return nullptr; }
+  // Device memory handed out by alloc()/upload(): now, the most since reset_memory_peak(), and
+  // what the backend holds from the driver (its caching pool). All zero on the CPU.
+  struct MemoryStats {
+    size_t in_use = 0, peak = 0, reserved = 0;
+  };
+  virtual MemoryStats memory_stats() const { return {}; }
+  virtual void reset_memory_peak() {}
 
   // Ops, in the order the forward uses them. Shapes as in spec/model.md §4.
   // out[r,:] = table[ids[r],:]; ids is backend memory.

@@ -25,6 +25,9 @@ class TimingBackend : public Backend {
   void download(const void* s, void* d, size_t n) override { in_->download(s, d, n); }
   void copy(const void* s, void* d, size_t n) override { in_->copy(s, d, n); }
   void sync() override { in_->sync(); }
+  void* native_stream() override { return in_->native_stream(); }
+  MemoryStats memory_stats() const override { return in_->memory_stats(); }
+  void reset_memory_peak() override { in_->reset_memory_peak(); }
 
   void embedding(const Tensor& t, const int64_t* ids, int64_t n, float* out) override;
   void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) override;

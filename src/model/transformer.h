@@ -47,6 +47,8 @@ class Transformer {
   // Host-side weights (memory-mapped or generated); the backend holds its own copies.
   ModelWeights& weights() { return w_; }
   Backend& backend() const { return *be_; }
+  // The same backend, shared: MAGVIT runs on it too so both use one stream and memory pool.
+  const std::shared_ptr<Backend>& shared_backend() const { return be_; }
 
   // Logits [rows, cols] float32 for the requested rows and columns, in host memory.
   Tensor forward(const ForwardRequest& req) const;

@@ -17,12 +17,16 @@ namespace mmada {
 
 namespace {
 
-std::shared_ptr<const Magvit> cached_magvit(const std::string& dir) {
+std::shared_ptr<const Magvit> cached_magvit(const std::string& dir, const std::string& backend) {
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<const Magvit>> models;
   std::lock_guard<std::mutex> lock(mu);
-  auto& m = models[dir];
-  if (!m) m = std::make_shared<const Magvit>(Magvit::load(dir));
+  auto& m = models[dir + "#" + backend];
+  if (!m) {
+    auto vq = std::make_shared<Magvit>(Magvit::load(dir));
+    vq->use_backend(make_backend(backend));
+    m = vq;
+  }
   return m;
 }
 
@@ -111,7 +115,8 @@ CaseResult run_magvit_case(const CaseContext& ctx) {
   const json& mj = ctx.manifest.json();
   MMADA_CHECK(mj.contains("magvit") && mj["magvit"].contains("dir"),
               "manifest has no \"magvit\": {\"dir\": ...} entry");
-  const auto model = cached_magvit(ctx.manifest.path_of(mj["magvit"]["dir"].get<std::string>()));
+  const auto model = cached_magvit(ctx.manifest.path_of(mj["magvit"]["dir"].get<std::string>()),
+                                   ctx.opt.backend);
   const std::string kind = ctx.c.value("kind", "");
   if (kind == "magvit_encode") return run_encode(ctx, *model);
   if (kind == "magvit_decode") return run_decode(ctx, *model);

@@ -55,16 +55,22 @@ Conv2d::Conv2d(Tensor weight, Tensor bias, int64_t stride, int64_t pad_lt, int64
   MMADA_CHECK(stride_ >= 1 && pad_lt_ >= 0 && pad_rb_ >= 0, "Conv2d: bad stride/padding");
 }
 
+Shape Conv2d::output_shape(const Shape& x) const {
+  MMADA_CHECK(x.size() == 4 && x[3] == in_, "Conv2d: input ", shape_str(x),
+              " is not NHWC with ", in_, " channels");
+  const int64_t oh = (x[1] + pad_lt_ + pad_rb_ - kh_) / stride_ + 1;
+  const int64_t ow = (x[2] + pad_lt_ + pad_rb_ - kw_) / stride_ + 1;
+  MMADA_CHECK(x[1] + pad_lt_ + pad_rb_ >= kh_ && x[2] + pad_lt_ + pad_rb_ >= kw_ && oh > 0 && ow > 0,
+              "Conv2d: input ", shape_str(x), " smaller than kernel");
+  return {x[0], oh, ow, out_};
+}
+
 Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
   MMADA_CHECK(cache_, "Conv2d: used before being built");
-  MMADA_CHECK(x.dim() == 4 && x.dtype == DType::F32 && x.contiguous() && x.size(3) == in_,
-              "Conv2d: input ", shape_str(x.shape), " is not float32 NHWC with ", in_,
-              " channels");
-  const int64_t oh = (x.size(1) + pad_lt_ + pad_rb_ - kh_) / stride_ + 1;
-  const int64_t ow = (x.size(2) + pad_lt_ + pad_rb_ - kw_) / stride_ + 1;
-  MMADA_CHECK(oh > 0 && ow > 0, "Conv2d: input ", shape_str(x.shape), " smaller than kernel");
+  MMADA_CHECK(x.dtype == DType::F32 && x.contiguous(), "Conv2d: input must be float32 contiguous");
+  const Shape out = output_shape(x.shape);
   if (residual)
-    MMADA_CHECK(residual->shape == (Shape{x.size(0), oh, ow, out_}) && residual->contiguous(),
+    MMADA_CHECK(residual->shape == out && residual->contiguous(),
                 "Conv2d: residual ", shape_str(residual->shape), " does not match the output");
   return g_conv_impl == ConvImpl::OneDnn ? forward_onednn(x, residual)
                                          : forward_im2col(x, residual);

@@ -25,6 +25,15 @@ class Conv2d {
 
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
+  int64_t kernel_h() const { return kh_; }
+  int64_t kernel_w() const { return kw_; }
+  int64_t stride() const { return stride_; }
+  int64_t pad_lt() const { return pad_lt_; }
+  int64_t pad_rb() const { return pad_rb_; }
+  const Tensor& weight() const { return weight_; }  // [O, I, kh, kw] float32, host
+  const Tensor& bias() const { return bias_; }
+  // Output shape for an NHWC input; throws on a channel count or size that does not fit.
+  Shape output_shape(const Shape& x) const;
 
   // x NHWC [N, H, W, I] -> [N, H', W', O]. With `residual` (shape of the output) the result
   // is conv(x) + residual (fused into the primitive as a sum post-op).

@@ -134,6 +134,8 @@ Magvit Magvit::random(const MagvitConfig& cfg, uint64_t seed) {
   return build(cfg, get);
 }
 
+void Magvit::use_backend(const std::shared_ptr<Backend>& be) { fb_ = feature_backend_for(be); }
+
 Tensor Magvit::encode_latent(const Tensor& pixels) const {
   const int64_t f = cfg_.downsample_factor();
   MMADA_CHECK(pixels.dim() == 4 && pixels.dtype == DType::F32 && pixels.contiguous(),
@@ -145,7 +147,7 @@ Tensor Magvit::encode_latent(const Tensor& pixels) const {
                   pixels.size(3) % f == 0,
               "MAGVIT encode: image size ", pixels.size(2), "x", pixels.size(3),
               " is not a multiple of ", f);
-  return nhwc_to_nchw((*encoder_)(nchw_to_nhwc(pixels)));
+  return nhwc_to_nchw(fb_->download((*encoder_)(*fb_, fb_->upload(nchw_to_nhwc(pixels)))));
 }
 
 Tensor Magvit::encode(const Tensor& pixels, Tensor* latent) const {
@@ -158,7 +160,8 @@ Tensor Magvit::encode(const Tensor& pixels, Tensor* latent) const {
 Tensor Magvit::decode(const Tensor& codes, int64_t h, int64_t w) const {
   MMADA_CHECK(codes.dim() == 2 && codes.size(0) > 0, "MAGVIT decode: codes must be [B, h*w], got ",
               shape_str(codes.shape));
-  return nhwc_to_nchw((*decoder_)(nchw_to_nhwc(lfq_decode(codes, cfg_.codebook_dim, h, w))));
+  const Tensor z = nchw_to_nhwc(lfq_decode(codes, cfg_.codebook_dim, h, w));
+  return nhwc_to_nchw(fb_->download((*decoder_)(*fb_, fb_->upload(z))));
 }
 
 Tensor Magvit::decode(const Tensor& codes) const {

@@ -1,4 +1,5 @@
-// MAGVIT-v2 image tokenizer (showlab/magvitv2, used by Show-o and MMaDA), float32 on the CPU:
+// MAGVIT-v2 image tokenizer (showlab/magvitv2, used by Show-o and MMaDA), float32, on the CPU
+// or on the GPU (use_backend):
 //   encode: pixels [B, 3, H, W] in [-1, 1] -> codes [B, (H/16)*(W/16)] in [0, 8192)
 //   decode: codes [B, h*w] -> image [B, 3, 16h, 16w], nominally in [-1, 1] (not clamped).
 // The API is NCHW like the reference; internally feature maps are NHWC. See shared/spec/vq.md.
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "core/tensor.h"
+#include "vq/feature_backend.h"
 #include "vq/magvit_config.h"
 #include "vq/vqgan_nets.h"
 
@@ -24,6 +26,11 @@ class Magvit {
   static Magvit random(const MagvitConfig& cfg, uint64_t seed);
   // Builds from any tensor source (throws whatever `get` throws for a missing/mis-shaped one).
   static Magvit build(const MagvitConfig& cfg, const WeightFn& get);
+
+  // Runs the networks on `be`'s device from now on (CPU by default). Inputs and outputs stay
+  // host tensors: only pixels / codes cross, the feature maps live on the device.
+  void use_backend(const std::shared_ptr<Backend>& be);
+  const FeatureBackend& feature_backend() const { return *fb_; }
 
   const MagvitConfig& config() const { return cfg_; }
   int64_t num_parameters() const { return num_params_; }  // learnable, buffers excluded
@@ -42,6 +49,7 @@ class Magvit {
   int64_t num_params_ = 0;
   std::shared_ptr<const VqganEncoder> encoder_;
   std::shared_ptr<const VqganDecoder> decoder_;
+  std::shared_ptr<FeatureBackend> fb_ = cpu_feature_backend();
 };
 
 }  // namespace mmada

@@ -1,15 +1,9 @@
 #include "vq/magvit_blocks.h"
 
-#include "vq/feature_ops.h"
-
 namespace mmada {
 
 GroupNorm32 GroupNorm32::load(const WeightFn& get, const std::string& prefix, int64_t channels) {
   return {get(prefix + ".weight", {channels}), get(prefix + ".bias", {channels})};
-}
-
-Tensor GroupNorm32::operator()(const Tensor& x, bool swish) const {
-  return group_norm(x, weight, bias, 32, 1e-6f, swish);
 }
 
 Conv2d load_conv(const WeightFn& get, const std::string& prefix, int64_t in, int64_t out,
@@ -29,14 +23,14 @@ ResnetBlock ResnetBlock::load(const WeightFn& get, const std::string& p, int64_t
   return b;
 }
 
-Tensor ResnetBlock::operator()(const Tensor& x) const {
-  Tensor h = conv1(norm1(x, true));
-  h = norm2(h, true);
+Tensor ResnetBlock::operator()(FeatureBackend& fb, const Tensor& x) const {
+  Tensor h = fb.conv(conv1, norm1(fb, x, true), nullptr);
+  h = norm2(fb, h, true);
   if (has_shortcut) {
-    const Tensor s = nin_shortcut(x);
-    return conv2(h, &s);
+    const Tensor s = fb.conv(nin_shortcut, x, nullptr);
+    return fb.conv(conv2, h, &s);
   }
-  return conv2(h, &x);
+  return fb.conv(conv2, h, &x);
 }
 
 AttnBlock AttnBlock::load(const WeightFn& get, const std::string& p, int64_t c) {
@@ -49,10 +43,10 @@ AttnBlock AttnBlock::load(const WeightFn& get, const std::string& p, int64_t c) 
   return a;
 }
 
-Tensor AttnBlock::operator()(const Tensor& x) const {
-  const Tensor h = norm(x, false);
-  const Tensor o = spatial_attention(q(h), k(h), v(h));
-  return proj_out(o, &x);
+Tensor AttnBlock::operator()(FeatureBackend& fb, const Tensor& x) const {
+  const Tensor h = norm(fb, x, false);
+  const Tensor o = fb.attention(fb.conv(q, h, nullptr), fb.conv(k, h, nullptr), fb.conv(v, h, nullptr));
+  return fb.conv(proj_out, o, &x);
 }
 
 Downsample Downsample::load(const WeightFn& get, const std::string& p, int64_t c) {
@@ -63,6 +57,8 @@ Upsample Upsample::load(const WeightFn& get, const std::string& p, int64_t c) {
   return {load_conv(get, p + ".conv", c, c, 3, 1, 1, 1)};
 }
 
-Tensor Upsample::operator()(const Tensor& x) const { return conv(upsample_nearest2x(x)); }
+Tensor Upsample::operator()(FeatureBackend& fb, const Tensor& x) const {
+  return fb.conv(conv, fb.upsample2x(x), nullptr);
+}
 
 }  // namespace mmada

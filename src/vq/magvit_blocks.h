@@ -1,11 +1,13 @@
 // Building blocks of the MAGVIT-v2 encoder/decoder (vq.md §2), each loading its tensors by the
-// showlab names under a prefix. Feature maps are float32 NHWC [N, H, W, C].
+// showlab names under a prefix and running its layers on a FeatureBackend. Feature maps are
+// float32 NHWC [N, H, W, C] in that backend's memory.
 #pragma once
 #include <functional>
 #include <string>
 
 #include "core/tensor.h"
 #include "vq/conv2d.h"
+#include "vq/feature_backend.h"
 
 namespace mmada {
 
@@ -16,7 +18,9 @@ using WeightFn = std::function<Tensor(const std::string& name, const Shape& shap
 struct GroupNorm32 {
   Tensor weight, bias;
   static GroupNorm32 load(const WeightFn& get, const std::string& prefix, int64_t channels);
-  Tensor operator()(const Tensor& x, bool swish) const;
+  Tensor operator()(FeatureBackend& fb, const Tensor& x, bool swish) const {
+    return fb.group_norm(*this, x, swish);
+  }
 };
 
 Conv2d load_conv(const WeightFn& get, const std::string& prefix, int64_t in, int64_t out,
@@ -28,7 +32,7 @@ struct ResnetBlock {
   Conv2d conv1, conv2, nin_shortcut;
   bool has_shortcut = false;
   static ResnetBlock load(const WeightFn& get, const std::string& prefix, int64_t in, int64_t out);
-  Tensor operator()(const Tensor& x) const;
+  Tensor operator()(FeatureBackend& fb, const Tensor& x) const;
 };
 
 // x + proj_out(attention(q(h), k(h), v(h))), h = norm(x); single head over H*W positions.
@@ -36,21 +40,21 @@ struct AttnBlock {
   GroupNorm32 norm;
   Conv2d q, k, v, proj_out;
   static AttnBlock load(const WeightFn& get, const std::string& prefix, int64_t channels);
-  Tensor operator()(const Tensor& x) const;
+  Tensor operator()(FeatureBackend& fb, const Tensor& x) const;
 };
 
 // Zero pad one column right and one row bottom, then 3x3 conv stride 2: H x W -> H/2 x W/2.
 struct Downsample {
   Conv2d conv;
   static Downsample load(const WeightFn& get, const std::string& prefix, int64_t channels);
-  Tensor operator()(const Tensor& x) const { return conv(x); }
+  Tensor operator()(FeatureBackend& fb, const Tensor& x) const { return fb.conv(conv, x, nullptr); }
 };
 
 // Nearest x2, then 3x3 conv pad 1.
 struct Upsample {
   Conv2d conv;
   static Upsample load(const WeightFn& get, const std::string& prefix, int64_t channels);
-  Tensor operator()(const Tensor& x) const;
+  Tensor operator()(FeatureBackend& fb, const Tensor& x) const;
 };
 
 }  // namespace mmada

@@ -13,10 +13,10 @@ bool has_attn(const VqganNetConfig& cfg, int64_t res) {
 
 }  // namespace
 
-Tensor VqganLevel::run_blocks(Tensor h) const {
+Tensor VqganLevel::run_blocks(FeatureBackend& fb, Tensor h) const {
   for (size_t i = 0; i < blocks.size(); ++i) {
-    h = blocks[i](h);
-    if (!attn.empty()) h = attn[i](h);
+    h = blocks[i](fb, h);
+    if (!attn.empty()) h = attn[i](fb, h);
   }
   return h;
 }
@@ -54,14 +54,14 @@ VqganEncoder VqganEncoder::load(const WeightFn& get, const VqganNetConfig& cfg,
   return e;
 }
 
-Tensor VqganEncoder::operator()(const Tensor& x) const {
-  Tensor h = conv_in(x);
+Tensor VqganEncoder::operator()(FeatureBackend& fb, const Tensor& x) const {
+  Tensor h = fb.conv(conv_in, x, nullptr);
   for (const VqganLevel& lv : down) {
-    h = lv.run_blocks(std::move(h));
-    if (lv.has_resample) h = lv.down(h);
+    h = lv.run_blocks(fb, std::move(h));
+    if (lv.has_resample) h = lv.down(fb, h);
   }
-  h = mid_block_2(mid_attn_1(mid_block_1(h)));
-  return quant_conv(conv_out(norm_out(h, true)));
+  h = mid_block_2(fb, mid_attn_1(fb, mid_block_1(fb, h)));
+  return fb.conv(quant_conv, fb.conv(conv_out, norm_out(fb, h, true), nullptr), nullptr);
 }
 
 VqganDecoder VqganDecoder::load(const WeightFn& get, const VqganNetConfig& cfg,
@@ -99,14 +99,14 @@ VqganDecoder VqganDecoder::load(const WeightFn& get, const VqganNetConfig& cfg,
   return d;
 }
 
-Tensor VqganDecoder::operator()(const Tensor& z) const {
-  Tensor h = conv_in(post_quant_conv(z));
-  h = mid_block_2(mid_attn_1(mid_block_1(h)));
+Tensor VqganDecoder::operator()(FeatureBackend& fb, const Tensor& z) const {
+  Tensor h = fb.conv(conv_in, fb.conv(post_quant_conv, z, nullptr), nullptr);
+  h = mid_block_2(fb, mid_attn_1(fb, mid_block_1(fb, h)));
   for (size_t i = up.size(); i-- > 0;) {
-    h = up[i].run_blocks(std::move(h));
-    if (up[i].has_resample) h = up[i].up(h);
+    h = up[i].run_blocks(fb, std::move(h));
+    if (up[i].has_resample) h = up[i].up(fb, h);
   }
-  return conv_out(norm_out(h, true));
+  return fb.conv(conv_out, norm_out(fb, h, true), nullptr);
 }
 
 }  // namespace mmada

@@ -18,10 +18,10 @@ struct VqganLevel {
   bool has_resample = false;
   Downsample down;  // encoder
   Upsample up;      // decoder
-  Tensor run_blocks(Tensor h) const;
+  Tensor run_blocks(FeatureBackend& fb, Tensor h) const;
 };
 
-// Feature maps are NHWC (see conv2d.h).
+// Feature maps are NHWC in the FeatureBackend's memory.
 // pixels [B, H, W, in_ch] -> pre-quantisation latent [B, H/2^(L-1), W/2^(L-1), z_channels].
 struct VqganEncoder {
   Conv2d conv_in;
@@ -33,7 +33,7 @@ struct VqganEncoder {
 
   static VqganEncoder load(const WeightFn& get, const VqganNetConfig& cfg,
                            const std::string& prefix);
-  Tensor operator()(const Tensor& x) const;
+  Tensor operator()(FeatureBackend& fb, const Tensor& x) const;
 };
 
 // quantised latent [B, h, w, z_channels] -> image [B, h*2^(L-1), w*2^(L-1), out_ch].
@@ -47,7 +47,7 @@ struct VqganDecoder {
 
   static VqganDecoder load(const WeightFn& get, const VqganNetConfig& cfg,
                            const std::string& prefix);
-  Tensor operator()(const Tensor& z) const;
+  Tensor operator()(FeatureBackend& fb, const Tensor& z) const;
 };
 
 }  // namespace mmada

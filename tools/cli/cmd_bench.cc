@@ -1,7 +1,10 @@
-// mmada bench forward: time the transformer on random weights of any config, no download.
+// mmada bench forward|generate|t2i|vq: time the transformer (random weights of any config) and
+// MAGVIT-v2 (random weights of the real config), no download. GPU tables give the peak device
+// memory mmada allocated (weights included), comparable to torch.cuda.max_memory_allocated().
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -12,6 +15,7 @@
 #include "model/logits_fn.h"
 #include "sample/t2i_sampler.h"
 #include "model/transformer.h"
+#include "vq/magvit.h"
 
 namespace {
 
@@ -38,9 +42,19 @@ double peak_rss_gib() {
   return double(ru.ru_maxrss) / (1024.0 * 1024.0);  // ru_maxrss is in KiB
 }
 
+// Peak device memory since the last reset, "-" on the CPU.
+std::string peak_device_gib(const Backend& be) {
+  const size_t peak = be.memory_stats().peak;
+  if (peak == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", double(peak) / double(1ull << 30));
+  return buf;
+}
+
 struct Opts;
 int bench_generate(const Transformer& m, const Opts& o);
 int bench_t2i(const Transformer& m, const Opts& o);
+int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o);
 
 struct Opts {
   std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
@@ -48,7 +62,7 @@ struct Opts {
   int64_t layers = 0, repeat = 1;
   int64_t prompt_len = 64, gen = 256, steps = 256, block = 32, t2i_size = 512;
   double cfg = 3.5;
-  bool profile = false;
+  bool profile = false, check = false;
 };
 
 // The official benchmark's text setting (temperature 0, low-confidence, no early stop, so the
@@ -61,7 +75,7 @@ int bench_generate(const Transformer& m, const Opts& o) {
   p.gen_length = o.gen, p.steps = o.steps, p.block_length = o.block, p.temperature = 0;
   p.mask_id = c.mask_token_id;
   p.bf16_logits = m.precision() == Precision::BF16;
-  std::printf("| prompt | gen | steps | block | s/generation | ms/step | tokens/s |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| prompt | gen | steps | block | s/generation | ms/step | tokens/s | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   double best = 1e30;
   for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
     const auto t0 = std::chrono::steady_clock::now();
@@ -69,8 +83,9 @@ int bench_generate(const Transformer& m, const Opts& o) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (k > 0) best = std::min(best, s);
   }
-  std::printf("| %lld | %lld | %lld | %lld | %.3f | %.2f | %.1f |\n", (long long)o.prompt_len, (long long)o.gen,
-              (long long)o.steps, (long long)o.block, best, best * 1e3 / double(o.steps), double(o.gen) / best);
+  std::printf("| %lld | %lld | %lld | %lld | %.3f | %.2f | %.1f | %s |\n", (long long)o.prompt_len, (long long)o.gen,
+              (long long)o.steps, (long long)o.block, best, best * 1e3 / double(o.steps), double(o.gen) / best,
+              peak_device_gib(m.backend()).c_str());
   return 0;
 }
 
@@ -87,7 +102,7 @@ int bench_t2i(const Transformer& m, const Opts& o) {
   p.mask_id = m.config().mask_token_id;
   p.bf16 = m.precision() == Precision::BF16;
   const int64_t L = int64_t(c.ids.size());
-  std::printf("| size | tokens | seq | steps | cfg | s/image | ms/step |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| size | tokens | seq | steps | cfg | s/image | ms/step | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   double best = 1e30;
   for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
     SeededT2iRandom rng{static_cast<uint64_t>(k)};
@@ -98,8 +113,65 @@ int bench_t2i(const Transformer& m, const Opts& o) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (k > 0) best = std::min(best, s);
   }
-  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f |\n", (long long)o.t2i_size, (long long)n,
-              (long long)L, (long long)o.steps, o.cfg, best, best * 1e3 / double(o.steps));
+  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s |\n", (long long)o.t2i_size, (long long)n,
+              (long long)L, (long long)o.steps, o.cfg, best, best * 1e3 / double(o.steps),
+              peak_device_gib(m.backend()).c_str());
+  return 0;
+}
+
+// MAGVIT-v2 at its real size (95 M parameters, random weights): decode a (size/16)^2 code grid
+// and encode a size^2 image. --check also runs the CPU implementation on the same inputs and
+// prints the largest pixel difference (in 1/255 steps of the [0, 255] image) and code agreement.
+int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o) {
+  const int64_t grid = o.t2i_size / 16, side = grid * 16;
+  Magvit vq = Magvit::random(MagvitConfig::real(), 1234);
+  vq.use_backend(be);
+  Tensor codes = Tensor::empty(DType::I64, {1, grid * grid});
+  for (int64_t i = 0; i < grid * grid; ++i) codes.ptr<int64_t>()[i] = (i * 2654435761ll) % 8192;
+  // A smooth test picture: encoding random noise would put every latent near zero.
+  Tensor pixels = Tensor::empty(DType::F32, {1, 3, side, side});
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < side; ++y)
+      for (int64_t x = 0; x < side; ++x)
+        pixels.ptr<float>()[(c * side + y) * side + x] =
+            float(std::sin(0.02 * double(x * (c + 1)) + 0.013 * double(y)) * 0.9);
+  std::printf("backend: %s\n| op | size | ms | peak GPU GiB | vs CPU |\n|---|---:|---:|---:|---|\n",
+              be->name().c_str());
+  const auto time_best = [&](auto&& f) {
+    f();  // warm-up: weights uploaded, algorithms chosen
+    be->reset_memory_peak();
+    double best = 1e30;
+    for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1); ++k) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+  };
+  Tensor image, got_codes;
+  const double dec = time_best([&] { image = vq.decode(codes, grid, grid); });
+  const std::string dec_mem = peak_device_gib(*be);
+  const double enc = time_best([&] { got_codes = vq.encode(pixels); });
+  const std::string enc_mem = peak_device_gib(*be);
+  std::string dec_cmp = "-", enc_cmp = "-";
+  if (o.check && be->native_stream()) {
+    const Magvit cpu = Magvit::random(MagvitConfig::real(), 1234);
+    const Tensor want = cpu.decode(codes, grid, grid);
+    double worst = 0;
+    for (int64_t i = 0; i < want.numel(); ++i)
+      worst = std::max(worst, std::abs(double(image.ptr<float>()[i]) - double(want.ptr<float>()[i])));
+    const Tensor want_codes = cpu.encode(pixels);
+    int64_t same = 0;
+    for (int64_t i = 0; i < want_codes.numel(); ++i) same += want_codes.ptr<int64_t>()[i] == got_codes.ptr<int64_t>()[i];
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "max |dpixel| %.3f/255", worst * 127.5);
+    dec_cmp = buf;
+    std::snprintf(buf, sizeof buf, "codes %lld/%lld equal", (long long)same, (long long)want_codes.numel());
+    enc_cmp = buf;
+  }
+  std::printf("| decode %lldx%lld codes | %lld | %.2f | %s | %s |\n", (long long)grid, (long long)grid,
+              (long long)side, dec * 1e3, dec_mem.c_str(), dec_cmp.c_str());
+  std::printf("| encode | %lld | %.2f | %s | %s |\n", (long long)side, enc * 1e3, enc_mem.c_str(), enc_cmp.c_str());
   return 0;
 }
 
@@ -108,7 +180,7 @@ mmada::cli::Command bench_cmd(
     [](CLI::App& sub) -> mmada::cli::RunFn {
       auto o = std::make_shared<Opts>();
       sub.add_option("what", o->what, "what to time: forward, or generate (text/MMU block diffusion)")
-          ->check(CLI::IsMember({"forward", "generate", "t2i"}))->required();
+          ->check(CLI::IsMember({"forward", "generate", "t2i", "vq"}))->required();
       sub.add_option("--t2i-size", o->t2i_size, "t2i: image side in pixels (tokens = (size/16)^2)")->capture_default_str();
       sub.add_option("--cfg", o->cfg, "t2i: guidance scale")->capture_default_str();
       sub.add_option("--prompt-len", o->prompt_len, "generate: prompt tokens (MMU: ~1100 with a 512px image)")->capture_default_str();
@@ -123,6 +195,7 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
       sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
       sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_flag("--check", o->check, "vq: compare the GPU's pixels and codes with the CPU's");
       sub.add_flag("--profile", o->profile, "time every op (synchronising after each) and print where the time goes");
       return [o] {
         ModelConfig c;
@@ -132,6 +205,7 @@ mmada::cli::Command bench_cmd(
           c = preset(o->preset);
         }
         if (o->layers > 0) c.n_layers = o->layers;
+        if (o->what == "vq") return bench_vq(make_backend(o->backend), *o);
         const Precision p = precision_from_name(o->precision);
         std::fprintf(stderr, "building random %s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
                      o->precision.c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
@@ -140,7 +214,7 @@ mmada::cli::Command bench_cmd(
         std::shared_ptr<TimingBackend> timer;
         if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
         const Transformer m = Transformer::random(c, p, 1234, be);
-        std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB |\n|---:|---:|---:|---:|---:|\n",
+        std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
                     be->name().c_str());
         if (o->what == "generate") return bench_generate(m, *o);
         if (o->what == "t2i") return bench_t2i(m, *o);
@@ -159,6 +233,7 @@ mmada::cli::Command bench_cmd(
           r.L = L;
           if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
           if (timer) timer->reset();
+          be->reset_memory_peak();
           double best = 1e30;
           for (int64_t k = 0; k < o->repeat; ++k) {
             const auto t0 = std::chrono::steady_clock::now();
@@ -168,8 +243,8 @@ mmada::cli::Command bench_cmd(
           }
           const double head_rows = o->head == "all" ? double(L) : 1.0;
           const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
-          std::printf("| %lld | %.3f | %.1f | %.3f | %.2f |\n", (long long)L, best, double(L) / best,
-                      flops / best / 1e12, peak_rss_gib());
+          std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s |\n", (long long)L, best, double(L) / best,
+                      flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str());
           std::fflush(stdout);
           if (timer) {
             for (const auto& [op, st] : timer->stats())

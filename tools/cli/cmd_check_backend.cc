@@ -1,8 +1,13 @@
 // mmada check-backend: every op of a backend against the CPU reference on fresh random inputs.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "backend/backend_check.h"
 #include "command.h"
+#include "core/error.h"
+#include "vq/feature_check.h"
 
 namespace mmada::cli {
 namespace {
@@ -15,7 +20,17 @@ Command check_cmd("check-backend", "Compare every op of a backend with the CPU r
                     sub.add_option("--seed", *seed, "input seed")->capture_default_str();
                     return [backend, seed] {
                       auto test = make_backend(*backend);
-                      const auto res = check_backend(*cpu_backend(), *test, *seed);
+                      auto res = check_backend(*cpu_backend(), *test, *seed);
+                      // MAGVIT-v2's layers on the same device (cuDNN convolutions on CUDA).
+                      const char* math = std::getenv("MMADA_VQ_MATH");
+                      const bool tf32 = math && std::string(math) == "tf32";
+                      try {
+                        for (auto& r : check_feature_backend(*cpu_feature_backend(), *feature_backend_for(test),
+                                                             *seed, tf32 ? 3e-3 : 1e-5))
+                          res.push_back(r);
+                      } catch (const Error& e) {
+                        res.push_back({std::string("vq ops: ") + e.what(), INFINITY, 0.0});
+                      }
                       int bad = 0;
                       std::printf("backend: %s\n| op | rel error | tolerance | result |\n|---|---:|---:|---|\n", test->name().c_str());
                       for (const auto& r : res) {

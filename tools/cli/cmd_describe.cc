@@ -30,15 +30,15 @@ int run_describe(DescribeOpts& o) {
   req.messages.push_back({"user", o.prompt});
   // Read the image before loading any model, so a bad file fails fast.
   const RgbImage img = load_image(o.image);
-  const Magvit vq = load_vq(o.vq);
+  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
+                                       o.f.backend);
+  const Magvit vq = load_vq(o.vq, tm.model->shared_backend());
   check_image_size(o.size, vq.config().downsample_factor());
   const auto t0 = std::chrono::steady_clock::now();
   const Tensor pixels = preprocess_image(img, int(o.size), o.squash ? ResizeMode::Squash : ResizeMode::CropCenter);
   const Tensor codes = vq.encode(pixels);
   req.image_codes.assign(codes.ptr<int64_t>(), codes.ptr<int64_t>() + codes.numel());
   const auto t1 = std::chrono::steady_clock::now();
-
-  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision));
   ProgressBar bar("describing");
   int64_t committed = 0;
   const ChatReply r = complete_chat(tm, req, [&](const TextStep& st) {

@@ -81,9 +81,10 @@ int run_imagine(ImagineOpts& o) {
   p.temperature = o.temperature;
   p.schedule = schedule_from_name(o.schedule);
 
-  const Magvit vq = load_vq(o.vq);
+  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
+                                       o.f.backend);
+  const Magvit vq = load_vq(o.vq, tm.model->shared_backend());
   check_image_size(o.size, vq.config().downsample_factor());
-  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision));
   const ModelConfig& mc = tm.model->config();
   p.codebook = vq.config().codebook_size();
   p.mask_id = mc.mask_token_id;
@@ -140,6 +141,7 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
   sub.add_option("-m,--model", o->f.model, "model folder (config.json + safetensors); default: the embedded model");
   sub.add_option("--tokenizer", o->f.tokenizer, "tokenizer folder if the model folder has none");
   sub.add_option("--precision", o->f.precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
+  sub.add_option("--backend", o->f.backend, "cpu or cuda[:N] (the transformer and MAGVIT-v2)")->capture_default_str();
   sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
   sub.add_option("-p,--prompt", o->prompt, "what to draw");
   sub.add_option("-o,--output", o->out, "output PNG (out-0.png, out-1.png, ... with --batch)")->capture_default_str();

@@ -88,7 +88,7 @@ CodeGrid read_codes(const std::string& path) {
 }
 
 struct VqOpts {
-  std::string vq, input, output, codes;
+  std::string vq, input, output, codes, backend = "cpu";
   int64_t size = 512;
   bool squash = false;
 };
@@ -96,7 +96,7 @@ struct VqOpts {
 int run_encode(const VqOpts& o) {
   MMADA_CHECK(!o.input.empty(), "no image: use -i FILE");
   const RgbImage img = load_image(o.input);
-  const Magvit vq = load_vq(o.vq);
+  const Magvit vq = load_vq(o.vq, make_backend(o.backend));
   check_image_size(o.size, vq.config().downsample_factor());
   const Tensor codes = vq.encode(preprocess_image(img, int(o.size), o.squash ? ResizeMode::Squash : ResizeMode::CropCenter));
   CodeGrid g;
@@ -110,7 +110,7 @@ int run_decode(const VqOpts& o) {
   MMADA_CHECK(!o.codes.empty(), "no codes: use --codes FILE");
   MMADA_CHECK(!o.output.empty(), "no output: use -o FILE.png");
   const CodeGrid g = read_codes(o.codes);
-  const Magvit vq = load_vq(o.vq);
+  const Magvit vq = load_vq(o.vq, make_backend(o.backend));
   const int64_t C = vq.config().codebook_size();
   Tensor t = Tensor::empty(DType::I64, {1, g.h * g.w});
   for (size_t i = 0; i < g.codes.size(); ++i) {
@@ -127,6 +127,7 @@ Command vq_cmd("vq", "Image tokenizer: encode an image to MAGVIT-v2 codes or dec
                [](CLI::App& sub) -> RunFn {
                  auto o = std::make_shared<VqOpts>();
                  sub.require_subcommand(1);
+                 sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
                  CLI::App* enc = sub.add_subcommand("encode", "image -> codes (text, or JSON for *.json)");
                  enc->add_option("--vq", o->vq, "MAGVIT-v2 folder");
                  enc->add_option("-i,--image", o->input, "PNG or JPEG file");

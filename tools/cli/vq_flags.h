@@ -10,12 +10,15 @@
 
 namespace mmada::cli {
 
-// Loads the MAGVIT-v2 tokenizer named by --vq, with a hint when the flag is missing.
-inline Magvit load_vq(const std::string& dir) {
+// Loads the MAGVIT-v2 tokenizer named by --vq, with a hint when the flag is missing, and puts
+// its networks on `backend` (the transformer's, when there is one, so both share the device).
+inline Magvit load_vq(const std::string& dir, const std::shared_ptr<Backend>& backend = cpu_backend()) {
   MMADA_CHECK(!dir.empty(), "pass --vq DIR (a MAGVIT-v2 folder such as showlab/magvitv2)");
   std::error_code ec;
   MMADA_CHECK(std::filesystem::exists(dir, ec), "--vq ", dir, ": no such folder or file");
-  return Magvit::load(dir);
+  Magvit vq = Magvit::load(dir);
+  vq.use_backend(backend);
+  return vq;
 }
 
 // The image size must give a whole token grid.

@@ -25,6 +25,8 @@ class DevicePool {
   void* get(size_t bytes) {
     bytes = round(bytes);
     std::lock_guard<std::mutex> lk(mu_);
+    stats_.in_use += bytes;
+    stats_.peak = std::max(stats_.peak, stats_.in_use);
     auto it = free_.find(bytes);
     if (it != free_.end() && !it->second.empty()) {
       void* p = it->second.back();
@@ -35,13 +37,31 @@ class DevicePool {
     cudaError_t e = cudaMalloc(&p, bytes);
     if (e != cudaSuccess) {  // release cached blocks and try once more
       release_locked();
-      MMADA_CUDA_CHECK(cudaMalloc(&p, bytes));
+      e = cudaMalloc(&p, bytes);
+      if (e != cudaSuccess) {
+        stats_.in_use -= bytes;
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        fail("CUDA out of memory: ", bytes >> 20, " MiB requested with ", stats_.in_use >> 20,
+             " MiB in use by mmada, ", free_b >> 20, " of ", total_b >> 20, " MiB free on the device (",
+             cudaGetErrorString(e), ")");
+      }
     }
+    stats_.reserved += bytes;
     return p;
   }
   void put(void* p, size_t bytes) {
     std::lock_guard<std::mutex> lk(mu_);
+    stats_.in_use -= round(bytes);
     free_[round(bytes)].push_back(p);
+  }
+  Backend::MemoryStats stats() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stats_;
+  }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.peak = stats_.in_use;
   }
 
  private:
@@ -51,10 +71,11 @@ class DevicePool {
   }
   void release_locked() {
     for (auto& kv : free_)
-      for (void* p : kv.second) cudaFree(p);
+      for (void* p : kv.second) cudaFree(p), stats_.reserved -= kv.first;
     free_.clear();
   }
   std::mutex mu_;
+  Backend::MemoryStats stats_;
   std::map<size_t, std::vector<void*>> free_;
 };
 
@@ -109,6 +130,9 @@ class CudaBackend : public Backend {
     MMADA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
   void sync() override { MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void* native_stream() override { return stream_; }
+  MemoryStats memory_stats() const override { return pool_->stats(); }
+  void reset_memory_peak() override { pool_->reset_peak(); }
 
   void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) override {
     const cuda::TableType tt = table.dtype == DType::F32 ? cuda::TableType::F32
