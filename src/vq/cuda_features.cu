@@ -357,6 +357,14 @@ class CudaFeatureBackend : public FeatureBackend {
     int best = -1;  // the results are sorted by time
     for (int i = 0; i < found && best < 0; ++i)
       if (perf[i].status == CUDNN_STATUS_SUCCESS) best = i;
+    if (best < 0 && math_ != CUDNN_FMA_MATH) {  // no tensor-core kernel (e.g. 13 channels)
+      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH));
+      MMADA_CUDNN_CHECK(dnn.cudnnFindConvolutionForwardAlgorithmEx(
+          handle(), p.x, x.data, w.filter, w.krsc.data, p.conv, p.y, scratch.data,
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ws.data, ws_bytes));
+      for (int i = 0; i < found && best < 0; ++i)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS) best = i;
+    }
     MMADA_CHECK(best >= 0, "cuDNN found no convolution algorithm for input ", shape_str(x.shape),
                 " -> ", shape_str(out));
     p.algo = perf[best].algo;

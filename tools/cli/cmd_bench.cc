@@ -16,6 +16,7 @@
 #include "sample/t2i_sampler.h"
 #include "model/transformer.h"
 #include "vq/magvit.h"
+#include "vq/pixels.h"
 
 namespace {
 
@@ -160,11 +161,17 @@ int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o) {
     double worst = 0;
     for (int64_t i = 0; i < want.numel(); ++i)
       worst = std::max(worst, std::abs(double(image.ptr<float>()[i]) - double(want.ptr<float>()[i])));
+    // The PNG's view: 8-bit pixels as written (vq/pixels.h), counted by their difference.
+    const Tensor u8 = image_to_uint8_nhwc(image), want_u8 = image_to_uint8_nhwc(want);
+    int64_t off_by[3] = {0, 0, 0};
+    for (int64_t i = 0; i < u8.numel(); ++i)
+      ++off_by[std::min(2, std::abs(int(u8.ptr<uint8_t>()[i]) - int(want_u8.ptr<uint8_t>()[i])))];
     const Tensor want_codes = cpu.encode(pixels);
     int64_t same = 0;
     for (int64_t i = 0; i < want_codes.numel(); ++i) same += want_codes.ptr<int64_t>()[i] == got_codes.ptr<int64_t>()[i];
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "max |dpixel| %.3f/255", worst * 127.5);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "max |dpixel| %.3f/255; 8-bit: %lld equal, %lld off by 1, %lld by more",
+                  worst * 127.5, (long long)off_by[0], (long long)off_by[1], (long long)off_by[2]);
     dec_cmp = buf;
     std::snprintf(buf, sizeof buf, "codes %lld/%lld equal", (long long)same, (long long)want_codes.numel());
     enc_cmp = buf;
