@@ -4,8 +4,6 @@
 // j <= i && m_j. A query that sees no key at all attends uniformly to all keys (the reference
 // adds float32 min to every score of such a row). Both kernels first decide, per query row,
 // whether it is such a "uniform" row, then treat it as "every key visible, every score 0".
-#include <mma.h>
-
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 
@@ -91,136 +89,183 @@ __global__ void attention_f32_kernel(const float* q, const float* k, const float
   }
 }
 
-namespace wmma = nvcuda::wmma;
 using bf16 = __nv_bfloat16;
 
-constexpr int kTile = 64;  // queries per block and keys per step; 4 warps x 16 query rows
+// ---- Flash attention on mma.sync (m16n8k16 bf16, float32 accumulation) -----------------
+// A block of 4 warps owns 64 query rows (16 per warp) of one (batch, head). Key/value tiles of
+// 64 rows stream through shared memory (cp.async, two stages); scores, the online-softmax
+// state and the output accumulators stay in registers, so no L x L matrix exists anywhere.
+// Fragment layouts are PTX's for mma.m16n8k16: thread (g = lane/4, t = lane%4) holds rows g
+// and g+8, columns 2t and 2t+1 of each 8-wide accumulator tile; two adjacent score tiles are
+// exactly one A operand of the P·V product, so P never leaves the registers either.
+constexpr int kFlashRows = 64, kFlashKeys = 64;
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const bf16* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const bf16* p) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0,
+                                         unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const unsigned*>(&v);
+}
 
 template <int D>
-struct FlashSmem {
-  static constexpr int ldq = D + 8, lds = kTile + 4, ldp = kTile + 8, ldo = D + 4;
-  static constexpr size_t bytes = size_t(3 * kTile * ldq) * sizeof(bf16) + size_t(kTile * lds) * 4 +
-                                  size_t(kTile * ldp) * sizeof(bf16) + size_t(kTile * ldo) * 4 +
-                                  3 * kTile * 4;
-};
+constexpr size_t flash_smem_bytes() {
+  return size_t(2) * 2 * kFlashKeys * (D + 8) * sizeof(bf16);  // K and V, two stages each
+}
 
-// Flash attention on bf16 tensor cores (wmma 16x16x16, float32 accumulation). Each warp owns
-// 16 query rows: it computes their scores against a 64-key tile, updates the running max and
-// sum (online softmax, float32), rescales its rows of O in shared memory and adds P·V.
 template <int D>
 __global__ void __launch_bounds__(128) flash_attention_kernel(
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
-    float* __restrict__ out, int64_t L, int64_t H, int64_t KVH, const uint8_t* mask, int mode,
-    float scale) {
-  using S = FlashSmem<D>;
-  extern __shared__ __align__(128) unsigned char smem[];
-  bf16* Qs = reinterpret_cast<bf16*>(smem);
-  bf16* Ks = Qs + kTile * S::ldq;
-  bf16* Vs = Ks + kTile * S::ldq;
-  float* Ss = reinterpret_cast<float*>(Vs + kTile * S::ldq);
-  bf16* Ps = reinterpret_cast<bf16*>(Ss + kTile * S::lds);
-  float* Os = reinterpret_cast<float*>(Ps + kTile * S::ldp);
-  float* row_m = Os + kTile * S::ldo;
-  float* row_l = row_m + kTile;
-  int* row_u = reinterpret_cast<int*>(row_l + kTile);
+    float* __restrict__ out, int64_t L, int64_t H, int64_t KVH, const uint8_t* __restrict__ mask,
+    int mode, float scale_log2) {
+  constexpr int ld = D + 8;  // smem row stride: 16-byte aligned rows, conflict-free ldmatrix
+  extern __shared__ __align__(16) unsigned char flash_smem[];
+  bf16* Ks = reinterpret_cast<bf16*>(flash_smem);
+  bf16* Vs = Ks + 2 * kFlashKeys * ld;
 
-  const int64_t i0 = int64_t(blockIdx.x) * kTile, h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t b = blockIdx.z, h = blockIdx.y, kvh = h / (H / KVH);
   const uint8_t* m = mask ? mask + b * L : nullptr;
-  const int64_t qstride = H * D, kstride = KVH * D;
+  const int64_t row[2] = {int64_t(blockIdx.x) * kFlashRows + warp * 16 + g,
+                          int64_t(blockIdx.x) * kFlashRows + warp * 16 + g + 8};
+  bool uniform[2];
+  for (int r = 0; r < 2; ++r) uniform[r] = row[r] < L && row_is_uniform(m, L, row[r], mode);
 
-  for (int t = threadIdx.x; t < kTile * D; t += blockDim.x) {
-    const int r = t / D, c = t % D;
-    const int64_t i = i0 + r;
-    Qs[r * S::ldq + c] = i < L ? q[(b * L + i) * qstride + h * D + c] : __float2bfloat16(0.0f);
-    Os[r * S::ldo + c] = 0.0f;
-  }
-  if (threadIdx.x < kTile) {
-    const int64_t i = i0 + threadIdx.x;
-    row_m[threadIdx.x] = -INFINITY;
-    row_l[threadIdx.x] = 0.0f;
-    row_u[threadIdx.x] = i < L ? row_is_uniform(m, L, i, mode) : 0;
-  }
-  __syncthreads();
+  // This warp's 16 query rows as A fragments, straight from global memory (read once).
+  unsigned qa[D / 16][4];
+  for (int kk = 0; kk < D / 16; ++kk)
+    for (int e = 0; e < 4; ++e) {
+      const int64_t i = row[e & 1];
+      const int col = kk * 16 + 2 * t + (e >> 1) * 8;
+      qa[kk][e] = i < L ? *reinterpret_cast<const unsigned*>(q + (b * L + i) * H * D + h * D + col) : 0u;
+    }
 
-  for (int64_t j0 = 0; j0 < L; j0 += kTile) {
-    for (int t = threadIdx.x; t < kTile * D; t += blockDim.x) {
-      const int r = t / D, c = t % D;
-      const int64_t j = j0 + r;
-      const bool in = j < L;
-      Ks[r * S::ldq + c] = in ? k[(b * L + j) * kstride + g * D + c] : __float2bfloat16(0.0f);
-      Vs[r * S::ldq + c] = in ? v[(b * L + j) * kstride + g * D + c] : __float2bfloat16(0.0f);
+  float o[D / 8][4];
+  for (int n = 0; n < D / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+
+  const int64_t tiles = (L + kFlashKeys - 1) / kFlashKeys;
+  const auto load_tile = [&](int64_t tile, int stage) {
+    constexpr int chunks = D / 8;  // 16-byte pieces per row
+    for (int c = threadIdx.x; c < kFlashKeys * chunks; c += blockDim.x) {
+      const int r = c / chunks, col = (c % chunks) * 8;
+      const int64_t j = tile * kFlashKeys + r;
+      const bool ok = j < L;
+      const int64_t off = ok ? ((b * L + j) * KVH + kvh) * D + col : 0;
+      cp_async16(Ks + (stage * kFlashKeys + r) * ld + col, k + off, ok);
+      cp_async16(Vs + (stage * kFlashKeys + r) * ld + col, v + off, ok);
+    }
+    cp_async_commit();
+  };
+
+  load_tile(0, 0);
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    const int stage = int(tile & 1);
+    if (tile + 1 < tiles) {
+      load_tile(tile + 1, stage ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
     __syncthreads();
+    const bf16* Kt = Ks + stage * kFlashKeys * ld;
+    const bf16* Vt = Vs + stage * kFlashKeys * ld;
 
-    // S[16 rows of this warp, 64 keys] = Q · Kᵀ
-    for (int ct = 0; ct < kTile / 16; ++ct) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.0f);
-      for (int kk = 0; kk < D / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> bm;
-        wmma::load_matrix_sync(a, Qs + (warp * 16) * S::ldq + kk * 16, S::ldq);
-        wmma::load_matrix_sync(bm, Ks + (ct * 16) * S::ldq + kk * 16, S::ldq);
-        wmma::mma_sync(acc, a, bm, acc);
+    // S[16 x 64] = Q · Kᵀ: B fragments of two key tiles per ldmatrix.x4.
+    float s[kFlashKeys / 8][4];
+    for (int n = 0; n < kFlashKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    for (int kk = 0; kk < D / 16; ++kk)
+      for (int n = 0; n < kFlashKeys / 8; n += 2) {
+        unsigned bk[4];
+        ldmatrix_x4(bk, Kt + (n * 8 + (lane & 7) + ((lane >> 4) << 3)) * ld + kk * 16 + ((lane >> 3) & 1) * 8);
+        mma_bf16(s[n], qa[kk], bk[0], bk[1]);
+        mma_bf16(s[n + 1], qa[kk], bk[2], bk[3]);
       }
-      wmma::store_matrix_sync(Ss + (warp * 16) * S::lds + ct * 16, acc, S::lds, wmma::mem_row_major);
-    }
-    __syncwarp();
 
-    // Online softmax over the warp's 16 rows; each lane takes keys lane and lane + 32.
-    for (int rr = 0; rr < 16; ++rr) {
-      const int r = warp * 16 + rr;
-      const int64_t i = i0 + r;
-      const bool uni = row_u[r] != 0;
-      float s[2];
-      float mx = -INFINITY;
-      for (int e = 0; e < 2; ++e) {
-        const int c = lane + 32 * e;
-        const int64_t j = j0 + c;
-        const bool ok = i < L && j < L && (uni || visible(m, i, j, mode));
-        s[e] = ok ? (uni ? 0.0f : Ss[r * S::lds + c] * scale) : -INFINITY;
-        mx = fmaxf(mx, s[e]);
+    // Visibility, scale (log2 domain) and the running max of each row (a quad shares a row).
+    const int64_t j0 = tile * kFlashKeys;
+    float tile_max[2] = {-INFINITY, -INFINITY};
+    for (int n = 0; n < kFlashKeys / 8; ++n)
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int64_t i = row[r], j = j0 + n * 8 + 2 * t + (e & 1);
+        const bool ok = i < L && j < L && (uniform[r] || visible(m, i, j, mode));
+        s[n][e] = !ok ? -INFINITY : uniform[r] ? 0.0f : s[n][e] * scale_log2;
+        tile_max[r] = fmaxf(tile_max[r], s[n][e]);
       }
-      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
-      const float m_old = row_m[r], m_new = fmaxf(m_old, mx);
-      float sum = 0;
-      for (int e = 0; e < 2; ++e) {
-        const float p = (m_new == -INFINITY || s[e] == -INFINITY) ? 0.0f : __expf(s[e] - m_new);
-        Ps[r * S::ldp + lane + 32 * e] = __float2bfloat16(p);
-        sum += p;
-      }
-      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
-      const float alpha = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
-      for (int c = lane; c < D; c += 32) Os[r * S::ldo + c] *= alpha;
-      __syncwarp();
-      if (lane == 0) {
-        row_l[r] = row_l[r] * alpha + sum;
-        row_m[r] = m_new;
-      }
+    float alpha[2];
+    for (int r = 0; r < 2; ++r) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 2));
+      const float m_new = fmaxf(row_max[r], tile_max[r]);
+      alpha[r] = row_max[r] == -INFINITY ? 0.0f : exp2f(row_max[r] - m_new);
+      row_max[r] = m_new;
+      row_sum[r] *= alpha[r];
     }
-    __syncwarp();
+    for (int n = 0; n < D / 8; ++n) {
+      o[n][0] *= alpha[0], o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1], o[n][3] *= alpha[1];
+    }
+    for (int n = 0; n < kFlashKeys / 8; ++n)
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const float p = s[n][e] == -INFINITY ? 0.0f : exp2f(s[n][e] - row_max[r]);
+        s[n][e] = p;
+        row_sum[r] += p;
+      }
 
-    // O[16 rows] += P · V
-    for (int nt = 0; nt < D / 16; ++nt) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, Os + (warp * 16) * S::ldo + nt * 16, S::ldo, wmma::mem_row_major);
-      for (int kk = 0; kk < kTile / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> bm;
-        wmma::load_matrix_sync(a, Ps + (warp * 16) * S::ldp + kk * 16, S::ldp);
-        wmma::load_matrix_sync(bm, Vs + (kk * 16) * S::ldq + nt * 16, S::ldq);
-        wmma::mma_sync(acc, a, bm, acc);
+    // O[16 x D] += P · V: P (bf16) from the score registers, V through ldmatrix.trans.
+    for (int kk = 0; kk < kFlashKeys / 16; ++kk) {
+      const unsigned pa[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),
+                              pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      for (int n = 0; n < D / 8; n += 2) {
+        unsigned bv[4];
+        ldmatrix_x4_trans(bv, Vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + n * 8 + (lane >> 4) * 8);
+        mma_bf16(o[n], pa, bv[0], bv[1]);
+        mma_bf16(o[n + 1], pa, bv[2], bv[3]);
       }
-      wmma::store_matrix_sync(Os + (warp * 16) * S::ldo + nt * 16, acc, S::ldo, wmma::mem_row_major);
     }
-    __syncthreads();
+    __syncthreads();  // every warp is done with this stage before it is refilled
   }
 
-  for (int t = threadIdx.x; t < kTile * D; t += blockDim.x) {
-    const int r = t / D, c = t % D;
-    const int64_t i = i0 + r;
-    if (i < L) out[(b * L + i) * qstride + h * D + c] = Os[r * S::ldo + c] / row_l[r];
+  for (int r = 0; r < 2; ++r) {
+    row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 1);
+    row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 2);
+  }
+  for (int r = 0; r < 2; ++r) {
+    if (row[r] >= L) continue;
+    const float inv = 1.0f / row_sum[r];
+    float* dst = out + (b * L + row[r]) * H * D + h * D + 2 * t;
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
   }
 }
 
@@ -271,16 +316,16 @@ __global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, const 
 template <int D>
 void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64_t B, int64_t L,
                   int64_t H, int64_t KVH, const uint8_t* mask, int mode, cudaStream_t s) {
-  const size_t bytes = FlashSmem<D>::bytes;
+  constexpr size_t bytes = flash_smem_bytes<D>();
   static bool configured = false;
   if (!configured) {
     MMADA_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<D>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     configured = true;
   }
-  dim3 grid(unsigned((L + kTile - 1) / kTile), unsigned(H), unsigned(B));
+  dim3 grid(unsigned((L + kFlashRows - 1) / kFlashRows), unsigned(H), unsigned(B));
   flash_attention_kernel<D><<<grid, 128, bytes, s>>>(q, k, v, out, L, H, KVH, mask, mode,
-                                                     1.0f / sqrtf(float(D)));
+                                                     1.4426950408889634f / sqrtf(float(D)));
   MMADA_CUDA_LAUNCHED();
 }
 

@@ -93,8 +93,12 @@ class CudaBackend : public Backend {
     cudaDeviceProp prop;
     MMADA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
-    const char* attn = std::getenv("MMADA_CUDA_ATTENTION");  // "flash" or "gemm" (default)
-    use_flash_ = attn && std::string(attn) == "flash";
+    // "flash" (default: fused kernel, no L x L buffer) or "gemm" (batched cuBLASLt GEMMs around
+    // a float32 score matrix; kept for comparison).
+    const char* attn = std::getenv("MMADA_CUDA_ATTENTION");
+    MMADA_CHECK(!attn || std::string(attn) == "flash" || std::string(attn) == "gemm",
+                "MMADA_CUDA_ATTENTION must be flash or gemm, got '", attn, "'");
+    use_flash_ = !attn || std::string(attn) == "flash";
   }
 
   std::string name() const override { return name_; }
@@ -360,7 +364,7 @@ class CudaBackend : public Backend {
   std::mutex plan_mu_;
   std::map<GemmShape::Key, Plan> plans_;
   Tensor rope_cos_, rope_sin_;
-  bool use_flash_ = false;
+  bool use_flash_ = true;
   bool capturing_ = false;
   std::vector<std::shared_ptr<void>> capture_keep_;
   int64_t rope_L_ = 0, rope_d_ = 0;
