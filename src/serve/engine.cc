@@ -33,7 +33,7 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
   tm_ = TextModel::load(o.model_dir, o.tokenizer_dir, o.precision, o.backend);
   if (!o.vq_dir.empty()) {
     vq_ = std::make_unique<Magvit>(Magvit::load(o.vq_dir));
-    vq_->use_backend(tm_.model->shared_backend());
+    vq_->use_backend(tm_.model->shared_backend(), o.vq_exact ? ConvMath::Exact : ConvMath::Tf32);
   }
   model_id_ = std::filesystem::path(o.model_dir).lexically_normal().filename().string();
   if (model_id_.empty()) model_id_ = std::filesystem::path(o.model_dir).lexically_normal().parent_path().filename().string();

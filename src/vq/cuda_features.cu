@@ -1,5 +1,5 @@
-// MAGVIT-v2's layers on the GPU: convolutions through cuDNN (NHWC float32; exact FMA math by
-// default, TF32 tensor cores with MMADA_VQ_MATH=tf32), GroupNorm / swish / up-sampling /
+// MAGVIT-v2's layers on the GPU: convolutions through cuDNN (NHWC float32; FMA math, or TF32
+// tensor cores: see ConvMath), GroupNorm / swish / up-sampling /
 // padding as kernels here, and the mid-block attention through the transformer backend's exact
 // float32 attention. Everything is enqueued on the transformer backend's stream, in its memory
 // pool, so MAGVIT and the transformer share one device queue.
@@ -172,22 +172,18 @@ __global__ void group_apply_kernel(const float* x, float* y, const float* scale,
   y[i] = swish ? t / (1.0f + expf(-t)) : t;
 }
 
-cudnnMathType_t math_from_env() {
-  const char* m = std::getenv("MMADA_VQ_MATH");
-  if (!m || std::string(m) == "fp32") return CUDNN_FMA_MATH;
-  MMADA_CHECK(std::string(m) == "tf32", "MMADA_VQ_MATH must be fp32 or tf32, got '", m, "'");
-  return CUDNN_DEFAULT_MATH;  // lets cuDNN use TF32 tensor cores for float32 data
-}
-
 class CudaFeatureBackend : public FeatureBackend {
  public:
-  explicit CudaFeatureBackend(std::shared_ptr<Backend> be)
+  // CUDNN_DEFAULT_MATH lets cuDNN use TF32 tensor cores for float32 data.
+  CudaFeatureBackend(std::shared_ptr<Backend> be, ConvMath math)
       : be_(std::move(be)), stream_(static_cast<cudaStream_t>(be_->native_stream())),
-        math_(math_from_env()) {
+        math_(math == ConvMath::Exact ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH) {
     MMADA_CHECK(stream_, "cuda_feature_backend: backend ", be_->name(), " has no CUDA stream");
   }
 
-  std::string name() const override { return be_->name(); }
+  std::string name() const override {
+    return be_->name() + (math_ == CUDNN_FMA_MATH ? "" : " (TF32 convolutions)");
+  }
 
   Tensor upload(const Tensor& host) override { return be_->upload(host); }
   Tensor download(const Tensor& x) override {
@@ -386,8 +382,8 @@ class CudaFeatureBackend : public FeatureBackend {
 
 }  // namespace
 
-std::shared_ptr<FeatureBackend> cuda_feature_backend(std::shared_ptr<Backend> cuda) {
-  return std::make_shared<CudaFeatureBackend>(std::move(cuda));
+std::shared_ptr<FeatureBackend> cuda_feature_backend(std::shared_ptr<Backend> cuda, ConvMath math) {
+  return std::make_shared<CudaFeatureBackend>(std::move(cuda), math);
 }
 
 }  // namespace mmada

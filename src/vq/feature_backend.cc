@@ -33,13 +33,13 @@ std::shared_ptr<FeatureBackend> cpu_feature_backend() {
   return cpu;
 }
 
-std::shared_ptr<FeatureBackend> feature_backend_for(const std::shared_ptr<Backend>& be) {
+std::shared_ptr<FeatureBackend> feature_backend_for(const std::shared_ptr<Backend>& be, ConvMath math) {
   MMADA_CHECK(be != nullptr, "feature_backend_for: no backend");
-  return be->native_stream() ? cuda_feature_backend(be) : cpu_feature_backend();
+  return be->native_stream() ? cuda_feature_backend(be, math) : cpu_feature_backend();
 }
 
 #ifndef MMADA_WITH_CUDA
-std::shared_ptr<FeatureBackend> cuda_feature_backend(std::shared_ptr<Backend>) {
+std::shared_ptr<FeatureBackend> cuda_feature_backend(std::shared_ptr<Backend>, ConvMath) {
   fail("this mmada was built without CUDA (configure with -DMMADA_CUDA=ON on a machine with nvcc)");
 }
 #endif

@@ -15,6 +15,12 @@ namespace mmada {
 class Conv2d;
 struct GroupNorm32;
 
+// Arithmetic of the GPU convolutions: Exact is float32 FMA (matches the CPU to ~1e-6); Tf32
+// lets cuDNN use TF32 tensor cores (operands rounded to 10 mantissa bits, as PyTorch does by
+// default): ~7x faster, decoded pixels within +-1 of the exact 8-bit values, but latents move
+// enough to flip a few encoded codes, so encoding always runs Exact. The CPU ignores it.
+enum class ConvMath { Exact, Tf32 };
+
 class FeatureBackend {
  public:
   virtual ~FeatureBackend() = default;
@@ -37,8 +43,9 @@ std::shared_ptr<FeatureBackend> cpu_feature_backend();
 // On a CUDA transformer backend (its stream and memory). cuDNN is loaded at first use, so a
 // CUDA build runs without it until a MAGVIT layer is asked to run on the GPU; then a missing
 // cuDNN is a clear error. Throws in a build without CUDA.
-std::shared_ptr<FeatureBackend> cuda_feature_backend(std::shared_ptr<Backend> cuda);
+std::shared_ptr<FeatureBackend> cuda_feature_backend(std::shared_ptr<Backend> cuda, ConvMath math);
 // The feature backend that matches a transformer backend (CPU for "cpu", CUDA for "cuda:N").
-std::shared_ptr<FeatureBackend> feature_backend_for(const std::shared_ptr<Backend>& be);
+std::shared_ptr<FeatureBackend> feature_backend_for(const std::shared_ptr<Backend>& be,
+                                                    ConvMath math = ConvMath::Exact);
 
 }  // namespace mmada

@@ -134,7 +134,10 @@ Magvit Magvit::random(const MagvitConfig& cfg, uint64_t seed) {
   return build(cfg, get);
 }
 
-void Magvit::use_backend(const std::shared_ptr<Backend>& be) { fb_ = feature_backend_for(be); }
+void Magvit::use_backend(const std::shared_ptr<Backend>& be, ConvMath decode_math) {
+  enc_fb_ = feature_backend_for(be, ConvMath::Exact);
+  dec_fb_ = decode_math == ConvMath::Exact ? enc_fb_ : feature_backend_for(be, decode_math);
+}
 
 Tensor Magvit::encode_latent(const Tensor& pixels) const {
   const int64_t f = cfg_.downsample_factor();
@@ -147,7 +150,7 @@ Tensor Magvit::encode_latent(const Tensor& pixels) const {
                   pixels.size(3) % f == 0,
               "MAGVIT encode: image size ", pixels.size(2), "x", pixels.size(3),
               " is not a multiple of ", f);
-  return nhwc_to_nchw(fb_->download((*encoder_)(*fb_, fb_->upload(nchw_to_nhwc(pixels)))));
+  return nhwc_to_nchw(enc_fb_->download((*encoder_)(*enc_fb_, enc_fb_->upload(nchw_to_nhwc(pixels)))));
 }
 
 Tensor Magvit::encode(const Tensor& pixels, Tensor* latent) const {
@@ -161,7 +164,7 @@ Tensor Magvit::decode(const Tensor& codes, int64_t h, int64_t w) const {
   MMADA_CHECK(codes.dim() == 2 && codes.size(0) > 0, "MAGVIT decode: codes must be [B, h*w], got ",
               shape_str(codes.shape));
   const Tensor z = nchw_to_nhwc(lfq_decode(codes, cfg_.codebook_dim, h, w));
-  return nhwc_to_nchw(fb_->download((*decoder_)(*fb_, fb_->upload(z))));
+  return nhwc_to_nchw(dec_fb_->download((*decoder_)(*dec_fb_, dec_fb_->upload(z))));
 }
 
 Tensor Magvit::decode(const Tensor& codes) const {

@@ -28,9 +28,10 @@ class Magvit {
   static Magvit build(const MagvitConfig& cfg, const WeightFn& get);
 
   // Runs the networks on `be`'s device from now on (CPU by default). Inputs and outputs stay
-  // host tensors: only pixels / codes cross, the feature maps live on the device.
-  void use_backend(const std::shared_ptr<Backend>& be);
-  const FeatureBackend& feature_backend() const { return *fb_; }
+  // host tensors: only pixels / codes cross, the feature maps live on the device. `decode_math`
+  // chooses the decoder's GPU convolutions (feature_backend.h); encoding is always Exact.
+  void use_backend(const std::shared_ptr<Backend>& be, ConvMath decode_math = ConvMath::Exact);
+  const FeatureBackend& decoder_backend() const { return *dec_fb_; }
 
   const MagvitConfig& config() const { return cfg_; }
   int64_t num_parameters() const { return num_params_; }  // learnable, buffers excluded
@@ -49,7 +50,7 @@ class Magvit {
   int64_t num_params_ = 0;
   std::shared_ptr<const VqganEncoder> encoder_;
   std::shared_ptr<const VqganDecoder> decoder_;
-  std::shared_ptr<FeatureBackend> fb_ = cpu_feature_backend();
+  std::shared_ptr<FeatureBackend> enc_fb_ = cpu_feature_backend(), dec_fb_ = enc_fb_;
 };
 
 }  // namespace mmada

@@ -127,6 +127,8 @@ int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o) {
   const int64_t grid = o.t2i_size / 16, side = grid * 16;
   Magvit vq = Magvit::random(MagvitConfig::real(), 1234);
   vq.use_backend(be);
+  Magvit vq_tf32 = vq;  // shares the weights; decodes with TF32 convolutions on a GPU
+  vq_tf32.use_backend(be, ConvMath::Tf32);
   Tensor codes = Tensor::empty(DType::I64, {1, grid * grid});
   for (int64_t i = 0; i < grid * grid; ++i) codes.ptr<int64_t>()[i] = (i * 2654435761ll) % 8192;
   // A smooth test picture: encoding random noise would put every latent near zero.
@@ -149,35 +151,44 @@ int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o) {
     }
     return best;
   };
-  Tensor image, got_codes;
+  Tensor image, image_tf32, got_codes;
   const double dec = time_best([&] { image = vq.decode(codes, grid, grid); });
   const std::string dec_mem = peak_device_gib(*be);
+  const double dec_tf32 =  // the CPU has one kind of arithmetic
+      be->native_stream() ? time_best([&] { image_tf32 = vq_tf32.decode(codes, grid, grid); }) : 0.0;
+  const std::string dec_tf32_mem = peak_device_gib(*be);
   const double enc = time_best([&] { got_codes = vq.encode(pixels); });
   const std::string enc_mem = peak_device_gib(*be);
-  std::string dec_cmp = "-", enc_cmp = "-";
+  std::string dec_cmp = "-", dec_tf32_cmp = "-", enc_cmp = "-";
   if (o.check && be->native_stream()) {
     const Magvit cpu = Magvit::random(MagvitConfig::real(), 1234);
     const Tensor want = cpu.decode(codes, grid, grid);
-    double worst = 0;
-    for (int64_t i = 0; i < want.numel(); ++i)
-      worst = std::max(worst, std::abs(double(image.ptr<float>()[i]) - double(want.ptr<float>()[i])));
-    // The PNG's view: 8-bit pixels as written (vq/pixels.h), counted by their difference.
-    const Tensor u8 = image_to_uint8_nhwc(image), want_u8 = image_to_uint8_nhwc(want);
-    int64_t off_by[3] = {0, 0, 0};
-    for (int64_t i = 0; i < u8.numel(); ++i)
-      ++off_by[std::min(2, std::abs(int(u8.ptr<uint8_t>()[i]) - int(want_u8.ptr<uint8_t>()[i])))];
+    // Largest float difference, and the PNG's view: 8-bit pixels as written (vq/pixels.h).
+    const auto compare = [&](const Tensor& got) {
+      double worst = 0;
+      for (int64_t i = 0; i < want.numel(); ++i)
+        worst = std::max(worst, std::abs(double(got.ptr<float>()[i]) - double(want.ptr<float>()[i])));
+      const Tensor u8 = image_to_uint8_nhwc(got), want_u8 = image_to_uint8_nhwc(want);
+      int64_t off_by[3] = {0, 0, 0};
+      for (int64_t i = 0; i < u8.numel(); ++i)
+        ++off_by[std::min(2, std::abs(int(u8.ptr<uint8_t>()[i]) - int(want_u8.ptr<uint8_t>()[i])))];
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "max |dpixel| %.3f/255; 8-bit: %lld equal, %lld off by 1, %lld by more",
+                    worst * 127.5, (long long)off_by[0], (long long)off_by[1], (long long)off_by[2]);
+      return std::string(buf);
+    };
+    dec_cmp = compare(image);
+    dec_tf32_cmp = compare(image_tf32);
     const Tensor want_codes = cpu.encode(pixels);
     int64_t same = 0;
     for (int64_t i = 0; i < want_codes.numel(); ++i) same += want_codes.ptr<int64_t>()[i] == got_codes.ptr<int64_t>()[i];
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "max |dpixel| %.3f/255; 8-bit: %lld equal, %lld off by 1, %lld by more",
-                  worst * 127.5, (long long)off_by[0], (long long)off_by[1], (long long)off_by[2]);
-    dec_cmp = buf;
-    std::snprintf(buf, sizeof buf, "codes %lld/%lld equal", (long long)same, (long long)want_codes.numel());
-    enc_cmp = buf;
+    enc_cmp = "codes " + std::to_string(same) + "/" + std::to_string(want_codes.numel()) + " equal";
   }
   std::printf("| decode %lldx%lld codes | %lld | %.2f | %s | %s |\n", (long long)grid, (long long)grid,
               (long long)side, dec * 1e3, dec_mem.c_str(), dec_cmp.c_str());
+  if (be->native_stream())
+    std::printf("| decode, TF32 convolutions | %lld | %.2f | %s | %s |\n", (long long)side, dec_tf32 * 1e3,
+                dec_tf32_mem.c_str(), dec_tf32_cmp.c_str());
   std::printf("| encode | %lld | %.2f | %s | %s |\n", (long long)side, enc * 1e3, enc_mem.c_str(), enc_cmp.c_str());
   return 0;
 }

@@ -25,7 +25,7 @@ struct ImagineOpts {
   double cfg = 3.5, temperature = 1.0;
   uint64_t seed = 0;
   int batch = 1, preview_every = 0;
-  bool stats = false;
+  bool stats = false, vq_exact = false;
 };
 
 // Decodes codes [B, N] on a grid x grid layout; slots still masked (code >= codebook) are
@@ -83,7 +83,7 @@ int run_imagine(ImagineOpts& o) {
 
   const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
                                        o.f.backend);
-  const Magvit vq = load_vq(o.vq, tm.model->shared_backend());
+  const Magvit vq = load_vq(o.vq, tm.model->shared_backend(), decode_math(o.vq_exact));
   check_image_size(o.size, vq.config().downsample_factor());
   const ModelConfig& mc = tm.model->config();
   p.codebook = vq.config().codebook_size();
@@ -143,6 +143,7 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
   sub.add_option("--precision", o->f.precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
   sub.add_option("--backend", o->f.backend, "cpu or cuda[:N] (the transformer and MAGVIT-v2)")->capture_default_str();
   sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
+  sub.add_flag("--vq-exact", o->vq_exact, "GPU: decode with float32 convolutions instead of TF32 (7x slower, pixels equal to the CPU's)");
   sub.add_option("-p,--prompt", o->prompt, "what to draw");
   sub.add_option("-o,--output", o->out, "output PNG (out-0.png, out-1.png, ... with --batch)")->capture_default_str();
   sub.add_option("--steps", o->steps, "sampling steps")->capture_default_str();

@@ -64,6 +64,7 @@ Command serve_cmd(
       sub.add_option("--vq", e.vq_dir, "MAGVIT-v2 folder (needed for images in chat and image generation)");
       sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
       sub.add_option("--backend", e.backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_flag("--vq-exact", e.vq_exact, "GPU: decode images with float32 convolutions instead of TF32");
       sub.add_option("--host", s.host, "address to bind (loopback by default)")->capture_default_str();
       sub.add_option("--port", s.port, "port")->capture_default_str();
       sub.add_option("--api-key", s.api_key, "require 'Authorization: Bearer KEY' on /v1 routes (or MMADA_API_KEY)");

@@ -90,7 +90,7 @@ CodeGrid read_codes(const std::string& path) {
 struct VqOpts {
   std::string vq, input, output, codes, backend = "cpu";
   int64_t size = 512;
-  bool squash = false;
+  bool squash = false, exact = false;
 };
 
 int run_encode(const VqOpts& o) {
@@ -110,7 +110,7 @@ int run_decode(const VqOpts& o) {
   MMADA_CHECK(!o.codes.empty(), "no codes: use --codes FILE");
   MMADA_CHECK(!o.output.empty(), "no output: use -o FILE.png");
   const CodeGrid g = read_codes(o.codes);
-  const Magvit vq = load_vq(o.vq, make_backend(o.backend));
+  const Magvit vq = load_vq(o.vq, make_backend(o.backend), decode_math(o.exact));
   const int64_t C = vq.config().codebook_size();
   Tensor t = Tensor::empty(DType::I64, {1, g.h * g.w});
   for (size_t i = 0; i < g.codes.size(); ++i) {
@@ -138,6 +138,7 @@ Command vq_cmd("vq", "Image tokenizer: encode an image to MAGVIT-v2 codes or dec
                  dec->add_option("--vq", o->vq, "MAGVIT-v2 folder");
                  dec->add_option("--codes", o->codes, "codes file written by `vq encode`");
                  dec->add_option("-o,--output", o->output, "output PNG");
+                 dec->add_flag("--exact", o->exact, "GPU: float32 convolutions instead of TF32 (slower, pixels equal to the CPU's)");
                  return [o, enc] { return enc->parsed() ? run_encode(*o) : run_decode(*o); };
                });
 
