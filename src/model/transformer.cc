@@ -222,7 +222,7 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
   if (r.hidden_states) *r.hidden_states = Tensor::empty(DType::F32, {c.n_layers + 1, B, L, D});
 
   // Layers: replayed from a recorded graph where the backend has them (bounded shapes only:
-  // a graph keeps every temporary of every layer alive).
+  // each graph keeps its own pool of one forward's temporaries).
   const bool graph = graphs_ && !r.hidden_states && N <= 4096;
   std::unique_lock<std::mutex> lock;
   Tensor x;

@@ -18,15 +18,28 @@ namespace mmada {
 
 namespace {
 
+// Device memory accounting shared by a backend's pools (one lock for all of them).
+struct MemoryCounter {
+  std::mutex mu;
+  Backend::MemoryStats stats;
+};
+
 // Freed blocks are kept by size and handed out again: a forward allocates the same buffers
 // every step, and cudaMalloc/cudaFree would synchronise the device each time.
 class DevicePool {
  public:
+  explicit DevicePool(std::shared_ptr<MemoryCounter> counter) : c_(std::move(counter)) {}
+  ~DevicePool() {
+    std::lock_guard<std::mutex> lk(c_->mu);
+    release_locked();
+  }
+
   void* get(size_t bytes) {
     bytes = round(bytes);
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.in_use += bytes;
-    stats_.peak = std::max(stats_.peak, stats_.in_use);
+    std::lock_guard<std::mutex> lk(c_->mu);
+    Backend::MemoryStats& st = c_->stats;
+    st.in_use += bytes;
+    st.peak = std::max(st.peak, st.in_use);
     auto it = free_.find(bytes);
     if (it != free_.end() && !it->second.empty()) {
       void* p = it->second.back();
@@ -39,29 +52,21 @@ class DevicePool {
       release_locked();
       e = cudaMalloc(&p, bytes);
       if (e != cudaSuccess) {
-        stats_.in_use -= bytes;
+        st.in_use -= bytes;
         size_t free_b = 0, total_b = 0;
         cudaMemGetInfo(&free_b, &total_b);
-        fail("CUDA out of memory: ", bytes >> 20, " MiB requested with ", stats_.in_use >> 20,
+        fail("CUDA out of memory: ", bytes >> 20, " MiB requested with ", st.in_use >> 20,
              " MiB in use by mmada, ", free_b >> 20, " of ", total_b >> 20, " MiB free on the device (",
              cudaGetErrorString(e), ")");
       }
     }
-    stats_.reserved += bytes;
+    st.reserved += bytes;
     return p;
   }
   void put(void* p, size_t bytes) {
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.in_use -= round(bytes);
+    std::lock_guard<std::mutex> lk(c_->mu);
+    c_->stats.in_use -= round(bytes);
     free_[round(bytes)].push_back(p);
-  }
-  Backend::MemoryStats stats() {
-    std::lock_guard<std::mutex> lk(mu_);
-    return stats_;
-  }
-  void reset_peak() {
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.peak = stats_.in_use;
   }
 
  private:
@@ -71,11 +76,10 @@ class DevicePool {
   }
   void release_locked() {
     for (auto& kv : free_)
-      for (void* p : kv.second) cudaFree(p), stats_.reserved -= kv.first;
+      for (void* p : kv.second) cudaFree(p), c_->stats.reserved -= kv.first;
     free_.clear();
   }
-  std::mutex mu_;
-  Backend::MemoryStats stats_;
+  std::shared_ptr<MemoryCounter> c_;
   std::map<size_t, std::vector<void*>> free_;
 };
 
@@ -110,12 +114,14 @@ class CudaBackend : public Backend {
     t.strides.assign(t.shape.size(), 1);
     for (size_t i = t.shape.size(); i-- > 1;) t.strides[i - 1] = t.strides[i] * t.shape[i];
     const size_t bytes = std::max<size_t>(t.nbytes(), 1);
-    void* p = pool_->get(bytes);
+    // While a graph is recorded, memory comes from that graph's own pool: blocks freed during
+    // the recording are reused by later recorded ops (stream order holds inside the graph too),
+    // and none of them is ever handed to work outside the graph.
+    std::shared_ptr<DevicePool> pool = capturing_ ? capture_pool_ : pool_;
+    void* p = pool->get(bytes);
     // The deleter keeps the pool alive: tensors may outlive the backend (static caches).
-    std::shared_ptr<DevicePool> pool = pool_;
     t.owner = std::shared_ptr<void>(p, [pool, bytes](void* q) { pool->put(q, bytes); });
     t.data = p;
-    if (capturing_) capture_keep_.push_back(t.owner);  // the graph keeps using this block
     return t;
   }
 
@@ -135,8 +141,14 @@ class CudaBackend : public Backend {
   }
   void sync() override { MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   void* native_stream() override { return stream_; }
-  MemoryStats memory_stats() const override { return pool_->stats(); }
-  void reset_memory_peak() override { pool_->reset_peak(); }
+  MemoryStats memory_stats() const override {
+    std::lock_guard<std::mutex> lk(memory_->mu);
+    return memory_->stats;
+  }
+  void reset_memory_peak() override {
+    std::lock_guard<std::mutex> lk(memory_->mu);
+    memory_->stats.peak = memory_->stats.in_use;
+  }
 
   void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) override {
     const cuda::TableType tt = table.dtype == DType::F32 ? cuda::TableType::F32
@@ -169,7 +181,7 @@ class CudaBackend : public Backend {
 
   bool supports_graphs() const override { return !std::getenv("MMADA_CUDA_NO_GRAPHS"); }
   void capture_begin() override {
-    capture_keep_.clear();
+    capture_pool_ = std::make_shared<DevicePool>(memory_);
     capturing_ = true;
     MMADA_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
   }
@@ -182,7 +194,7 @@ class CudaBackend : public Backend {
     const cudaError_t ie = cudaGraphInstantiate(&c->exec, graph, 0);
     cudaGraphDestroy(graph);
     MMADA_CUDA_CHECK(ie);
-    c->keep.swap(capture_keep_);
+    c->pool = std::move(capture_pool_);
     return std::shared_ptr<void>(c, c.get());
   }
   void graph_launch(const std::shared_ptr<void>& g) override {
@@ -251,7 +263,7 @@ class CudaBackend : public Backend {
  private:
   struct Captured {
     cudaGraphExec_t exec = nullptr;
-    std::vector<std::shared_ptr<void>> keep;  // every block the recorded ops touch
+    std::shared_ptr<DevicePool> pool;  // every block the recorded ops touch
     ~Captured() {
       if (exec) cudaGraphExecDestroy(exec);
     }
@@ -360,13 +372,14 @@ class CudaBackend : public Backend {
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>();
+  std::shared_ptr<MemoryCounter> memory_ = std::make_shared<MemoryCounter>();
+  std::shared_ptr<DevicePool> pool_ = std::make_shared<DevicePool>(memory_);
+  std::shared_ptr<DevicePool> capture_pool_;  // while recording a graph
   std::mutex plan_mu_;
   std::map<GemmShape::Key, Plan> plans_;
   Tensor rope_cos_, rope_sin_;
   bool use_flash_ = true;
   bool capturing_ = false;
-  std::vector<std::shared_ptr<void>> capture_keep_;
   int64_t rope_L_ = 0, rope_d_ = 0;
   double rope_theta_ = 0;
 };
