@@ -43,8 +43,10 @@ class Backend {
   // y[M, n1-n0] (ld ldy) = x[M,K] · W[n0:n1, :]ᵀ (+ y if accumulate).
   virtual void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                       int64_t n1, float* y, int64_t ldy, bool accumulate) = 0;
-  // Half-rotation RoPE in place on x [B*L, heads*d]; positions r % L.
-  virtual void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) = 0;
+  // Half-rotation RoPE in place on x [B*L, heads*d]. Row r's position is positions[r] (backend
+  // memory [B*L], every value < n_positions) or, with positions null, r % L.
+  virtual void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+                    const int64_t* positions, int64_t n_positions) = 0;
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t B,
                          int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
                          const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
@@ -75,6 +77,15 @@ class Backend {
   virtual void pick_tokens(const float* logits, int64_t R, int64_t V, double temperature,
                            uint64_t seed, const uint64_t* streams, bool bf16_logits,
                            int64_t* tokens, double* probs) = 0;
+
+  // The text-to-image draw of R slots (cpu/t2i_draw.h): cond and uncond are [R, C] image-code
+  // logits in backend memory (uncond null without guidance). fixed (host [R]) gives the codes to
+  // take (replay), or is null and streams (host [R]) key each slot's Gumbel-max draw under `seed`.
+  // guided: backend memory [R, C] receiving the guided logits, or null. codes and probs are host
+  // memory: 12 bytes per slot cross back.
+  virtual void t2i_draw(const float* cond, const float* uncond, int64_t R, int64_t C,
+                        double guidance, bool bf16, const int64_t* fixed, uint64_t seed,
+                        const uint64_t* streams, float* guided, int64_t* codes, float* probs) = 0;
 };
 
 std::shared_ptr<Backend> cpu_backend();

@@ -109,7 +109,15 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
   {
     Tensor x = in.random({2 * 50, 4 * 64});
     out.push_back({"rope B2 L50 H4 d64", pr.compare({}, x, [&](Backend& b, auto&, Tensor& o) {
-                     b.rope(f(o), 2, 50, 4, 64, 500000.0);
+                     b.rope(f(o), 2, 50, 4, 64, 500000.0, nullptr, 0);
+                   }), 1e-6});
+  }
+  {  // explicit positions (padding dropped): out of order, repeated, beyond L
+    Tensor x = in.random({2 * 50, 4 * 64});
+    Tensor pos = Tensor::empty(DType::I64, {2 * 50});
+    for (int64_t i = 0; i < 100; ++i) pos.ptr<int64_t>()[i] = (i * 37) % 1500;
+    out.push_back({"rope positions B2 L50 H4 d64", pr.compare({pos}, x, [&](Backend& b, auto& d, Tensor& o) {
+                     b.rope(f(o), 2, 50, 4, 64, 500000.0, d[0].template ptr<int64_t>(), 1500);
                    }), 1e-6});
   }
   {
@@ -178,6 +186,35 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
     }
     out.push_back({std::string("pick_tokens t=") + (t == 0 ? "0" : "1") + " 6x5000 (token mismatch adds 1)",
                    rel_error(a, b), 1e-6});
+  }
+  for (int mode = 0; mode < 4; ++mode) {  // the T2I draw: codes must agree exactly
+    const bool bf16 = mode & 1, fixed = mode & 2;
+    const int64_t R = 64, C = 8192;
+    Tensor cond = in.random({R, C}, 8.0f), uncond = in.random({R, C}, 8.0f);
+    std::vector<uint64_t> streams(static_cast<size_t>(R));
+    std::vector<int64_t> fixed_codes(static_cast<size_t>(R));
+    for (int64_t r = 0; r < R; ++r) streams[size_t(r)] = uint64_t(r * 7 + 1), fixed_codes[size_t(r)] = (r * 977) % C;
+    std::vector<int64_t> codes[2] = {std::vector<int64_t>(R), std::vector<int64_t>(R)};
+    std::vector<float> probs[2] = {std::vector<float>(R), std::vector<float>(R)}, guided[2];
+    Backend* bs[2] = {&ref, &test};
+    for (int k = 0; k < 2; ++k) {
+      Tensor c = bs[k]->upload(cond), u = bs[k]->upload(uncond), g = bs[k]->alloc(DType::F32, {R, C});
+      bs[k]->t2i_draw(c.ptr<float>(), u.ptr<float>(), R, C, 3.5, bf16, fixed ? fixed_codes.data() : nullptr, 42,
+                      streams.data(), g.ptr<float>(), codes[k].data(), probs[k].data());
+      guided[k].resize(size_t(R * C));
+      bs[k]->download(g.data, guided[k].data(), guided[k].size() * 4);
+    }
+    std::vector<float> a, b;
+    for (int64_t r = 0; r < R; ++r) {
+      a.push_back(probs[1][size_t(r)] + (codes[0][size_t(r)] != codes[1][size_t(r)] ? 1.0f : 0.0f));
+      b.push_back(probs[0][size_t(r)]);
+    }
+    const std::string name = std::string("t2i_draw ") + (bf16 ? "bf16 " : "f32 ") + (fixed ? "fixed" : "seeded") +
+                             " cfg 64x8192";
+    // Same single-rounded operations on both sides (cpu/t2i_draw.h): equal up to the order of
+    // the double sum of exps, ~1e-16; 1e-6 leaves room for one float ulp.
+    out.push_back({name + " (code mismatch adds 1)", rel_error(a, b), 1e-6});
+    out.push_back({name + " guided logits", rel_error(guided[1], guided[0]), 0.0});
   }
   return out;
 }

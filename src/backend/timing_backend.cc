@@ -27,8 +27,9 @@ void TimingBackend::linear(const float* x, int64_t M, int64_t K, const Tensor& W
                          (W.dtype == DType::BF16 ? " bf16" : " f32");
   timed(op, [&] { in_->linear(x, M, K, W, n0, n1, y, ldy, acc); });
 }
-void TimingBackend::rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) {
-  timed("rope", [&] { in_->rope(x, B, L, heads, d, theta); });
+void TimingBackend::rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+                         const int64_t* positions, int64_t n_positions) {
+  timed("rope", [&] { in_->rope(x, B, L, heads, d, theta, positions, n_positions); });
 }
 void TimingBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t B,
                               int64_t L, int64_t H, int64_t KV, int64_t d, const uint8_t* mask,
@@ -49,6 +50,14 @@ void TimingBackend::gather_rows(const float* x, const int64_t* rows, int64_t n, 
 void TimingBackend::pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
                                 const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) {
   timed("pick_tokens", [&] { in_->pick_tokens(logits, R, V, t, seed, streams, bf16_logits, tokens, probs); });
+}
+
+void TimingBackend::t2i_draw(const float* cond, const float* uncond, int64_t R, int64_t C,
+                             double guidance, bool bf16, const int64_t* fixed, uint64_t seed,
+                             const uint64_t* streams, float* guided, int64_t* codes, float* probs) {
+  timed("t2i_draw", [&] {
+    in_->t2i_draw(cond, uncond, R, C, guidance, bf16, fixed, seed, streams, guided, codes, probs);
+  });
 }
 
 }  // namespace mmada

@@ -33,7 +33,8 @@ class TimingBackend : public Backend {
   void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) override;
   void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
               float* y, int64_t ldy, bool accumulate) override;
-  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override;
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+            const int64_t* positions, int64_t n_positions) override;
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
                  int64_t H, int64_t KV, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
                  bool bf16) override;
@@ -43,6 +44,9 @@ class TimingBackend : public Backend {
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override;
   void pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
                    const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) override;
+  void t2i_draw(const float* cond, const float* uncond, int64_t R, int64_t C, double guidance,
+                bool bf16, const int64_t* fixed, uint64_t seed, const uint64_t* streams,
+                float* guided, int64_t* codes, float* probs) override;
 
  private:
   template <typename F>

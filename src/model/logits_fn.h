@@ -1,6 +1,11 @@
 // Adapts a Transformer to the samplers' "tokens in, logits out" interface.
 #pragma once
+#include <algorithm>
+
+#include "core/error.h"
+#include "model/packing.h"
 #include "model/transformer.h"
+#include "sample/t2i_sampler.h"
 #include "sample/text_sampler.h"
 
 namespace mmada {
@@ -39,6 +44,45 @@ inline PickFn make_pick_fn(const Transformer& m) {
                             bf16_logits, tok.data(), prob.data());
     std::vector<Pick> out(static_cast<size_t>(R));
     for (int64_t i = 0; i < R; ++i) out[size_t(i)] = {tok[size_t(i)], prob[size_t(i)]};
+    return out;
+  };
+}
+
+// The T2I sampler's step (T2iModelFn): the padding of the pair-masked rows is dropped before the
+// forward (model/packing.h: exact, the real positions keep their RoPE positions), the image-code
+// columns [col_begin, col_end) of the slots stay in backend memory, and Backend::t2i_draw brings
+// back only each slot's code and probability.
+inline T2iModelFn make_t2i_fn(const Transformer& m, int64_t col_begin, int64_t col_end) {
+  return [&m, col_begin, col_end](const T2iDrawRequest& q) {
+    const int64_t R = int64_t(q.slots.size()) / (q.cfg ? 2 : 1), C = col_end - col_begin;
+    MMADA_CHECK(q.ids && int64_t(q.ids->size()) == q.rows * q.L && q.mask, "T2I step: ids and mask must be [rows, L]");
+    const PackedRows packed = pack_real_tokens(q.ids->data(), q.mask, q.rows, q.L, q.slots);
+    ForwardRequest r;
+    r.ids = packed.ids.data();
+    r.B = q.rows;
+    r.L = packed.L;
+    r.token_mask = packed.mask.empty() ? nullptr : packed.mask.data();
+    r.mask_mode = cpu::MaskMode::Pair;
+    r.positions = packed.positions.data();
+    r.rows = packed.rows;
+    r.col_begin = col_begin;
+    r.col_end = col_end;
+    const Tensor logits = m.forward_device(r);
+    MMADA_CHECK(logits.size(1) == C, "T2I: model returned ", logits.size(1), " columns, expected ", C);
+    Backend& be = m.backend();
+    T2iDrawResult out;
+    out.codes.resize(size_t(R));
+    out.probs.resize(size_t(R));
+    Tensor guided;
+    if (q.want_logits) guided = be.alloc(DType::F32, {R, C});
+    const float* cond = logits.ptr<float>();
+    be.t2i_draw(cond, q.cfg ? cond + R * C : nullptr, R, C, q.guidance, q.bf16,
+                q.fixed.empty() ? nullptr : q.fixed.data(), q.seed, q.streams.data(),
+                q.want_logits ? guided.ptr<float>() : nullptr, out.codes.data(), out.probs.data());
+    if (q.want_logits) {
+      out.logits = Tensor::empty(DType::F32, {R, C});
+      be.download(guided.data, out.logits.data, out.logits.nbytes());
+    }
     return out;
   };
 }

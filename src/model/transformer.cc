@@ -20,11 +20,12 @@ namespace mmada {
 // (B, L) forward hundreds of times, and replaying saves every launch's host cost.
 struct Transformer::GraphCache {
   struct Entry {
-    Tensor ids, mask, x;
+    Tensor ids, mask, positions, x;
     std::shared_ptr<void> graph;
   };
   std::mutex mu;
-  std::map<std::tuple<int64_t, int64_t, bool, int>, Entry> entries;
+  // (B, L, has mask, mask mode, has positions, RoPE table length)
+  std::map<std::tuple<int64_t, int64_t, bool, int, bool, int64_t>, Entry> entries;
 };
 
 Precision precision_from_name(const std::string& s) {
@@ -149,8 +150,9 @@ void Transformer::upload() {
     }
 }
 
-void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode, int64_t B,
-                             int64_t L, float* xp, Tensor* hidden_states) const {
+void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode,
+                             const int64_t* positions, int64_t n_pos, int64_t B, int64_t L, float* xp,
+                             Tensor* hidden_states) const {
   const ModelConfig& c = cfg_;
   Backend& be = *be_;
   const int64_t N = B * L, D = c.d_model, H = c.n_heads, KV = c.kv_dim(), Dh = c.head_dim(),
@@ -178,8 +180,8 @@ void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskM
     be.copy_cols(f(qkv), N, W, 0, D, f(q));
     be.copy_cols(f(qkv), N, W, D, KV, f(k));
     be.copy_cols(f(qkv), N, W, D + KV, KV, f(v));
-    be.rope(f(q), B, L, H, Dh, c.rope_theta);
-    be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta);
+    be.rope(f(q), B, L, H, Dh, c.rope_theta, positions, n_pos);
+    be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta, positions, n_pos);
     be.attention(f(q), f(k), f(v), f(att), B, L, H, c.n_kv_heads, Dh, mask, mode, bf16);
     be.linear(f(att), N, D, l.attn_out, 0, D, xp, D, /*accumulate=*/true);
     be.rmsnorm(xp, f(l.ff_norm), f(h), N, D, eps);
@@ -208,6 +210,13 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
                 " is outside the vocabulary (", c.vocab, " rows)");
   for (int64_t row : r.rows)
     MMADA_CHECK(row >= 0 && row < N, "forward: requested row ", row, " outside [0, ", N, ")");
+  // RoPE table rows needed. With explicit positions: the model's whole range, one length per
+  // model, so graphs recorded against the table stay valid whatever positions come later.
+  const int64_t n_pos = r.positions ? std::max(L, c.max_sequence_length) : L;
+  if (r.positions)
+    for (int64_t i = 0; i < N; ++i)
+      MMADA_CHECK(r.positions[i] >= 0 && r.positions[i] < n_pos, "forward: position ", r.positions[i],
+                  " outside [0, ", n_pos, ")");
   const bool all_rows = r.rows.empty();
   const int64_t R = all_rows ? N : int64_t(r.rows.size());
   auto upload_vec = [&](DType dt, Shape shape, const void* src) {
@@ -228,7 +237,7 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
   Tensor x;
   if (graph) {
     lock = std::unique_lock<std::mutex>(graphs_->mu);
-    const auto key = std::make_tuple(B, L, r.token_mask != nullptr, int(r.mask_mode));
+    const auto key = std::make_tuple(B, L, r.token_mask != nullptr, int(r.mask_mode), r.positions != nullptr, n_pos);
     auto it = graphs_->entries.find(key);
     const bool fresh = it == graphs_->entries.end();
     if (fresh) {
@@ -236,18 +245,21 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
       GraphCache::Entry e;
       e.ids = be.alloc(DType::I64, {N});
       if (r.token_mask) e.mask = be.alloc(DType::U8, {N});
+      if (r.positions) e.positions = be.alloc(DType::I64, {N});
       e.x = be.alloc(DType::F32, {N, D});
       it = graphs_->entries.emplace(key, std::move(e)).first;
     }
     GraphCache::Entry& e = it->second;
     be.upload_into(e.ids.data, r.ids, size_t(N) * 8);
     if (r.token_mask) be.upload_into(e.mask.data, r.token_mask, size_t(N));
+    if (r.positions) be.upload_into(e.positions.data, r.positions, size_t(N) * 8);
     const uint8_t* m = r.token_mask ? e.mask.ptr<uint8_t>() : nullptr;
+    const int64_t* pos = r.positions ? e.positions.ptr<int64_t>() : nullptr;
     if (fresh) {
       // Run eagerly once (plans, tables and pools get made outside the capture), then record.
-      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, B, L, e.x.ptr<float>(), nullptr);
+      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, pos, n_pos, B, L, e.x.ptr<float>(), nullptr);
       be.capture_begin();
-      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, B, L, e.x.ptr<float>(), nullptr);
+      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, pos, n_pos, B, L, e.x.ptr<float>(), nullptr);
       e.graph = be.capture_end();
     } else {
       be.graph_launch(e.graph);
@@ -257,9 +269,11 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
     const Tensor ids = upload_vec(DType::I64, {N}, r.ids);
     Tensor mask;
     if (r.token_mask) mask = upload_vec(DType::U8, {N}, r.token_mask);
+    Tensor pos;
+    if (r.positions) pos = upload_vec(DType::I64, {N}, r.positions);
     x = be.alloc(DType::F32, {N, D});
-    run_layers(ids.ptr<int64_t>(), r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode, B, L,
-               x.ptr<float>(), r.hidden_states);
+    run_layers(ids.ptr<int64_t>(), r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode,
+               r.positions ? pos.ptr<int64_t>() : nullptr, n_pos, B, L, x.ptr<float>(), r.hidden_states);
   }
 
   // Final norm and head, on the requested rows only (the head is the largest matrix).

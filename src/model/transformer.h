@@ -24,6 +24,9 @@ struct ForwardRequest {
   int64_t B = 1, L = 0;
   const uint8_t* token_mask = nullptr;    // [B, L], 1 = real token; null = no padding
   cpu::MaskMode mask_mode = cpu::MaskMode::Pair;
+  // [B, L] RoPE positions (>= 0, below the model's max sequence length); null = the index in
+  // the row. Lets a caller drop padding and keep the real tokens' positions (model/packing.h).
+  const int64_t* positions = nullptr;
   // Rows (b*L + i) whose logits are wanted; empty = all B*L rows.
   std::vector<int64_t> rows;
   // Vocabulary columns [col_begin, col_end) of the head; col_end < 0 = to the end.
@@ -58,9 +61,11 @@ class Transformer {
  private:
   void upload();
   // embedding + all blocks: x [B*L, D] (backend memory) from ids/mask in backend memory.
-  void run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode, int64_t B,
-                  int64_t L, float* x, Tensor* hidden_states) const;
-  struct GraphCache;  // recorded layer stacks per (B, L, mask) on backends with graphs
+  // positions: backend memory [B*L] or null; n_pos bounds them (the RoPE table's length).
+  void run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode,
+                  const int64_t* positions, int64_t n_pos, int64_t B, int64_t L, float* x,
+                  Tensor* hidden_states) const;
+  struct GraphCache;  // recorded layer stacks per (B, L, mask, positions) on backends with graphs
   std::shared_ptr<GraphCache> graphs_;
 
   ModelConfig cfg_;

@@ -18,9 +18,15 @@ namespace {
 class ReplayT2iRandom : public T2iRandom {
  public:
   ReplayT2iRandom(Tensor draws, Tensor gumbel) : draws_(std::move(draws)), gumbel_(gumbel.to_f32()) {}
-  int64_t draw(int64_t step, int64_t row, int64_t slot, const float*, int64_t) override {
-    return draws_.ptr<int64_t>()[index(draws_, step, row, slot)];
+  std::vector<int64_t> fixed_draws(int64_t step, int64_t B, int64_t N) override {
+    MMADA_CHECK(draws_.dtype == DType::I64 && B <= draws_.size(1) && N <= draws_.size(2),
+                "replay draws are not int64 [S, >=", B, ", >=", N, "]");
+    std::vector<int64_t> d;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t n = 0; n < N; ++n) d.push_back(draws_.ptr<int64_t>()[index(draws_, step, b, n)]);
+    return d;
   }
+  uint64_t seed() const override { return 0; }
   float gumbel(int64_t step, int64_t row, int64_t slot) override {
     return gumbel_.ptr<float>()[index(gumbel_, step, row, slot)];
   }
@@ -64,6 +70,7 @@ CaseResult run_t2i_case(const CaseContext& ctx) {
   p.mask_id = s.value("mask_token_id", int64_t(126336));
   const Precision prec = precision_from_name(ctx.opt.precision);
   p.bf16 = prec == Precision::BF16;
+  p.keep_logits = true;  // every step's guided logits are compared below
   const int64_t N = s.at("seq_len");
   auto model = refcheck_model(ctx.manifest, prec, ctx.opt.backend);
 
@@ -152,7 +159,7 @@ CaseResult run_t2i_case(const CaseContext& ctx) {
                      "masking", si);
     return true;
   };
-  T2iResult r = generate_image(make_logits_fn(*model, p.image_offset, p.image_offset + C),
+  T2iResult r = generate_image(make_t2i_fn(*model, p.image_offset, p.image_offset + C),
                                as_ids(in), as_mask(ctx.input("attention_mask")), uncond, umask, B,
                                L, N, p, rng, on_step);
   std::string d;

@@ -6,6 +6,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "backend/cpu/t2i_draw.h"
 #include "sample/rng.h"
 
 namespace mmada {
@@ -64,22 +65,6 @@ T2iRow build_t2i_row(const std::vector<int64_t>& text_ids, int64_t text_len, int
   return r;
 }
 
-int64_t SeededT2iRandom::draw(int64_t step, int64_t row, int64_t slot, const float* prob, int64_t n) {
-  const CounterRng rng{seed_};
-  const uint64_t stream = (uint64_t(step) << 40) ^ (uint64_t(row) << 24) ^ uint64_t(slot);
-  double total = 0;
-  for (int64_t j = 0; j < n; ++j) total += prob[j];
-  const double target = rng.uniform(stream, 0) * total;
-  double acc = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    acc += prob[j];
-    if (target < acc && prob[j] > 0) return j;
-  }
-  for (int64_t j = n; j-- > 0;)
-    if (prob[j] > 0) return j;
-  return 0;
-}
-
 float SeededT2iRandom::gumbel(int64_t step, int64_t row, int64_t slot) {
   const CounterRng rng{seed_};
   const uint64_t stream = (uint64_t(step) << 40) ^ (uint64_t(row) << 24) ^ uint64_t(slot) ^ (1ull << 63);
@@ -95,7 +80,7 @@ void T2iParams::validate() const {
   MMADA_CHECK(codebook >= 2, "codebook size must be >= 2");
 }
 
-T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> ids,
+T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
                          const std::vector<uint8_t>& mask, const std::vector<int64_t>& uncond_ids,
                          const std::vector<uint8_t>& uncond_mask, int64_t B, int64_t L,
                          int64_t N, const T2iParams& p, T2iRandom& rng,
@@ -118,18 +103,23 @@ T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> ids,
       const int64_t t = ids[size_t(b * L + first_slot + n)];
       cur[size_t(b * N + n)] = t == M ? M : t - O;
     }
-  std::vector<int64_t> rows;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t n = 0; n < N; ++n) rows.push_back(b * L + first_slot + n);
+  T2iDrawRequest req;
+  req.rows = cfg ? 2 * B : B;
+  req.L = L;
+  req.cfg = cfg;
+  req.guidance = p.guidance;
+  req.bf16 = p.bf16;
+  req.want_logits = p.keep_logits;
+  for (int64_t k = 0; k < req.rows; ++k)
+    for (int64_t n = 0; n < N; ++n) req.slots.push_back(k * L + first_slot + n);
   std::vector<uint8_t> both_mask(mask);
   if (cfg) both_mask.insert(both_mask.end(), uncond_mask.begin(), uncond_mask.end());
+  req.mask = both_mask.data();
 
   double tau = p.temperature;
   T2iResult res;
   std::vector<int64_t> samp(size_t(B * N));
-  std::vector<float> probs(size_t(B * N * C));
   for (int64_t s = 0; s < p.timesteps; ++s) {
-    Tensor logits;
     std::vector<int64_t> input(ids);
     if (cfg) {
       // uncond row = its own text part + the CURRENT conditional image part
@@ -137,36 +127,26 @@ T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> ids,
       for (int64_t b = 0; b < B; ++b)
         for (int64_t i = 0; i < L; ++i)
           input[size_t((B + b) * L + i)] = i < text_len ? uncond_ids[size_t(b * L + i)] : ids[size_t(b * L + i)];
-      std::vector<int64_t> rows2(rows);
-      for (int64_t r : rows) rows2.push_back(r + B * L);
-      Tensor both = model(input, 2 * B, L, both_mask.data(), rows2);
-      logits = Tensor::empty(DType::F32, {B * N, C});
-      const float g1 = float(1.0 + p.guidance), g = float(p.guidance);
-      for (int64_t i = 0; i < B * N * C; ++i) {
-        const float c = both.ptr<float>()[i], u = both.ptr<float>()[B * N * C + i];
-        logits.ptr<float>()[i] = rb(rb(g1 * c) - rb(g * u));  // (1+g)c - g u
-      }
+    }
+    req.ids = &input;
+    req.fixed = rng.fixed_draws(s, B, N);
+    if (!req.fixed.empty()) {
+      MMADA_CHECK(int64_t(req.fixed.size()) == B * N, "T2I: ", req.fixed.size(), " fixed draws for ", B * N, " slots");
+      for (int64_t d : req.fixed) MMADA_CHECK(d >= 0 && d < C, "T2I: drawn code ", d, " outside the codebook");
+      req.streams.clear();
     } else {
-      logits = model(input, B, L, mask.data(), rows);
-      if (p.bf16)
-        for (int64_t i = 0; i < logits.numel(); ++i) logits.ptr<float>()[i] = rb(logits.ptr<float>()[i]);
+      req.seed = rng.seed();
+      req.streams.resize(size_t(B * N));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t n = 0; n < N; ++n) req.streams[size_t(b * N + n)] = t2i::draw_stream(s, b, n);
     }
-    MMADA_CHECK(logits.size(1) == C, "T2I: model returned ", logits.size(1), " columns, expected ", C);
-
-    // softmax over the codes, then one draw for every slot
-#pragma omp parallel for
+    const T2iDrawResult drawn = model(req);
+    MMADA_CHECK(int64_t(drawn.codes.size()) == B * N && int64_t(drawn.probs.size()) == B * N,
+                "T2I: the draw returned ", drawn.codes.size(), " codes for ", B * N, " slots");
+    MMADA_CHECK(!p.keep_logits || (drawn.logits.dim() == 2 && drawn.logits.size(0) == B * N && drawn.logits.size(1) == C),
+                "T2I: the model returned logits of shape ", shape_str(drawn.logits.shape), ", expected [", B * N, ", ", C, "]");
     for (int64_t r = 0; r < B * N; ++r) {
-      const float* l = logits.ptr<float>() + r * C;
-      float* pr = &probs[size_t(r * C)];
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < C; ++j) mx = std::max(mx, l[j]);
-      double sum = 0;
-      for (int64_t j = 0; j < C; ++j) sum += (pr[j] = std::exp(l[j] - mx));
-      const float inv = float(1.0 / sum);
-      for (int64_t j = 0; j < C; ++j) pr[j] = rb(pr[j] * inv);
-    }
-    for (int64_t r = 0; r < B * N; ++r) {
-      const int64_t d = rng.draw(s, r / N, r % N, &probs[size_t(r * C)], C);
+      const int64_t d = drawn.codes[size_t(r)];
       MMADA_CHECK(d >= 0 && d < C, "T2I: drawn code ", d, " outside the codebook");
       samp[size_t(r)] = cur[size_t(r)] == M ? d : cur[size_t(r)];
     }
@@ -187,7 +167,7 @@ T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> ids,
       std::vector<float> conf(static_cast<size_t>(N));
       for (int64_t n = 0; n < N; ++n) {
         const int64_t r = b * N + n;
-        const float sel = cur[size_t(r)] == M ? probs[size_t(r * C + samp[size_t(r)])] : big;
+        const float sel = cur[size_t(r)] == M ? drawn.probs[size_t(r)] : big;
         st.selected_probs[size_t(n + b * N)] = sel;
         const float noise = rb(float(tau) * rb(rng.gumbel(s, b, n)));
         conf[size_t(n)] = rb(rb(std::log(std::max(sel, 1e-20f))) + noise);
@@ -206,7 +186,7 @@ T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> ids,
     if (on_step) {
       st.sampled = &samp;
       st.current = &cur;
-      st.logits = logits.ptr<float>();
+      st.logits = p.keep_logits ? drawn.logits.ptr<float>() : nullptr;
       st.temperature = tau;
       st.model_input = &input;
       st.input_ids = &ids;

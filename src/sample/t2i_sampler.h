@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
 #include "model/mmada_tokens.h"
-#include "sample/text_sampler.h"
 
 namespace mmada {
 
@@ -35,8 +35,12 @@ T2iRow build_t2i_row(const std::vector<int64_t>& text_ids, int64_t text_len, int
 class T2iRandom {
  public:
   virtual ~T2iRandom() = default;
-  // A categorical draw over `n` probabilities (not necessarily normalised).
-  virtual int64_t draw(int64_t step, int64_t row, int64_t slot, const float* prob, int64_t n) = 0;
+  // Step `step`'s categorical draws for the [B, N] slots when they are fixed in advance (replay),
+  // else empty: the backend then draws each slot from its probabilities by Gumbel-max with
+  // counter-based noise keyed by seed() and t2i::draw_stream(step, b, n) (cpu/t2i_draw.h), so the
+  // noise is made where the logits are.
+  virtual std::vector<int64_t> fixed_draws(int64_t step, int64_t B, int64_t N) = 0;
+  virtual uint64_t seed() const = 0;
   // Standard Gumbel noise for the remasking confidence.
   virtual float gumbel(int64_t step, int64_t row, int64_t slot) = 0;
 };
@@ -45,12 +49,35 @@ class T2iRandom {
 class SeededT2iRandom : public T2iRandom {
  public:
   explicit SeededT2iRandom(uint64_t seed) : seed_(seed) {}
-  int64_t draw(int64_t step, int64_t row, int64_t slot, const float* prob, int64_t n) override;
+  std::vector<int64_t> fixed_draws(int64_t, int64_t, int64_t) override { return {}; }
+  uint64_t seed() const override { return seed_; }
   float gumbel(int64_t step, int64_t row, int64_t slot) override;
 
  private:
   uint64_t seed_;
 };
+
+// One step's network call and draw, made where the logits live (make_t2i_fn in
+// model/logits_fn.h), so only the drawn codes and their probabilities come back.
+struct T2iDrawRequest {
+  const std::vector<int64_t>* ids = nullptr;  // [rows, L]: B cond rows, then B uncond rows (cfg)
+  int64_t rows = 0, L = 0;
+  const uint8_t* mask = nullptr;              // [rows, L] token mask (pair bias; 0 = padding)
+  std::vector<int64_t> slots;                 // r*L+i of the B*N cond slots, then the uncond ones
+  bool cfg = false;
+  double guidance = 0;
+  bool bf16 = false;
+  std::vector<int64_t> fixed;                 // [B*N] codes to take (replay), or empty
+  uint64_t seed = 0;
+  std::vector<uint64_t> streams;              // [B*N] draw streams when not fixed
+  bool want_logits = false;                   // also return the guided logits [B*N, C]
+};
+struct T2iDrawResult {
+  std::vector<int64_t> codes;  // [B*N]
+  std::vector<float> probs;    // [B*N] probability of each drawn code
+  Tensor logits;               // host [B*N, C] when asked for
+};
+using T2iModelFn = std::function<T2iDrawResult(const T2iDrawRequest&)>;
 
 struct T2iParams {
   int64_t timesteps = 15;
@@ -61,6 +88,9 @@ struct T2iParams {
   int64_t image_offset = mmada_tokens::kImageCodeOffset;
   int64_t mask_id = 126336;
   bool bf16 = false;  // round guided logits, probabilities and confidences to bf16 (reference)
+  // Bring each step's guided logits back to the host for T2iStep::logits (replay checks); off,
+  // they never leave the backend.
+  bool keep_logits = false;
   void validate() const;
 };
 
@@ -68,7 +98,8 @@ struct T2iStep {
   int64_t step = 0, total = 0;
   const std::vector<int64_t>* sampled = nullptr;  // [B, N] codes drawn this step
   const std::vector<int64_t>* current = nullptr;  // [B, N] committed codes, mask_id elsewhere
-  // Replay/diagnostics: guided logits [B*N, C], probabilities of the drawn codes, mask_len,
+  // Replay/diagnostics: guided logits [B*N, C] (with T2iParams::keep_logits, else null),
+  // probabilities of the drawn codes, mask_len,
   // the temperature used, and the remask decision.
   const float* logits = nullptr;
   std::vector<float> selected_probs;
@@ -88,7 +119,7 @@ struct T2iResult {
 
 // input_ids / mask: [B, L] cond rows (image slots = M); uncond_ids / uncond_mask: [B, L] or
 // empty (no guidance). The image slots are the n_image positions before the last one.
-T2iResult generate_image(const LogitsFn& model, std::vector<int64_t> input_ids,
+T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> input_ids,
                          const std::vector<uint8_t>& mask, const std::vector<int64_t>& uncond_ids,
                          const std::vector<uint8_t>& uncond_mask, int64_t B, int64_t L,
                          int64_t n_image, const T2iParams& p, T2iRandom& rng,

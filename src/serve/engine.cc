@@ -169,7 +169,7 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
     on_progress(pr);
     return true;
   };
-  const T2iResult res = generate_image(make_logits_fn(*tm_.model, p.image_offset, p.image_offset + p.codebook),
+  const T2iResult res = generate_image(make_t2i_fn(*tm_.model, p.image_offset, p.image_offset + p.codebook),
                                        ids, mask, uncond_ids, uncond_mask, B, L, N, p, rng, on_step);
   ImageOutcome out;
   out.cancelled = res.cancelled;

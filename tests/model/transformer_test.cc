@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "model/packing.h"
 #include "model/transformer.h"
 
 namespace mmada {
@@ -199,6 +200,62 @@ TEST(Transformer, HeadOnSelectedRowsAndColumnsMatchesFullHead) {
     for (int64_t j = 0; j < 30; ++j)
       EXPECT_NEAR(sub.ptr<float>()[i * 30 + j], all.ptr<float>()[part.rows[size_t(i)] * 97 + 10 + j], 1e-5);
 }
+
+// Dropping the pair-masked padding (model/packing.h) and giving RoPE the padded positions
+// leaves the real positions' logits as they were (spec/model.md §5: no real query sees a pad).
+// Rows with different pad counts share one packed batch, the shorter one left-filled.
+class PackedForward : public ::testing::TestWithParam<Precision> {};
+
+TEST_P(PackedForward, MatchesPaddedForwardAtRealPositions) {
+  Transformer m = Transformer::random(small_config(2), GetParam(), 13);
+  const int64_t B = 3, L = 20;
+  const int64_t pads[B] = {7, 3, 0};
+  std::vector<int64_t> ids(static_cast<size_t>(B * L));
+  std::vector<uint8_t> mask(static_cast<size_t>(B * L), 1);
+  std::vector<int64_t> rows;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < L; ++i) {
+      ids[size_t(b * L + i)] = i < pads[b] ? 90 : (b * 31 + i * 7 + 1) % 97;
+      if (i < pads[b]) mask[size_t(b * L + i)] = 0;
+      else if (i % 3 != 1) rows.push_back(b * L + i);
+    }
+  ForwardRequest padded;
+  padded.ids = ids.data();
+  padded.B = B;
+  padded.L = L;
+  padded.token_mask = mask.data();
+  padded.rows = rows;
+  const Tensor want = m.forward(padded);
+
+  const PackedRows p = pack_real_tokens(ids.data(), mask.data(), B, L, rows);
+  ASSERT_EQ(p.L, L);  // the unpadded row sets the length; the others are left-filled
+  ForwardRequest packed = padded;
+  packed.ids = p.ids.data();
+  packed.L = p.L;
+  packed.token_mask = p.mask.data();
+  packed.positions = p.positions.data();
+  packed.rows = p.rows;
+  const Tensor got = m.forward(packed);
+  ASSERT_EQ(got.shape, want.shape);
+  // Same operations on the same real rows; only the summation order inside GEMMs of another M
+  // and the attention over another key count differ: float32 rounding, well under 1e-5 on logits
+  // of magnitude ~3 (f32); bf16 rounds the same GEMM inputs, so the same bound holds.
+  double worst = 0;
+  for (int64_t i = 0; i < got.numel(); ++i)
+    worst = std::max(worst, double(std::fabs(got.ptr<float>()[i] - want.ptr<float>()[i])));
+  EXPECT_LT(worst, 1e-5);
+
+  // Without the unpadded row the batch shrinks to the longest real row (17).
+  const PackedRows two = pack_real_tokens(ids.data(), mask.data(), 2, L, {7, 19, 20 + 3});
+  EXPECT_EQ(two.L, 17);
+  EXPECT_EQ(two.rows, (std::vector<int64_t>{4, 16, 17}));  // row 0 starts after 4 fillers
+  EXPECT_EQ(two.positions[size_t(two.rows[2])], 3);
+  EXPECT_EQ(two.mask[3], 0);
+  EXPECT_EQ(two.mask[4], 1);
+  EXPECT_THROW(pack_real_tokens(ids.data(), mask.data(), 2, L, {2}), Error);  // a pad
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, PackedForward, ::testing::Values(Precision::F32, Precision::BF16));
 
 TEST(Transformer, RejectsOutOfRangeTokenIds) {
   Transformer m = Transformer::random(small_config(4), Precision::F32, 1);

@@ -54,7 +54,7 @@ std::string peak_device_gib(const Backend& be) {
 
 struct Opts;
 int bench_generate(const Transformer& m, const Opts& o);
-int bench_t2i(const Transformer& m, const Opts& o);
+int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer);
 int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o);
 
 struct Opts {
@@ -92,7 +92,7 @@ int bench_generate(const Transformer& m, const Opts& o) {
 
 // The official t2i setting: 513 text slots, (size/16)^2 image tokens, CFG rows batched with the
 // conditional ones, cosine schedule; sampling only (the MAGVIT-v2 decode is timed apart).
-int bench_t2i(const Transformer& m, const Opts& o) {
+int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
   const int64_t n = (o.t2i_size / 16) * (o.t2i_size / 16), text_len = 513;
   const std::vector<int64_t> prompt = {468, 3901, 13187, 46998, 40977, 997, 268, 27028, 7339, 13};
   const T2iRow c = build_t2i_row(prompt, text_len, n, m.config().mask_token_id);
@@ -106,9 +106,10 @@ int bench_t2i(const Transformer& m, const Opts& o) {
   std::printf("| size | tokens | seq | steps | cfg | s/image | ms/step | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   double best = 1e30;
   for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
+    if (timer && k == 1) timer->reset();  // profile the timed runs only
     SeededT2iRandom rng{static_cast<uint64_t>(k)};
     const auto t0 = std::chrono::steady_clock::now();
-    generate_image(make_logits_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
+    generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
                    o.cfg > 0 ? u.ids : std::vector<int64_t>{}, o.cfg > 0 ? u.mask : std::vector<uint8_t>{},
                    1, L, n, p, rng);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -117,6 +118,12 @@ int bench_t2i(const Transformer& m, const Opts& o) {
   std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s |\n", (long long)o.t2i_size, (long long)n,
               (long long)L, (long long)o.steps, o.cfg, best, best * 1e3 / double(o.steps),
               peak_device_gib(m.backend()).c_str());
+  if (timer) {
+    const double steps = double(std::max<int64_t>(o.repeat, 1) * o.steps);
+    for (const auto& [op, st] : timer->stats())
+      std::printf("|   %s | %.2f ms/step | %.1f calls/step |\n", op.c_str(), st.seconds * 1e3 / steps,
+                  double(st.calls) / steps);
+  }
   return 0;
 }
 
@@ -235,7 +242,7 @@ mmada::cli::Command bench_cmd(
         std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
                     be->name().c_str());
         if (o->what == "generate") return bench_generate(m, *o);
-        if (o->what == "t2i") return bench_t2i(m, *o);
+        if (o->what == "t2i") return bench_t2i(m, *o, timer.get());
         {  // warm-up: plans, kernels and pools are made on first use
           std::vector<int64_t> ids(16, 1);
           ForwardRequest r;

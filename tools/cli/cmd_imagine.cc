@@ -121,7 +121,7 @@ int run_imagine(ImagineOpts& o) {
       write_images(decode_codes(vq, *st.current, B, grid), o, int(st.step));
     return true;
   };
-  const T2iResult r = generate_image(make_logits_fn(*tm.model, p.image_offset, p.image_offset + p.codebook),
+  const T2iResult r = generate_image(make_t2i_fn(*tm.model, p.image_offset, p.image_offset + p.codebook),
                                      ids, mask, uids, umask, B, L, N, p, rng, on_step);
   bar.finish();
   const auto t1 = std::chrono::steady_clock::now();

@@ -4,6 +4,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/t2i_draw.h"
 #include "core/error.h"
 
 namespace mmada {
@@ -33,15 +34,17 @@ class CpuBackend : public Backend {
       cpu::linear_rows(x, M, K, W, n0, n1, y, ldy);
     }
   }
-  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override {
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+            const int64_t* positions, int64_t n_positions) override {
     // One table per thread (forwards may run concurrently), rebuilt when the shape changes.
     thread_local cpu::RopeTable table;
     thread_local double table_theta = 0;
-    if (table.L < L || table.d != d || table_theta != theta) {
-      table = cpu::make_rope_table(std::max<int64_t>(L, 4096), d, theta);
+    const int64_t need = std::max(L, n_positions);
+    if (table.L < need || table.d != d || table_theta != theta) {
+      table = cpu::make_rope_table(std::max<int64_t>(need, 4096), d, theta);
       table_theta = theta;
     }
-    cpu::apply_rope(x, B, L, heads, d, table);
+    cpu::apply_rope(x, B, L, heads, d, table, /*transpose=*/false, positions);
   }
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
                  int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
@@ -65,6 +68,19 @@ class CpuBackend : public Backend {
       const Pick p = pick_token(logits + r * V, V, t, rng, streams[r], bf16_logits);
       tokens[r] = p.token;
       probs[r] = p.prob;
+    }
+  }
+  void t2i_draw(const float* cond, const float* uncond, int64_t R, int64_t C, double guidance,
+                bool bf16, const int64_t* fixed, uint64_t seed, const uint64_t* streams,
+                float* guided, int64_t* codes, float* probs) override {
+    const CounterRng rng{seed};
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t r = 0; r < R; ++r) {
+      const t2i::Draw d = t2i::draw_row(cond + r * C, uncond ? uncond + r * C : nullptr, C, guidance,
+                                        bf16, fixed ? fixed[r] : -1, rng, fixed ? 0 : streams[r],
+                                        guided ? guided + r * C : nullptr);
+      codes[r] = d.code;
+      probs[r] = d.prob;
     }
   }
 };

@@ -43,12 +43,16 @@ RopeTable make_rope_table(int64_t L, int64_t d, double theta) {
 
 template <class T>
 void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, const RopeTable& t,
-                bool transpose) {
-  MMADA_CHECK(t.L >= L && t.d == d, "rope table too small");
+                bool transpose, const int64_t* positions) {
+  MMADA_CHECK(t.d == d && (positions || t.L >= L), "rope table too small");
+  if (positions)
+    for (int64_t r = 0; r < B * L; ++r)
+      MMADA_CHECK(positions[r] >= 0 && positions[r] < t.L, "rope position ", positions[r],
+                  " outside the table [0, ", t.L, ")");
   const int64_t half = d / 2, width = n_heads * d;
 #pragma omp parallel for if (B * L * width > 65536)
   for (int64_t r = 0; r < B * L; ++r) {
-    const int64_t p = r % L;
+    const int64_t p = positions ? positions[r] : r % L;
     const float* c = &t.cos[size_t(p * d)];
     const float* s = &t.sin[size_t(p * d)];
     for (int64_t h = 0; h < n_heads; ++h) {
@@ -66,8 +70,8 @@ void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t d, const Ro
     }
   }
 }
-template void apply_rope<float>(float*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool);
-template void apply_rope<double>(double*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool);
+template void apply_rope<float>(float*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool, const int64_t*);
+template void apply_rope<double>(double*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool, const int64_t*);
 
 void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
                int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* token_mask,

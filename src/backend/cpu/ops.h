@@ -18,12 +18,13 @@ struct RopeTable {
 };
 RopeTable make_rope_table(int64_t L, int64_t head_dim, double theta);
 
-// In-place half-rotation RoPE on x [B*L rows, n_heads*head_dim] (row r at position r % L).
+// In-place half-rotation RoPE on x [B*L rows, n_heads*head_dim]; row r at position positions[r]
+// ([B*L], each < t.L) or, with positions null, r % L.
 // With `transpose`, the transposed rotation (what the backward applies to gradients).
 // T = float for the forward, double for the trainer's gradient checks.
 template <class T>
 void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t head_dim, const RopeTable& t,
-                bool transpose = false);
+                bool transpose = false, const int64_t* positions = nullptr);
 
 // Which keys a query may see. With a token mask m (1 = real token):
 //   Pair:     allowed(i,j) = m_i && m_j            (MMaDA's attention_bias, generation paths)

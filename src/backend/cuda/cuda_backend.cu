@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -159,15 +160,17 @@ class CudaBackend : public Backend {
   void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps) override {
     cuda::rmsnorm(x, w, y, rows, n, eps, stream_);
   }
-  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override {
-    if (rope_L_ < L || rope_d_ != d || rope_theta_ != theta) {
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+            const int64_t* positions, int64_t n_positions) override {
+    const int64_t need = std::max(L, n_positions);
+    if (rope_L_ < need || rope_d_ != d || rope_theta_ != theta) {
       // Built on the host exactly as the CPU backend builds it, then uploaded once.
-      const cpu::RopeTable t = cpu::make_rope_table(std::max<int64_t>(L, 4096), d, theta);
+      const cpu::RopeTable t = cpu::make_rope_table(std::max<int64_t>(need, 4096), d, theta);
       rope_cos_ = upload(Tensor::view(DType::F32, {t.L, d}, t.cos.data(), nullptr));
       rope_sin_ = upload(Tensor::view(DType::F32, {t.L, d}, t.sin.data(), nullptr));
       rope_L_ = t.L, rope_d_ = d, rope_theta_ = theta;
     }
-    cuda::rope(x, B, L, heads, d, rope_cos_.ptr<float>(), rope_sin_.ptr<float>(), stream_);
+    cuda::rope(x, B, L, heads, d, positions, rope_cos_.ptr<float>(), rope_sin_.ptr<float>(), stream_);
   }
   void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override {
     cuda::silu_gate(gu, rows, F, out, stream_);
@@ -216,6 +219,23 @@ class CudaBackend : public Backend {
                       tok.ptr<int64_t>(), pr.ptr<double>(), stream_);
     download(tok.data, tokens, size_t(R) * 8);
     download(pr.data, probs, size_t(R) * 8);
+  }
+  void t2i_draw(const float* cond, const float* uncond, int64_t R, int64_t C, double guidance,
+                bool bf16, const int64_t* fixed, uint64_t seed, const uint64_t* streams,
+                float* guided, int64_t* codes, float* probs) override {
+    if (R == 0) return;
+    // One upload of the per-slot keys (fixed codes or streams), one download of codes + probs.
+    Tensor keys = upload(Tensor::view(DType::I64, {R}, fixed ? static_cast<const void*>(fixed) : streams, nullptr));
+    Tensor out = alloc(DType::I64, {R + (R + 1) / 2});  // codes, then R floats
+    int64_t* dcodes = out.ptr<int64_t>();
+    float* dprobs = reinterpret_cast<float*>(dcodes + R);
+    cuda::t2i_draw(cond, uncond, R, C, guidance, bf16, fixed ? keys.ptr<int64_t>() : nullptr, seed,
+                   fixed ? nullptr : reinterpret_cast<const uint64_t*>(keys.data), guided, dcodes,
+                   dprobs, stream_);
+    std::vector<int64_t> host(static_cast<size_t>(out.numel()));
+    download(out.data, host.data(), host.size() * 8);
+    std::memcpy(codes, host.data(), size_t(R) * 8);
+    std::memcpy(probs, host.data() + R, size_t(R) * 4);
   }
 
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,

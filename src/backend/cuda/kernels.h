@@ -13,9 +13,10 @@ void embedding(const void* table, TableType tt, int64_t d, const int64_t* ids, i
                float* out, cudaStream_t s);
 void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps,
              cudaStream_t s);
-// cos/sin: [>=L, d] float32 tables (host-built, exactly the CPU's).
-void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const float* cos,
-          const float* sin, cudaStream_t s);
+// cos/sin: float32 tables (host-built, exactly the CPU's) with a row for every position;
+// positions: [B*L] or null (r % L).
+void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const int64_t* positions,
+          const float* cos, const float* sin, cudaStream_t s);
 void silu_gate(const float* gu, int64_t rows, int64_t F, float* out, cudaStream_t s);
 void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out,
                  cudaStream_t s);
@@ -41,5 +42,10 @@ void masked_softmax_rows(const float* S, __nv_bfloat16* P, int64_t H, int64_t L,
 void pick_tokens(const float* logits, int64_t R, int64_t V, double temperature, uint64_t seed,
                  const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs,
                  cudaStream_t s);
+
+// The T2I draw of R slots (cpu/t2i_draw.h); uncond, fixed, guided may be null (device pointers).
+void t2i_draw(const float* cond, const float* uncond, int64_t R, int64_t C, double guidance,
+              bool bf16, const int64_t* fixed, uint64_t seed, const uint64_t* streams,
+              float* guided, int64_t* codes, float* probs, cudaStream_t s);
 
 }  // namespace mmada::cuda
