@@ -326,8 +326,8 @@ class CudaFeatureBackend : public FeatureBackend {
   // timing cuDNN's candidates (cudnnFind... writes a scratch output, not y).
   Plan& plan_for(const Conv2d& c, const Weights& w, const Tensor& x, int64_t pad, const Shape& out) {
     const auto key = std::make_tuple(c.weight().data, x.size(0), x.size(1), x.size(2));
-    Plan& p = plans_[key];
-    if (p.conv) return p;
+    if (auto it = plans_.find(key); it != plans_.end()) return it->second;
+    Plan p;  // kept only once complete
     const Cudnn& dnn = Cudnn::get();
     MMADA_CUDNN_CHECK(dnn.cudnnCreateTensorDescriptor(&p.x));
     MMADA_CUDNN_CHECK(dnn.cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
@@ -346,29 +346,29 @@ class CudaFeatureBackend : public FeatureBackend {
     const size_t ws_bytes = size_t(256) << 20;
     Tensor ws = be_->alloc(DType::U8, {int64_t(ws_bytes)});
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int found = 0;
-    MMADA_CUDNN_CHECK(dnn.cudnnFindConvolutionForwardAlgorithmEx(
-        handle(), p.x, x.data, w.filter, w.krsc.data, p.conv, p.y, scratch.data,
-        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ws.data, ws_bytes));
-    int best = -1;  // the results are sorted by time
-    for (int i = 0; i < found && best < 0; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) best = i;
-    if (best < 0 && math_ != CUDNN_FMA_MATH) {  // no tensor-core kernel (e.g. 13 channels)
-      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH));
-      MMADA_CUDNN_CHECK(dnn.cudnnFindConvolutionForwardAlgorithmEx(
-          handle(), p.x, x.data, w.filter, w.krsc.data, p.conv, p.y, scratch.data,
-          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ws.data, ws_bytes));
-      for (int i = 0; i < found && best < 0; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS) best = i;
-    }
+    // Times cuDNN's candidates under one math type; the index of the fastest that ran, or -1.
+    const auto find = [&](cudnnMathType_t math) {
+      int found = 0;
+      if (dnn.cudnnSetConvolutionMathType(p.conv, math) != CUDNN_STATUS_SUCCESS ||
+          dnn.cudnnFindConvolutionForwardAlgorithmEx(
+              handle(), p.x, x.data, w.filter, w.krsc.data, p.conv, p.y, scratch.data,
+              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ws.data, ws_bytes) != CUDNN_STATUS_SUCCESS)
+        return -1;
+      for (int i = 0; i < found; ++i)  // sorted by time
+        if (perf[i].status == CUDNN_STATUS_SUCCESS) return i;
+      return -1;
+    };
+    int best = find(math_);
+    // Shapes without a tensor-core kernel (e.g. 13 input channels) run exact instead.
+    if (best < 0 && math_ != CUDNN_FMA_MATH) best = find(CUDNN_FMA_MATH);
     MMADA_CHECK(best >= 0, "cuDNN found no convolution algorithm for input ", shape_str(x.shape),
                 " -> ", shape_str(out));
     p.algo = perf[best].algo;
     p.workspace = perf[best].memory;
     // Exact mode keeps FMA math; TF32 mode takes the math type the winner was timed with.
-    if (math_ != CUDNN_FMA_MATH)
-      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, perf[best].mathType));
-    return p;
+    MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(
+        p.conv, math_ == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
+    return plans_[key] = p;
   }
 
   std::shared_ptr<Backend> be_;
