@@ -192,7 +192,7 @@ class CudaFeatureBackend : public FeatureBackend {
     return h;
   }
 
-  Tensor conv(const Conv2d& c, const Tensor& x_in, const Tensor* residual) override {
+  Tensor conv(const Conv2d& c, const Tensor& x_in, const Tensor* residual, bool exact) override {
     const Shape out = c.output_shape(x_in.shape);
     if (residual)
       MMADA_CHECK(residual->shape == out, "Conv2d: residual ", shape_str(residual->shape),
@@ -210,7 +210,7 @@ class CudaFeatureBackend : public FeatureBackend {
       pad = 0;
     }
     const Weights& w = weights(c);
-    Plan& plan = plan_for(c, w, x, pad, out);
+    Plan& plan = plan_for(c, w, x, pad, out, exact ? CUDNN_FMA_MATH : math_);
     Tensor y = be_->alloc(DType::F32, out);
     bias_residual_kernel<<<blocks_for(y.numel(), 256), 256, 0, stream_>>>(
         y.ptr<float>(), w.bias.ptr<float>(), residual ? residual->ptr<float>() : nullptr, y.numel(),
@@ -324,8 +324,9 @@ class CudaFeatureBackend : public FeatureBackend {
 
   // Descriptors and the fastest algorithm for one layer at one input size, found once by
   // timing cuDNN's candidates (cudnnFind... writes a scratch output, not y).
-  Plan& plan_for(const Conv2d& c, const Weights& w, const Tensor& x, int64_t pad, const Shape& out) {
-    const auto key = std::make_tuple(c.weight().data, x.size(0), x.size(1), x.size(2));
+  Plan& plan_for(const Conv2d& c, const Weights& w, const Tensor& x, int64_t pad, const Shape& out,
+                 cudnnMathType_t math) {
+    const auto key = std::make_tuple(c.weight().data, x.size(0), x.size(1), x.size(2), int(math));
     if (auto it = plans_.find(key); it != plans_.end()) return it->second;
     Plan p;  // kept only once complete
     const Cudnn& dnn = Cudnn::get();
@@ -341,7 +342,7 @@ class CudaFeatureBackend : public FeatureBackend {
     MMADA_CUDNN_CHECK(dnn.cudnnSetConvolution2dDescriptor(
         p.conv, int(pad), int(pad), int(c.stride()), int(c.stride()), 1, 1,
         CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, math_));
+    MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, math));
     Tensor scratch = be_->alloc(DType::F32, out);
     const size_t ws_bytes = size_t(256) << 20;
     Tensor ws = be_->alloc(DType::U8, {int64_t(ws_bytes)});
@@ -358,16 +359,16 @@ class CudaFeatureBackend : public FeatureBackend {
         if (perf[i].status == CUDNN_STATUS_SUCCESS) return i;
       return -1;
     };
-    int best = find(math_);
+    int best = find(math);
     // Shapes without a tensor-core kernel (e.g. 13 input channels) run exact instead.
-    if (best < 0 && math_ != CUDNN_FMA_MATH) best = find(CUDNN_FMA_MATH);
+    if (best < 0 && math != CUDNN_FMA_MATH) best = find(CUDNN_FMA_MATH);
     MMADA_CHECK(best >= 0, "cuDNN found no convolution algorithm for input ", shape_str(x.shape),
                 " -> ", shape_str(out));
     p.algo = perf[best].algo;
     p.workspace = perf[best].memory;
     // Exact mode keeps FMA math; TF32 mode takes the math type the winner was timed with.
     MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(
-        p.conv, math_ == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
+        p.conv, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
     return plans_[key] = p;
   }
 
@@ -377,7 +378,7 @@ class CudaFeatureBackend : public FeatureBackend {
   cudnnHandle_t handle_ = nullptr;
   std::map<const void*, Weights> weights_;
   std::map<const void*, Affine> affine_;
-  std::map<std::tuple<const void*, int64_t, int64_t, int64_t>, Plan> plans_;
+  std::map<std::tuple<const void*, int64_t, int64_t, int64_t, int>, Plan> plans_;
 };
 
 }  // namespace

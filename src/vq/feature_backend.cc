@@ -14,7 +14,7 @@ class CpuFeatureBackend : public FeatureBackend {
   std::string name() const override { return "cpu"; }
   Tensor upload(const Tensor& host) override { return host; }
   Tensor download(const Tensor& x) override { return x; }
-  Tensor conv(const Conv2d& c, const Tensor& x, const Tensor* residual) override {
+  Tensor conv(const Conv2d& c, const Tensor& x, const Tensor* residual, bool) override {
     return c(x, residual);
   }
   Tensor group_norm(const GroupNorm32& n, const Tensor& x, bool swish) override {

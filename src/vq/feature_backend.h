@@ -30,8 +30,9 @@ class FeatureBackend {
   virtual Tensor upload(const Tensor& host) = 0;
   virtual Tensor download(const Tensor& x) = 0;
 
-  // conv(x) (+ residual, same shape as the output).
-  virtual Tensor conv(const Conv2d& c, const Tensor& x, const Tensor* residual) = 0;
+  // conv(x) (+ residual, same shape as the output). `exact` forces float32 arithmetic where the
+  // backend would otherwise round (TF32): for the layer that writes pixels.
+  virtual Tensor conv(const Conv2d& c, const Tensor& x, const Tensor* residual, bool exact = false) = 0;
   // GroupNorm(32 groups, eps 1e-6, statistics in float64), optionally followed by swish.
   virtual Tensor group_norm(const GroupNorm32& n, const Tensor& x, bool swish) = 0;
   virtual Tensor upsample2x(const Tensor& x) = 0;  // nearest neighbour

@@ -106,7 +106,8 @@ Tensor VqganDecoder::operator()(FeatureBackend& fb, const Tensor& z) const {
     h = up[i].run_blocks(fb, std::move(h));
     if (up[i].has_resample) h = up[i].up(fb, h);
   }
-  return fb.conv(conv_out, norm_out(fb, h, true), nullptr);
+  // The pixel projection stays float32: its rounding would show directly in the image.
+  return fb.conv(conv_out, norm_out(fb, h, true), nullptr, /*exact=*/true);
 }
 
 }  // namespace mmada
