@@ -33,11 +33,16 @@ class Backend {
   // y[M, n1-n0] (ld ldy) = x[M,K] · W[n0:n1, :]ᵀ (+ y if accumulate).
   virtual void linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                       int64_t n1, float* y, int64_t ldy, bool accumulate) = 0;
-  // Half-rotation RoPE in place on x [B*L, heads*d]; positions r % L.
-  virtual void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) = 0;
+  // Half-rotation RoPE in place on x [B*L, heads*d]. Row r's position is positions[r] (backend
+  // memory [B*L], every value < n_positions) or, with positions null, r % L.
+  virtual void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+                    const int64_t* positions, int64_t n_positions) = 0;
+  // Attention of the queries at positions [q0, q0 + Lq) of each row against the keys and values
+  // of the whole row (cpu/ops.h): q, out [B*Lq, n_heads*d]; k, v [B*L, n_kv*d]; token_mask [B*L]
+  // (backend memory). The full forward passes q0 = 0, Lq = L; a KV-cached step passes its span.
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t B,
-                         int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
-                         const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
+                         int64_t L, int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv,
+                         int64_t d, const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
   // out[r, i] = silu(gu[r, i]) · gu[r, F + i]: the gate and up projections side by side.
   virtual void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) = 0;
   // dst[r, :] = src[r, col0 : col0 + ncols] (src row stride src_ld, dst contiguous).

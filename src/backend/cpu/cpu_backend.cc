@@ -33,20 +33,22 @@ class CpuBackend : public Backend {
       cpu::linear_rows(x, M, K, W, n0, n1, y, ldy);
     }
   }
-  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta) override {
+  void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
+            const int64_t* positions, int64_t n_positions) override {
     // One table per thread (forwards may run concurrently), rebuilt when the shape changes.
     thread_local cpu::RopeTable table;
     thread_local double table_theta = 0;
-    if (table.L < L || table.d != d || table_theta != theta) {
-      table = cpu::make_rope_table(std::max<int64_t>(L, 4096), d, theta);
+    const int64_t need = std::max(L, n_positions);
+    if (table.L < need || table.d != d || table_theta != theta) {
+      table = cpu::make_rope_table(std::max<int64_t>(need, 4096), d, theta);
       table_theta = theta;
     }
-    cpu::apply_rope(x, B, L, heads, d, table);
+    cpu::apply_rope(x, B, L, heads, d, table, /*transpose=*/false, positions);
   }
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-                 int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
-                 bool bf16) override {
-    cpu::attention(q, k, v, out, B, L, n_heads, n_kv, d, mask, mode, bf16);
+                 int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv, int64_t d,
+                 const uint8_t* mask, cpu::MaskMode mode, bool bf16) override {
+    cpu::attention(q, k, v, out, B, L, q0, Lq, n_heads, n_kv, d, mask, mode, bf16);
   }
   void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override {
     cpu::silu_gate(gu, rows, F, out);

@@ -18,12 +18,13 @@ struct RopeTable {
 };
 RopeTable make_rope_table(int64_t L, int64_t head_dim, double theta);
 
-// In-place half-rotation RoPE on x [B*L rows, n_heads*head_dim] (row r at position r % L).
+// In-place half-rotation RoPE on x [B*L rows, n_heads*head_dim]; row r at position positions[r]
+// ([B*L], each < t.L) or, with positions null, r % L.
 // With `transpose`, the transposed rotation (what the backward applies to gradients).
 // T = float for the forward, double for the trainer's gradient checks.
 template <class T>
 void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t head_dim, const RopeTable& t,
-                bool transpose = false);
+                bool transpose = false, const int64_t* positions = nullptr);
 
 // Which keys a query may see. With a token mask m (1 = real token):
 //   Pair:     allowed(i,j) = m_i && m_j            (MMaDA's attention_bias, generation paths)
@@ -32,12 +33,14 @@ void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t head_dim, c
 // its scores are float32 min.
 enum class MaskMode { Pair, HfCausal };
 
-// out[b,i,h,:] = softmax(q·kᵀ/sqrt(d) + bias) · v over the sequence, bidirectional.
-// q, out: [B*L, n_heads*d]; k, v: [B*L, n_kv*d] (kv head = h / (n_heads/n_kv)).
-// token_mask: [B*L] or null (no masking). bf16: scores and P·V as bf16 x bf16 -> f32.
+// out[b,i,h,:] = softmax(q·kᵀ/sqrt(d) + bias) · v over the sequence, bidirectional, for the
+// queries at positions [q0, q0 + Lq) of each row (the whole row: q0 = 0, Lq = L; a span is what
+// the approximate KV cache runs). q, out: [B*Lq, n_heads*d]; k, v: [B*L, n_kv*d] (kv head =
+// h / (n_heads/n_kv)). token_mask: [B*L] by absolute position, or null (no masking).
+// bf16: scores and P·V as bf16 x bf16 -> f32.
 void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-               int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* token_mask,
-               MaskMode mode, bool bf16);
+               int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv, int64_t d,
+               const uint8_t* token_mask, MaskMode mode, bool bf16);
 
 // out[r, i] = silu(gu[r, i]) * gu[r, F + i]
 void silu_gate(const float* gu, int64_t rows, int64_t F, float* out);

@@ -4,6 +4,9 @@
 // j <= i && m_j. A query that sees no key at all attends uniformly to all keys (the reference
 // adds float32 min to every score of such a row). Both kernels first decide, per query row,
 // whether it is such a "uniform" row, then treat it as "every key visible, every score 0".
+//
+// Queries may be a span [q0, q0 + Lq) of each row (the KV-cached steps): q and out then hold
+// Lq rows per sequence, k and v all L; positions i below are absolute (the mask is by position).
 #include <mma.h>
 
 #include "backend/cuda/cuda_check.h"
@@ -33,12 +36,12 @@ __device__ __forceinline__ bool visible(const uint8_t* m, int64_t i, int64_t j, 
 
 // Exact float32 reference: one block per (query, head, batch); scores in shared memory.
 __global__ void attention_f32_kernel(const float* q, const float* k, const float* v, float* out,
-                                     int64_t L, int64_t H, int64_t KVH, int64_t d,
-                                     const uint8_t* mask, int mode, float scale) {
+                                     int64_t L, int64_t q0, int64_t Lq, int64_t H, int64_t KVH,
+                                     int64_t d, const uint8_t* mask, int mode, float scale) {
   extern __shared__ float sc[];  // L scores, then 32 partials
-  const int64_t i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
+  const int64_t r = blockIdx.x, i = q0 + r, h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
   const uint8_t* m = mask ? mask + b * L : nullptr;
-  const float* qi = q + (b * L + i) * H * d + h * d;
+  const float* qi = q + (b * Lq + r) * H * d + h * d;
   __shared__ bool uniform;
   if (threadIdx.x == 0) uniform = row_is_uniform(m, L, i, mode);
   __syncthreads();
@@ -87,7 +90,7 @@ __global__ void attention_f32_kernel(const float* q, const float* k, const float
   for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
     float acc = 0;
     for (int64_t j = 0; j < L; ++j) acc += sc[j] * v[(b * L + j) * KVH * d + g * d + e];
-    out[(b * L + i) * H * d + h * d + e] = acc * inv;
+    out[(b * Lq + r) * H * d + h * d + e] = acc * inv;
   }
 }
 
@@ -110,8 +113,8 @@ struct FlashSmem {
 template <int D>
 __global__ void __launch_bounds__(128) flash_attention_kernel(
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
-    float* __restrict__ out, int64_t L, int64_t H, int64_t KVH, const uint8_t* mask, int mode,
-    float scale) {
+    float* __restrict__ out, int64_t L, int64_t q0, int64_t Lq, int64_t H, int64_t KVH,
+    const uint8_t* mask, int mode, float scale) {
   using S = FlashSmem<D>;
   extern __shared__ __align__(128) unsigned char smem[];
   bf16* Qs = reinterpret_cast<bf16*>(smem);
@@ -124,7 +127,9 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
   float* row_l = row_m + kTile;
   int* row_u = reinterpret_cast<int*>(row_l + kTile);
 
-  const int64_t i0 = int64_t(blockIdx.x) * kTile, h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
+  // Tile rows are query positions i0 .. i0 + 63 of the span [q0, qe).
+  const int64_t i0 = q0 + int64_t(blockIdx.x) * kTile, qe = q0 + Lq, h = blockIdx.y, b = blockIdx.z,
+                g = h / (H / KVH);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const uint8_t* m = mask ? mask + b * L : nullptr;
   const int64_t qstride = H * D, kstride = KVH * D;
@@ -132,14 +137,14 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
   for (int t = threadIdx.x; t < kTile * D; t += blockDim.x) {
     const int r = t / D, c = t % D;
     const int64_t i = i0 + r;
-    Qs[r * S::ldq + c] = i < L ? q[(b * L + i) * qstride + h * D + c] : __float2bfloat16(0.0f);
+    Qs[r * S::ldq + c] = i < qe ? q[(b * Lq + i - q0) * qstride + h * D + c] : __float2bfloat16(0.0f);
     Os[r * S::ldo + c] = 0.0f;
   }
   if (threadIdx.x < kTile) {
     const int64_t i = i0 + threadIdx.x;
     row_m[threadIdx.x] = -INFINITY;
     row_l[threadIdx.x] = 0.0f;
-    row_u[threadIdx.x] = i < L ? row_is_uniform(m, L, i, mode) : 0;
+    row_u[threadIdx.x] = i < qe ? row_is_uniform(m, L, i, mode) : 0;
   }
   __syncthreads();
 
@@ -178,7 +183,7 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
       for (int e = 0; e < 2; ++e) {
         const int c = lane + 32 * e;
         const int64_t j = j0 + c;
-        const bool ok = i < L && j < L && (uni || visible(m, i, j, mode));
+        const bool ok = i < qe && j < L && (uni || visible(m, i, j, mode));
         s[e] = ok ? (uni ? 0.0f : Ss[r * S::lds + c] * scale) : -INFINITY;
         mx = fmaxf(mx, s[e]);
       }
@@ -220,17 +225,17 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
   for (int t = threadIdx.x; t < kTile * D; t += blockDim.x) {
     const int r = t / D, c = t % D;
     const int64_t i = i0 + r;
-    if (i < L) out[(b * L + i) * qstride + h * D + c] = Os[r * S::ldo + c] / row_l[r];
+    if (i < qe) out[(b * Lq + i - q0) * qstride + h * D + c] = Os[r * S::ldo + c] / row_l[r];
   }
 }
 
 // One block per (row, head): float32 max and sum, normalised P rounded to bf16 once (as the
 // CPU bf16 path does).
-__global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, const uint8_t* m,
-                                      int mode, float scale) {
-  const int64_t i = blockIdx.x, h = blockIdx.y;
-  const float* s = S + (h * L + i) * L;
-  bf16* p = P + (h * L + i) * L;
+__global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, int64_t q0, int64_t Lq,
+                                      const uint8_t* m, int mode, float scale) {
+  const int64_t r = blockIdx.x, i = q0 + r, h = blockIdx.y;
+  const float* s = S + (h * Lq + r) * L;
+  bf16* p = P + (h * Lq + r) * L;
   __shared__ int uniform;
   __shared__ float red[32];
   if (threadIdx.x == 0) uniform = row_is_uniform(m, L, i, mode);
@@ -270,7 +275,8 @@ __global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, const 
 
 template <int D>
 void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64_t B, int64_t L,
-                  int64_t H, int64_t KVH, const uint8_t* mask, int mode, cudaStream_t s) {
+                  int64_t q0, int64_t Lq, int64_t H, int64_t KVH, const uint8_t* mask, int mode,
+                  cudaStream_t s) {
   const size_t bytes = FlashSmem<D>::bytes;
   static bool configured = false;
   if (!configured) {
@@ -278,8 +284,8 @@ void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     configured = true;
   }
-  dim3 grid(unsigned((L + kTile - 1) / kTile), unsigned(H), unsigned(B));
-  flash_attention_kernel<D><<<grid, 128, bytes, s>>>(q, k, v, out, L, H, KVH, mask, mode,
+  dim3 grid(unsigned((Lq + kTile - 1) / kTile), unsigned(H), unsigned(B));
+  flash_attention_kernel<D><<<grid, 128, bytes, s>>>(q, k, v, out, L, q0, Lq, H, KVH, mask, mode,
                                                      1.0f / sqrtf(float(D)));
   MMADA_CUDA_LAUNCHED();
 }
@@ -287,32 +293,34 @@ void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64
 }  // namespace
 
 void attention_f32(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-                   int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, int mode, cudaStream_t s) {
+                   int64_t q0, int64_t Lq, int64_t H, int64_t KVH, int64_t d, const uint8_t* mask,
+                   int mode, cudaStream_t s) {
   const size_t smem = size_t(L) * 4;
   if (smem > 48 * 1024)
     MMADA_CUDA_CHECK(cudaFuncSetAttribute(attention_f32_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           int(std::min<size_t>(smem, 200 * 1024))));
   MMADA_CHECK(smem <= 200 * 1024, "float32 CUDA attention supports sequences up to 51200 tokens");
-  attention_f32_kernel<<<dim3(unsigned(L), unsigned(H), unsigned(B)), 128, smem, s>>>(
-      q, k, v, out, L, H, KVH, d, mask, mode, 1.0f / sqrtf(float(d)));
+  attention_f32_kernel<<<dim3(unsigned(Lq), unsigned(H), unsigned(B)), 128, smem, s>>>(
+      q, k, v, out, L, q0, Lq, H, KVH, d, mask, mode, 1.0f / sqrtf(float(d)));
   MMADA_CUDA_LAUNCHED();
 }
 
-void masked_softmax_rows(const float* S, bf16* P, int64_t H, int64_t L, const uint8_t* mask,
-                         int mode, float scale, cudaStream_t s) {
-  masked_softmax_kernel<<<dim3(unsigned(L), unsigned(H)), 256, 0, s>>>(S, P, L, mask, mode, scale);
+void masked_softmax_rows(const float* S, bf16* P, int64_t H, int64_t L, int64_t q0, int64_t Lq,
+                         const uint8_t* mask, int mode, float scale, cudaStream_t s) {
+  masked_softmax_kernel<<<dim3(unsigned(Lq), unsigned(H)), 256, 0, s>>>(S, P, L, q0, Lq, mask, mode, scale);
   MMADA_CUDA_LAUNCHED();
 }
 
 bool attention_bf16_supports(int64_t d) { return d == 16 || d == 32 || d == 64 || d == 128; }
 
 void attention_bf16(const bf16* q, const bf16* k, const bf16* v, float* out, int64_t B, int64_t L,
-                    int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, int mode, cudaStream_t s) {
+                    int64_t q0, int64_t Lq, int64_t H, int64_t KVH, int64_t d, const uint8_t* mask,
+                    int mode, cudaStream_t s) {
   switch (d) {
-    case 16: return launch_flash<16>(q, k, v, out, B, L, H, KVH, mask, mode, s);
-    case 32: return launch_flash<32>(q, k, v, out, B, L, H, KVH, mask, mode, s);
-    case 64: return launch_flash<64>(q, k, v, out, B, L, H, KVH, mask, mode, s);
-    case 128: return launch_flash<128>(q, k, v, out, B, L, H, KVH, mask, mode, s);
+    case 16: return launch_flash<16>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
+    case 32: return launch_flash<32>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
+    case 64: return launch_flash<64>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
+    case 128: return launch_flash<128>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
     default: fail("bf16 CUDA attention supports head dims 16, 32, 64, 128; got ", d);
   }
 }

@@ -40,8 +40,9 @@ __global__ void rmsnorm_kernel(const float* x, const float* w, float* y, int64_t
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = w[i] * (xr[i] * inv);
 }
 
-__global__ void rope_kernel(float* x, int64_t L, int64_t heads, int64_t d, const float* cs, const float* sn) {
-  const int64_t r = blockIdx.x, p = r % L, half = d / 2;
+__global__ void rope_kernel(float* x, int64_t L, int64_t heads, int64_t d, const int64_t* pos,
+                            const float* cs, const float* sn) {
+  const int64_t r = blockIdx.x, p = pos ? pos[r] : r % L, half = d / 2;
   for (int64_t t = threadIdx.x; t < heads * half; t += blockDim.x) {
     const int64_t h = t / half, i = t % half;
     float* u = x + r * heads * d + h * d;
@@ -85,8 +86,10 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t rows, int64_t n, 
   MMADA_CUDA_LAUNCHED();
 }
 
-void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const float* cs, const float* sn, cudaStream_t s) {
-  rope_kernel<<<unsigned(B * L), 256, 0, s>>>(x, L, heads, d, cs, sn);
+void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, const int64_t* positions,
+          const float* cs, const float* sn, cudaStream_t s) {
+  if (B * L == 0) return;
+  rope_kernel<<<unsigned(B * L), 256, 0, s>>>(x, L, heads, d, positions, cs, sn);
   MMADA_CUDA_LAUNCHED();
 }
 
