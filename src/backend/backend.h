@@ -47,9 +47,12 @@ class Backend {
   // memory [B*L], every value < n_positions) or, with positions null, r % L.
   virtual void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
                     const int64_t* positions, int64_t n_positions) = 0;
+  // Attention of the queries at positions [q0, q0 + Lq) of each row against the keys and values
+  // of the whole row (cpu/ops.h): q, out [B*Lq, n_heads*d]; k, v [B*L, n_kv*d]; token_mask [B*L]
+  // (backend memory). The full forward passes q0 = 0, Lq = L; a KV-cached step passes its span.
   virtual void attention(const float* q, const float* k, const float* v, float* out, int64_t B,
-                         int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
-                         const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
+                         int64_t L, int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv,
+                         int64_t d, const uint8_t* token_mask, cpu::MaskMode mode, bool bf16) = 0;
   // out[r, i] = silu(gu[r, i]) · gu[r, F + i]: the gate and up projections side by side.
   virtual void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) = 0;
   // dst[r, :] = src[r, col0 : col0 + ncols] (src row stride src_ld, dst contiguous).

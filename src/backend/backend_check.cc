@@ -144,26 +144,31 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
     int64_t B, L, H, KV, d;
     int mask;  // 0 none, 1 pair with left padding, 2 hf-causal with padding
     bool bf16;
+    int64_t q0 = 0, Lq = 0;  // query span (Lq 0 = the whole row); spans are the KV-cached steps
   };
-  const AttnCase cases[] = {{1, 77, 4, 4, 64, 0, false}, {2, 77, 4, 2, 64, 1, false},
-                            {2, 33, 2, 2, 16, 2, false}, {1, 200, 4, 4, 128, 0, true},
-                            {2, 150, 4, 1, 64, 1, true},  {2, 70, 2, 2, 16, 2, true},
-                            {1, 1100, 2, 2, 128, 1, true}};
+  const AttnCase cases[] = {{1, 77, 4, 4, 64, 0, false},         {2, 77, 4, 2, 64, 1, false},
+                            {2, 33, 2, 2, 16, 2, false},         {1, 200, 4, 4, 128, 0, true},
+                            {2, 150, 4, 1, 64, 1, true},         {2, 70, 2, 2, 16, 2, true},
+                            {1, 1100, 2, 2, 128, 1, true},       {2, 77, 4, 2, 64, 1, false, 30, 20},
+                            {2, 70, 2, 2, 16, 2, false, 5, 40},  {2, 150, 4, 1, 64, 1, true, 70, 32},
+                            {1, 200, 4, 4, 128, 0, true, 100, 100}, {1, 1100, 2, 2, 128, 1, true, 1000, 100}};
   for (const AttnCase& c : cases) {
-    Tensor q = in.random({c.B * c.L, c.H * c.d}, 2.0f), k = in.random({c.B * c.L, c.KV * c.d}, 2.0f),
+    const int64_t Lq = c.Lq ? c.Lq : c.L;
+    Tensor q = in.random({c.B * Lq, c.H * c.d}, 2.0f), k = in.random({c.B * c.L, c.KV * c.d}, 2.0f),
            v = in.random({c.B * c.L, c.KV * c.d});
     Tensor mask = Tensor::empty(DType::U8, {c.B * c.L});
     for (int64_t b = 0; b < c.B; ++b)
       for (int64_t i = 0; i < c.L; ++i) mask.ptr<uint8_t>()[b * c.L + i] = i >= (b == 0 ? 0 : c.L / 3);
     const char* mname[] = {"none", "pair", "causal"};
-    const std::string name = std::string("attention ") + (c.bf16 ? "bf16" : "f32") + " " + mname[c.mask] +
-                             " B" + std::to_string(c.B) + " L" + std::to_string(c.L) + " H" +
-                             std::to_string(c.H) + "/" + std::to_string(c.KV) + " d" + std::to_string(c.d);
+    std::string name = std::string("attention ") + (c.bf16 ? "bf16" : "f32") + " " + mname[c.mask] +
+                       " B" + std::to_string(c.B) + " L" + std::to_string(c.L) + " H" +
+                       std::to_string(c.H) + "/" + std::to_string(c.KV) + " d" + std::to_string(c.d);
+    if (c.Lq) name += " span " + std::to_string(c.q0) + "+" + std::to_string(c.Lq);
     // bf16 operands on both sides; the two kernels round P at different points: 1e-2.
-    out.push_back({name, pr.compare({q, k, v, mask}, Tensor::empty(DType::F32, {c.B * c.L, c.H * c.d}),
+    out.push_back({name, pr.compare({q, k, v, mask}, Tensor::empty(DType::F32, {c.B * Lq, c.H * c.d}),
                                     [&](Backend& b, auto& d, Tensor& o) {
-                                      b.attention(f(d[0]), f(d[1]), f(d[2]), f(o), c.B, c.L, c.H, c.KV, c.d,
-                                                  c.mask ? d[3].template ptr<uint8_t>() : nullptr,
+                                      b.attention(f(d[0]), f(d[1]), f(d[2]), f(o), c.B, c.L, c.q0, Lq, c.H,
+                                                  c.KV, c.d, c.mask ? d[3].template ptr<uint8_t>() : nullptr,
                                                   c.mask == 2 ? cpu::MaskMode::HfCausal : cpu::MaskMode::Pair, c.bf16);
                                     }),
                    c.bf16 ? 1e-2 : 1e-5});

@@ -32,10 +32,10 @@ void TimingBackend::rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t 
   timed("rope", [&] { in_->rope(x, B, L, heads, d, theta, positions, n_positions); });
 }
 void TimingBackend::attention(const float* q, const float* k, const float* v, float* out, int64_t B,
-                              int64_t L, int64_t H, int64_t KV, int64_t d, const uint8_t* mask,
-                              cpu::MaskMode mode, bool bf16) {
+                              int64_t L, int64_t q0, int64_t Lq, int64_t H, int64_t KV, int64_t d,
+                              const uint8_t* mask, cpu::MaskMode mode, bool bf16) {
   timed(bf16 ? "attention bf16" : "attention f32",
-        [&] { in_->attention(q, k, v, out, B, L, H, KV, d, mask, mode, bf16); });
+        [&] { in_->attention(q, k, v, out, B, L, q0, Lq, H, KV, d, mask, mode, bf16); });
 }
 void TimingBackend::silu_gate(const float* gu, int64_t rows, int64_t F, float* out) {
   timed("silu_gate", [&] { in_->silu_gate(gu, rows, F, out); });

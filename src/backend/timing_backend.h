@@ -36,8 +36,8 @@ class TimingBackend : public Backend {
   void rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,
             const int64_t* positions, int64_t n_positions) override;
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-                 int64_t H, int64_t KV, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
-                 bool bf16) override;
+                 int64_t q0, int64_t Lq, int64_t H, int64_t KV, int64_t d, const uint8_t* mask,
+                 cpu::MaskMode mode, bool bf16) override;
   void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override;
   void copy_cols(const float* src, int64_t rows, int64_t ld, int64_t col0, int64_t n, float* dst) override;
   bool fuse_projections() const override { return in_->fuse_projections(); }

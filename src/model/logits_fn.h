@@ -10,6 +10,21 @@
 
 namespace mmada {
 
+// The sampler's per-position choice (cpu/pick.h) on logits left in backend memory by
+// forward_device: only a token and a probability per row come back.
+inline std::vector<Pick> pick_on_backend(const Transformer& m, const Tensor& logits, double t,
+                                         uint64_t seed, const std::vector<uint64_t>& streams,
+                                         bool bf16_logits) {
+  const int64_t R = logits.size(0);
+  std::vector<int64_t> tok(static_cast<size_t>(R));
+  std::vector<double> prob(static_cast<size_t>(R));
+  m.backend().pick_tokens(logits.ptr<float>(), R, logits.size(1), t, seed, streams.data(),
+                          bf16_logits, tok.data(), prob.data());
+  std::vector<Pick> out(static_cast<size_t>(R));
+  for (int64_t i = 0; i < R; ++i) out[size_t(i)] = {tok[size_t(i)], prob[size_t(i)]};
+  return out;
+}
+
 inline LogitsFn make_logits_fn(const Transformer& m, int64_t col_begin = 0, int64_t col_end = -1) {
   return [&m, col_begin, col_end](const std::vector<int64_t>& ids, int64_t B, int64_t L,
                                   const uint8_t* token_mask, const std::vector<int64_t>& rows) {
@@ -36,15 +51,7 @@ inline PickFn make_pick_fn(const Transformer& m) {
     r.L = L;
     r.token_mask = token_mask;
     r.rows = rows;
-    const Tensor logits = m.forward_device(r);
-    const int64_t R = logits.size(0);
-    std::vector<int64_t> tok(static_cast<size_t>(R));
-    std::vector<double> prob(static_cast<size_t>(R));
-    m.backend().pick_tokens(logits.ptr<float>(), R, logits.size(1), t, seed, streams.data(),
-                            bf16_logits, tok.data(), prob.data());
-    std::vector<Pick> out(static_cast<size_t>(R));
-    for (int64_t i = 0; i < R; ++i) out[size_t(i)] = {tok[size_t(i)], prob[size_t(i)]};
-    return out;
+    return pick_on_backend(m, m.forward_device(r), t, seed, streams, bf16_logits);
   };
 }
 

@@ -1,5 +1,6 @@
 #include "model/transformer.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -18,14 +19,21 @@ namespace mmada {
 
 // The layer stack of one shape, recorded once and replayed: text generation calls the same
 // (B, L) forward hundreds of times, and replaying saves every launch's host cost.
+// KV-cached forwards are recorded per cache (the graph writes into its buffers) and span.
 struct Transformer::GraphCache {
   struct Entry {
     Tensor ids, mask, positions, x;
     std::shared_ptr<void> graph;
+    std::weak_ptr<KvCache::Storage> cache;  // the KV cache storage the graph reads and writes
   };
   std::mutex mu;
-  // (B, L, has mask, mask mode, has positions, RoPE table length)
-  std::map<std::tuple<int64_t, int64_t, bool, int, bool, int64_t>, Entry> entries;
+  // (B, L, has mask, mask mode, has positions, RoPE table length, KV cache id (0 = none),
+  //  span begin, span length)
+  using Key = std::tuple<int64_t, int64_t, bool, int, bool, int64_t, uint64_t, int64_t, int64_t>;
+  std::map<Key, Entry> entries;
+  // Bounds on the graphs kept (each keeps a pool of one forward's temporaries): plain forwards,
+  // and KV-cached ones (a refresh plus one span per block for each live cache).
+  static constexpr size_t kMaxPlain = 4, kMaxCached = 48;
 };
 
 Precision precision_from_name(const std::string& s) {
@@ -115,6 +123,7 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
 
 void Transformer::upload() {
   if (be_->supports_graphs()) graphs_ = std::make_shared<GraphCache>();
+  kv_pool_ = std::make_shared<KvPool>();
   const bool fuse = be_->fuse_projections();
   // Stacks host matrices by rows in backend memory (one upload each, then a device copy).
   auto stack = [&](std::initializer_list<const Tensor*> parts) {
@@ -150,13 +159,57 @@ void Transformer::upload() {
     }
 }
 
+// Released KV cache storages, kept for the next cache of the same shape (a few: each holds
+// 2 · layers · B · L · kv_dim floats).
+struct Transformer::KvPool {
+  std::mutex mu;
+  std::vector<std::shared_ptr<KvCache::Storage>> free;
+  static constexpr size_t kMaxFree = 2;
+};
+
+KvCache Transformer::new_kv_cache(int64_t B, int64_t L) const {
+  MMADA_CHECK(B >= 1 && L >= 1, "KV cache: empty shape (B=", B, ", L=", L, ")");
+  static std::atomic<uint64_t> next_id{1};
+  std::shared_ptr<KvCache::Storage> s;
+  {
+    std::lock_guard<std::mutex> lk(kv_pool_->mu);
+    auto& fr = kv_pool_->free;
+    for (auto it = fr.begin(); it != fr.end(); ++it)
+      if ((*it)->B == B && (*it)->L == L) {
+        s = *it;
+        fr.erase(it);
+        break;
+      }
+  }
+  if (!s) {
+    s = std::make_shared<KvCache::Storage>();
+    s->B = B, s->L = L, s->id = next_id++;
+    for (int64_t li = 0; li < cfg_.n_layers; ++li) {
+      s->k.push_back(be_->alloc(DType::F32, {B * L, cfg_.kv_dim()}));
+      s->v.push_back(be_->alloc(DType::F32, {B * L, cfg_.kv_dim()}));
+    }
+  }
+  KvCache kv;
+  kv.owner_ = s;
+  std::weak_ptr<KvPool> pool = kv_pool_;
+  kv.s_ = std::shared_ptr<KvCache::Storage>(s.get(), [pool, s](KvCache::Storage*) mutable {
+    if (auto p = pool.lock()) {
+      std::lock_guard<std::mutex> lk(p->mu);
+      if (p->free.size() >= KvPool::kMaxFree) p->free.erase(p->free.begin());  // oldest goes
+      p->free.push_back(std::move(s));
+    }
+  });
+  return kv;
+}
+
 void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode,
                              const int64_t* positions, int64_t n_pos, int64_t B, int64_t L, float* xp,
-                             Tensor* hidden_states) const {
+                             Tensor* hidden_states, KvCache* kv, int64_t q0) const {
   const ModelConfig& c = cfg_;
   Backend& be = *be_;
   const int64_t N = B * L, D = c.d_model, H = c.n_heads, KV = c.kv_dim(), Dh = c.head_dim(),
                 F = c.mlp_hidden, W = D + 2 * KV;
+  const int64_t Lc = kv ? kv->length() : L;  // the length of the rows attention reads
   Tensor h = be.alloc(DType::F32, {N, D}), q = be.alloc(DType::F32, {N, D}),
          k = be.alloc(DType::F32, {N, KV}), v = be.alloc(DType::F32, {N, KV}),
          att = be.alloc(DType::F32, {N, D}), qkv = be.alloc(DType::F32, {N, W}),
@@ -182,7 +235,17 @@ void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskM
     be.copy_cols(f(qkv), N, W, D + KV, KV, f(v));
     be.rope(f(q), B, L, H, Dh, c.rope_theta, positions, n_pos);
     be.rope(f(k), B, L, c.n_kv_heads, Dh, c.rope_theta, positions, n_pos);
-    be.attention(f(q), f(k), f(v), f(att), B, L, H, c.n_kv_heads, Dh, mask, mode, bf16);
+    const float *keys = f(k), *values = f(v);
+    if (kv) {  // this run's keys/values replace the cached ones; attention reads whole rows
+      float *kc = f(kv->s_->k[size_t(li)]), *vc = f(kv->s_->v[size_t(li)]);
+      const int64_t rows = L == Lc ? B * L : L, parts = L == Lc ? 1 : B;  // contiguous runs
+      for (int64_t b = 0; b < parts; ++b) {
+        be.copy(f(k) + b * L * KV, kc + (b * Lc + q0) * KV, size_t(rows * KV) * 4);
+        be.copy(f(v) + b * L * KV, vc + (b * Lc + q0) * KV, size_t(rows * KV) * 4);
+      }
+      keys = kc, values = vc;
+    }
+    be.attention(f(q), keys, values, f(att), B, Lc, q0, L, H, c.n_kv_heads, Dh, mask, mode, bf16);
     be.linear(f(att), N, D, l.attn_out, 0, D, xp, D, /*accumulate=*/true);
     be.rmsnorm(xp, f(l.ff_norm), f(h), N, D, eps);
     if (l.gate_up.data) {
@@ -199,22 +262,39 @@ void Transformer::run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskM
 Tensor Transformer::forward_device(const ForwardRequest& r) const {
   const ModelConfig& c = cfg_;
   Backend& be = *be_;
-  const int64_t B = r.B, L = r.L, N = B * L, D = c.d_model;
+  const int64_t B = r.B, L = r.L, D = c.d_model;
   MMADA_CHECK(B >= 1 && L >= 1 && r.ids, "forward: empty input (B=", B, ", L=", L, ")");
   const int64_t col_end = r.col_end < 0 ? c.vocab : r.col_end;
   MMADA_CHECK(0 <= r.col_begin && r.col_begin < col_end && col_end <= c.vocab,
               "forward: head columns [", r.col_begin, ", ", col_end, ") outside vocabulary ",
               c.vocab);
-  for (int64_t i = 0; i < N; ++i)
+  for (int64_t i = 0; i < B * L; ++i)
     MMADA_CHECK(r.ids[i] >= 0 && r.ids[i] < c.vocab, "token id ", r.ids[i],
                 " is outside the vocabulary (", c.vocab, " rows)");
+  // The positions run: [q0, q0 + Lq) of each row; the whole row without a KV cache.
+  const int64_t q0 = r.span_begin, Lq = (r.span_end < 0 ? L : r.span_end) - q0, N = B * Lq;
+  if (r.kv) {
+    MMADA_CHECK(r.kv->s_ && r.kv->batch() == B && r.kv->length() == L &&
+                    int64_t(r.kv->s_->k.size()) == c.n_layers,
+                "forward: KV cache made for [", r.kv->batch(), ", ", r.kv->length(), "], canvas is [", B,
+                ", ", L, "]");
+    MMADA_CHECK(0 <= q0 && Lq >= 1 && q0 + Lq <= L, "forward: span [", q0, ", ", q0 + Lq,
+                ") outside the row [0, ", L, ")");
+    MMADA_CHECK(Lq == L || r.kv->filled_, "forward: a span needs a KV cache filled by a whole-row forward");
+    MMADA_CHECK(!r.hidden_states, "forward: hidden states are not kept on KV-cached forwards");
+  } else {
+    MMADA_CHECK(q0 == 0 && Lq == L, "forward: a span needs a KV cache");
+  }
+  const bool span = Lq < L;
   for (int64_t row : r.rows)
-    MMADA_CHECK(row >= 0 && row < N, "forward: requested row ", row, " outside [0, ", N, ")");
+    MMADA_CHECK(row >= 0 && row < B * L && row % L >= q0 && row % L < q0 + Lq, "forward: requested row ",
+                row, " outside the positions run ([0, ", B * L, "), positions [", q0, ", ", q0 + Lq, "))");
+  MMADA_CHECK(!(r.kv && r.positions), "forward: explicit positions and a KV cache cannot be combined");
   // RoPE table rows needed. With explicit positions: the model's whole range, one length per
   // model, so graphs recorded against the table stay valid whatever positions come later.
   const int64_t n_pos = r.positions ? std::max(L, c.max_sequence_length) : L;
   if (r.positions)
-    for (int64_t i = 0; i < N; ++i)
+    for (int64_t i = 0; i < B * L; ++i)
       MMADA_CHECK(r.positions[i] >= 0 && r.positions[i] < n_pos, "forward: position ", r.positions[i],
                   " outside [0, ", n_pos, ")");
   const bool all_rows = r.rows.empty();
@@ -222,59 +302,90 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
   auto upload_vec = [&](DType dt, Shape shape, const void* src) {
     return be.upload(Tensor::view(dt, std::move(shape), src, nullptr));  // CPU: the view itself
   };
-  std::vector<int64_t> row_list(r.rows);
-  if (all_rows) {
-    row_list.resize(size_t(N));
-    for (int64_t i = 0; i < N; ++i) row_list[size_t(i)] = i;
+  // Rows of x (the positions run): b * Lq + (i - q0) for canvas row b * L + i.
+  std::vector<int64_t> row_list(static_cast<size_t>(R));
+  for (int64_t k = 0; k < R; ++k) {
+    const int64_t row = all_rows ? (k / Lq) * L + q0 + k % Lq : r.rows[size_t(k)];
+    row_list[size_t(k)] = (row / L) * Lq + row % L - q0;
   }
   const Tensor rows = upload_vec(DType::I64, {R}, row_list.data());
   if (r.hidden_states) *r.hidden_states = Tensor::empty(DType::F32, {c.n_layers + 1, B, L, D});
+  // The span's ids and RoPE positions (the whole canvas runs with ids as given, positions r % L).
+  std::vector<int64_t> span_ids, span_pos;
+  if (span) {
+    span_ids.resize(static_cast<size_t>(N));
+    span_pos.resize(static_cast<size_t>(N));
+    for (int64_t k = 0; k < N; ++k) {
+      span_pos[size_t(k)] = q0 + k % Lq;
+      span_ids[size_t(k)] = r.ids[(k / Lq) * L + span_pos[size_t(k)]];
+    }
+  }
+  const int64_t* run_ids = span ? span_ids.data() : r.ids;
 
   // Layers: replayed from a recorded graph where the backend has them (bounded shapes only:
   // each graph keeps its own pool of one forward's temporaries).
-  const bool graph = graphs_ && !r.hidden_states && N <= 4096;
+  const bool graph = graphs_ && !r.hidden_states && B * L <= 4096;
   std::unique_lock<std::mutex> lock;
   Tensor x;
   if (graph) {
     lock = std::unique_lock<std::mutex>(graphs_->mu);
-    const auto key = std::make_tuple(B, L, r.token_mask != nullptr, int(r.mask_mode), r.positions != nullptr, n_pos);
+    const GraphCache::Key key(B, L, r.token_mask != nullptr, int(r.mask_mode), r.positions != nullptr, n_pos,
+                              r.kv ? r.kv->s_->id : 0, q0, Lq);
     auto it = graphs_->entries.find(key);
     const bool fresh = it == graphs_->entries.end();
     if (fresh) {
-      if (graphs_->entries.size() >= 4) graphs_->entries.clear();  // bound the memory kept
+      // Drop graphs of caches that are gone, then bound what is kept (plain and cached apart).
+      auto& es = graphs_->entries;
+      const bool cached = r.kv != nullptr;
+      size_t same_kind = 0;
+      for (auto e = es.begin(); e != es.end();) {
+        const bool e_cached = std::get<4>(e->first) != 0;
+        if (e_cached && e->second.cache.expired()) {
+          e = es.erase(e);
+          continue;
+        }
+        same_kind += e_cached == cached;
+        ++e;
+      }
+      if (same_kind >= (cached ? GraphCache::kMaxCached : GraphCache::kMaxPlain))
+        for (auto e = es.begin(); e != es.end();)
+          e = (std::get<4>(e->first) != 0) == cached ? es.erase(e) : std::next(e);
       GraphCache::Entry e;
       e.ids = be.alloc(DType::I64, {N});
-      if (r.token_mask) e.mask = be.alloc(DType::U8, {N});
+      if (r.token_mask) e.mask = be.alloc(DType::U8, {B * L});
+      if (span) e.positions = upload_vec(DType::I64, {N}, span_pos.data());  // fixed by the key
       if (r.positions) e.positions = be.alloc(DType::I64, {N});
       e.x = be.alloc(DType::F32, {N, D});
-      it = graphs_->entries.emplace(key, std::move(e)).first;
+      if (r.kv) e.cache = r.kv->owner_;
+      it = es.emplace(key, std::move(e)).first;
     }
     GraphCache::Entry& e = it->second;
-    be.upload_into(e.ids.data, r.ids, size_t(N) * 8);
-    if (r.token_mask) be.upload_into(e.mask.data, r.token_mask, size_t(N));
+    be.upload_into(e.ids.data, run_ids, size_t(N) * 8);
+    if (r.token_mask) be.upload_into(e.mask.data, r.token_mask, size_t(B * L));
     if (r.positions) be.upload_into(e.positions.data, r.positions, size_t(N) * 8);
     const uint8_t* m = r.token_mask ? e.mask.ptr<uint8_t>() : nullptr;
-    const int64_t* pos = r.positions ? e.positions.ptr<int64_t>() : nullptr;
+    const int64_t* pos = span || r.positions ? e.positions.ptr<int64_t>() : nullptr;
     if (fresh) {
       // Run eagerly once (plans, tables and pools get made outside the capture), then record.
-      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, pos, n_pos, B, L, e.x.ptr<float>(), nullptr);
+      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, pos, n_pos, B, Lq, e.x.ptr<float>(), nullptr, r.kv, q0);
       be.capture_begin();
-      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, pos, n_pos, B, L, e.x.ptr<float>(), nullptr);
+      run_layers(e.ids.ptr<int64_t>(), m, r.mask_mode, pos, n_pos, B, Lq, e.x.ptr<float>(), nullptr, r.kv, q0);
       e.graph = be.capture_end();
     } else {
       be.graph_launch(e.graph);
     }
     x = e.x;
   } else {
-    const Tensor ids = upload_vec(DType::I64, {N}, r.ids);
-    Tensor mask;
-    if (r.token_mask) mask = upload_vec(DType::U8, {N}, r.token_mask);
-    Tensor pos;
+    const Tensor ids = upload_vec(DType::I64, {N}, run_ids);
+    Tensor mask, pos;
+    if (r.token_mask) mask = upload_vec(DType::U8, {B * L}, r.token_mask);
+    if (span) pos = upload_vec(DType::I64, {N}, span_pos.data());
     if (r.positions) pos = upload_vec(DType::I64, {N}, r.positions);
     x = be.alloc(DType::F32, {N, D});
     run_layers(ids.ptr<int64_t>(), r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode,
-               r.positions ? pos.ptr<int64_t>() : nullptr, n_pos, B, L, x.ptr<float>(), r.hidden_states);
+               pos.data ? pos.ptr<int64_t>() : nullptr, n_pos, B, Lq, x.ptr<float>(), r.hidden_states, r.kv, q0);
   }
+  if (r.kv && !span) r.kv->filled_ = true;
 
   // Final norm and head, on the requested rows only (the head is the largest matrix).
   const float eps = float(c.rms_norm_eps);

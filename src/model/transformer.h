@@ -19,6 +19,34 @@ namespace mmada {
 enum class Precision { F32, BF16 };
 Precision precision_from_name(const std::string& s);
 
+// Keys and values (after RoPE) of every layer for a [B, L] canvas, kept in backend memory between
+// forwards: the approximate cache of block diffusion decoding (docs/fast-decoding.md). Made by
+// Transformer::new_kv_cache, filled by a forward over whole rows, read by forwards over a span
+// (ForwardRequest::kv). Released buffers go back to the transformer for the next cache of the
+// same shape, with the graphs recorded against them (no re-recording per generation).
+class KvCache {
+ public:
+  struct Storage {
+    int64_t B = 0, L = 0;
+    uint64_t id = 0;             // never reused: keys the recorded graphs that write into k/v
+    std::vector<Tensor> k, v;    // per layer [B*L, kv_dim] float32, backend memory
+  };
+  KvCache() = default;
+  KvCache(KvCache&&) = default;
+  KvCache& operator=(KvCache&&) = default;
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  int64_t batch() const { return s_ ? s_->B : 0; }
+  int64_t length() const { return s_ ? s_->L : 0; }
+  bool filled() const { return filled_; }
+
+ private:
+  friend class Transformer;
+  std::shared_ptr<Storage> s_;     // the lease: returns the storage to the pool when released
+  std::weak_ptr<Storage> owner_;   // the storage itself: graphs of a dropped storage are dropped
+  bool filled_ = false;
+};
+
 struct ForwardRequest {
   const int64_t* ids = nullptr;           // [B, L]
   int64_t B = 1, L = 0;
@@ -33,6 +61,13 @@ struct ForwardRequest {
   int64_t col_begin = 0, col_end = -1;
   // If set, receives [n_layers+1, B, L, d]: the input of each block, then the output of ln_f.
   Tensor* hidden_states = nullptr;
+  // Approximate KV cache (docs/fast-decoding.md). With kv, positions [span_begin, span_end) of
+  // each row are run (default: the whole row) and every layer's keys and values of those
+  // positions are written into *kv; a whole-row run refreshes the cache. A narrower span needs a
+  // filled cache of the same [B, L]: its queries see the cached keys/values outside the span and
+  // the fresh ones inside it. ids stays the whole [B, L] canvas; rows must lie in the span.
+  KvCache* kv = nullptr;
+  int64_t span_begin = 0, span_end = -1;
 };
 
 class Transformer {
@@ -57,16 +92,22 @@ class Transformer {
   Tensor forward(const ForwardRequest& req) const;
   // The same, left in backend memory (no copy back; the samplers' device paths use this).
   Tensor forward_device(const ForwardRequest& req) const;
+  // An empty KV cache for [B, L] canvases (2 · layers · B · L · kv_dim floats of backend memory).
+  KvCache new_kv_cache(int64_t B, int64_t L) const;
 
  private:
   void upload();
   // embedding + all blocks: x [B*L, D] (backend memory) from ids/mask in backend memory.
   // positions: backend memory [B*L] or null; n_pos bounds them (the RoPE table's length).
+  // With kv, the B*L rows are positions [q0, q0 + L) of canvases of kv->length() positions: their
+  // keys/values go into the cache and attention reads whole cached rows (mask is [B, kv->length()]).
   void run_layers(const int64_t* ids, const uint8_t* mask, cpu::MaskMode mode,
                   const int64_t* positions, int64_t n_pos, int64_t B, int64_t L, float* x,
-                  Tensor* hidden_states) const;
-  struct GraphCache;  // recorded layer stacks per (B, L, mask, positions) on backends with graphs
+                  Tensor* hidden_states, KvCache* kv = nullptr, int64_t q0 = 0) const;
+  struct GraphCache;  // recorded layer stacks per (B, L, mask, positions, KV cache span) on backends with graphs
   std::shared_ptr<GraphCache> graphs_;
+  struct KvPool;  // released KV cache buffers, by shape
+  std::shared_ptr<KvPool> kv_pool_;
 
   ModelConfig cfg_;
   Precision prec_ = Precision::F32;

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "model/cached_network.h"
 #include "model/logits_fn.h"
 #include "tokenizer/prompts.h"
 
@@ -52,7 +53,8 @@ ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextS
   ChatReply r;
   r.prompt_tokens = int64_t(prompt.size());
   r.stats = generate_text(make_logits_fn(*tm.model), prompt, 1, int64_t(prompt.size()), nullptr, p,
-                          on_step, make_pick_fn(*tm.model));
+                          on_step, make_pick_fn(*tm.model),
+                          p.cache != CacheMode::None ? make_cached_network(*tm.model) : CachedNetwork{});
   r.answer_ids.assign(r.stats.ids.begin() + r.prompt_tokens, r.stats.ids.end());
   r.text = tm.tokenizer->decode(r.answer_ids, /*skip_special=*/true);
   return r;

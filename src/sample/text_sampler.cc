@@ -16,6 +16,22 @@ Remasking remasking_from_name(const std::string& s) {
   fail("unknown remasking '", s, "' (use low_confidence or random)");
 }
 
+CacheMode cache_mode_from_name(const std::string& s) {
+  if (s == "none") return CacheMode::None;
+  if (s == "prefix") return CacheMode::Prefix;
+  if (s == "dual") return CacheMode::Dual;
+  fail("unknown cache '", s, "' (use none, prefix or dual)");
+}
+
+const char* cache_mode_name(CacheMode m) {
+  switch (m) {
+    case CacheMode::None: return "none";
+    case CacheMode::Prefix: return "prefix";
+    case CacheMode::Dual: return "dual";
+  }
+  return "?";
+}
+
 void TextSamplerParams::validate() const {
   MMADA_CHECK(gen_length > 0, "gen_length must be positive, got ", gen_length);
   MMADA_CHECK(block_length > 0, "block_length must be positive, got ", block_length);
@@ -30,6 +46,18 @@ void TextSamplerParams::validate() const {
   MMADA_CHECK(threshold >= 0 && threshold < 1, "threshold must be in [0, 1), got ", threshold);
   MMADA_CHECK(threshold == 0 || remasking == Remasking::LowConfidence,
               "a confidence threshold needs low_confidence remasking (random confidences mean nothing)");
+  MMADA_CHECK(factor >= 0 && std::isfinite(factor), "factor must be >= 0, got ", factor);
+  MMADA_CHECK(factor == 0 || threshold == 0,
+              "choose one parallel decoding rule: a threshold or a factor, not both");
+  MMADA_CHECK(factor == 0 || remasking == Remasking::LowConfidence,
+              "the factor rule needs low_confidence remasking (random confidences mean nothing)");
+  MMADA_CHECK(cache_refresh >= 0, "cache_refresh must be >= 0, got ", cache_refresh);
+  MMADA_CHECK(cache_refresh == 0 || cache != CacheMode::None,
+              "cache_refresh needs a KV cache (cache prefix or dual)");
+  // With one block there is no masked suffix outside the block: dual would be prefix.
+  MMADA_CHECK(cache != CacheMode::Dual || gen_length / block_length >= 2,
+              "the dual cache needs block decoding (block_length < gen_length, here both ",
+              gen_length, "); with a single block use the prefix cache");
 }
 
 std::vector<int64_t> split_transfers(int64_t n, int64_t s) {
@@ -45,8 +73,11 @@ namespace {
 TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t>& prompt,
                                 int64_t B, int64_t P, const std::vector<uint8_t>* prompt_mask,
                                 const TextSamplerParams& p, const TextStepCallback& on_step,
-                                const PickFn& picker) {
+                                const PickFn& picker, const CachedNetwork& cached) {
   p.validate();
+  const bool use_cache = p.cache != CacheMode::None;
+  MMADA_CHECK(!use_cache || cached.logits, "a KV cache was asked for but the network has none");
+  const bool adaptive = p.threshold > 0 || p.factor > 0;  // steps per block not fixed
   MMADA_CHECK(B >= 1 && P >= 0 && int64_t(prompt.size()) == B * P, "prompt must hold B*P ids");
   const int64_t G = p.gen_length, L = P + G, M = p.mask_id;
   const int64_t NB = G / p.block_length, S = p.steps / NB;
@@ -92,7 +123,7 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
         if (std::count(x.begin() + b * L + lo, x.begin() + b * L + hi, M) > 0) return true;
       return false;
     };
-    for (int64_t s = 0; p.threshold > 0 ? block_open() : s < S; ++s, ++step_no) {
+    for (int64_t s = 0; adaptive ? block_open() : s < S; ++s, ++step_no) {
       // Rows that can be committed now: masked positions before the block end.
       std::vector<int64_t> rows;
       for (int64_t b = 0; b < B; ++b)
@@ -100,13 +131,29 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
           if (x[size_t(b * L + i)] == M) rows.push_back(b * L + i);
       std::vector<int64_t> transferred(size_t(B), 0);
       if (!rows.empty()) {
+        // Under a cache: refresh at the block's first step (and every cache_refresh steps), else
+        // run from the block start (or an earlier masked position) to the canvas end or block end.
+        CacheStep cs;
+        if (use_cache) {
+          cs.refresh = s == 0 || (p.cache_refresh > 0 && s % p.cache_refresh == 0);
+          cs.begin = lo;
+          for (int64_t r : rows) cs.begin = std::min(cs.begin, r % L);
+          cs.end = p.cache == CacheMode::Dual ? hi : L;
+          res.cache_refreshes += cs.refresh;
+        }
+        auto run_model = [&](const std::vector<int64_t>& ids, int64_t rows_b, const uint8_t* m,
+                             const std::vector<int64_t>& want) {
+          return use_cache ? cached.logits(ids, rows_b, L, m, want, cs) : model(ids, rows_b, L, m, want);
+        };
+        const bool device_pick = !cfg && (use_cache ? bool(cached.pick) : bool(picker));
         const int64_t R = int64_t(rows.size());
         std::vector<uint64_t> streams(static_cast<size_t>(R));
         for (int64_t r = 0; r < R; ++r) streams[size_t(r)] = (uint64_t(step_no) << 32) ^ uint64_t(rows[size_t(r)]);
         std::vector<Pick> picks;
-        if (!cfg && picker) {  // logits stay on the backend; only the choices come back
-          picks = picker(x, B, L, mask.empty() ? nullptr : mask.data(), rows, p.temperature, p.seed,
-                         streams, p.bf16_logits);
+        if (device_pick) {  // logits stay on the backend; only the choices come back
+          const uint8_t* m = mask.empty() ? nullptr : mask.data();
+          picks = use_cache ? cached.pick(x, B, L, m, rows, p.temperature, p.seed, streams, p.bf16_logits, cs)
+                            : picker(x, B, L, m, rows, p.temperature, p.seed, streams, p.bf16_logits);
         } else {
           Tensor logits;
           if (cfg) {
@@ -115,7 +162,7 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
             for (size_t i = 0; i < x.size(); ++i) both[x.size() + i] = is_prompt[i] ? M : x[i];
             std::vector<int64_t> rows2(rows);
             for (int64_t r : rows) rows2.push_back(r + B * L);
-            Tensor lu_lc = model(both, 2 * B, L, nullptr, rows2);
+            Tensor lu_lc = run_model(both, 2 * B, nullptr, rows2);
             const int64_t V = lu_lc.size(1);
             logits = Tensor::empty(DType::F32, {R, V});
             const float w1 = float(p.cfg_scale + 1.0);
@@ -124,7 +171,7 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
               logits.ptr<float>()[i] = rb(u + rb(w1 * rb(c - u)));  // u + (w+1)(c-u)
             }
           } else {
-            logits = model(x, B, L, mask.empty() ? nullptr : mask.data(), rows);
+            logits = run_model(x, B, mask.empty() ? nullptr : mask.data(), rows);
             if (p.bf16_logits)
               for (int64_t i = 0; i < logits.numel(); ++i) logits.ptr<float>()[i] = rb(logits.ptr<float>()[i]);
           }
@@ -146,17 +193,26 @@ TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t
           while (r1 < rows.size() && rows[r1] < (b + 1) * L) ++r1;
           std::vector<size_t> cand(r1 - r0);
           std::iota(cand.begin(), cand.end(), r0);
-          int64_t want = 0;
-          if (p.threshold > 0) {  // every candidate above the threshold, and at least the best one
-            for (size_t c : cand) want += picks[c].prob > p.threshold;
-            want = std::min<int64_t>(std::max<int64_t>(want, 1), int64_t(cand.size()));
-          } else {
-            want = std::min<int64_t>(k[size_t(b)][size_t(s)], int64_t(cand.size()));
-          }
-          std::partial_sort(cand.begin(), cand.begin() + want, cand.end(), [&](size_t a, size_t c) {
+          auto more_confident = [&](size_t a, size_t c) {
             if (picks[a].prob != picks[c].prob) return picks[a].prob > picks[c].prob;
             return rows[a] < rows[c];
-          });
+          };
+          int64_t want = 0;
+          if (p.factor > 0 && !cand.empty()) {  // the top n while (n+1)(1 - c_n) < factor; n >= 1
+            std::sort(cand.begin(), cand.end(), more_confident);
+            want = 1;
+            while (want < int64_t(cand.size()) &&
+                   double(want + 2) * (1.0 - picks[cand[size_t(want)]].prob) < p.factor)
+              ++want;
+          } else {
+            if (p.threshold > 0) {  // every candidate above the threshold, and at least the best one
+              for (size_t c : cand) want += picks[c].prob > p.threshold;
+              want = std::min<int64_t>(std::max<int64_t>(want, 1), int64_t(cand.size()));
+            } else {
+              want = std::min<int64_t>(k[size_t(b)][size_t(s)], int64_t(cand.size()));
+            }
+            std::partial_sort(cand.begin(), cand.begin() + want, cand.end(), more_confident);
+          }
           for (int64_t j = 0; j < want; ++j) x[size_t(rows[cand[size_t(j)]])] = picks[cand[size_t(j)]].token;
           transferred[size_t(b)] = want;
           r0 = r1;

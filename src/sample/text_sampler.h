@@ -29,6 +29,36 @@ using PickFn = std::function<std::vector<Pick>(
 enum class Remasking { LowConfidence, Random };
 Remasking remasking_from_name(const std::string& s);
 
+// Approximate KV caches for block decoding (docs/fast-decoding.md). At the first step of each
+// block (and every cache_refresh steps) the whole canvas runs and every layer's keys and values
+// are kept; the other steps run only positions from the block start to the end of the canvas
+// (Prefix) or only the block (Dual: the masked suffix's keys/values are cached too).
+enum class CacheMode { None, Prefix, Dual };
+CacheMode cache_mode_from_name(const std::string& s);
+const char* cache_mode_name(CacheMode m);
+
+// Which positions one step runs under a KV cache: the whole canvas, refreshing the cache, or
+// positions [begin, end) of each row against the cached keys/values of the others.
+struct CacheStep {
+  bool refresh = true;
+  int64_t begin = 0, end = 0;
+};
+
+// The network behind a KV cache for one generation (it owns the cache): the LogitsFn and PickFn
+// of above with the step's CacheStep. pick may be empty (logits are then picked on the host).
+struct CachedNetwork {
+  std::function<Tensor(const std::vector<int64_t>& ids, int64_t B, int64_t L,
+                       const uint8_t* token_mask, const std::vector<int64_t>& rows,
+                       const CacheStep& step)>
+      logits;
+  std::function<std::vector<Pick>(const std::vector<int64_t>& ids, int64_t B, int64_t L,
+                                  const uint8_t* token_mask, const std::vector<int64_t>& rows,
+                                  double temperature, uint64_t seed,
+                                  const std::vector<uint64_t>& streams, bool bf16_logits,
+                                  const CacheStep& step)>
+      pick;
+};
+
 struct TextSamplerParams {
   int64_t gen_length = 128;
   int64_t steps = 128;
@@ -47,6 +77,15 @@ struct TextSamplerParams {
   // schedule; otherwise each step commits every masked token of the block whose confidence
   // exceeds it (at least one), so a block may take fewer steps than steps / blocks.
   double threshold = 0;
+  // Fast-dLLM's factor rule, the alternative to threshold: 0 = off; otherwise each step commits
+  // the n most confident masked tokens of the block for the largest n with (m+1)·(1 − c_m) < factor
+  // for every m = 2..n (c_m the m-th highest confidence); at least one.
+  double factor = 0;
+  // Approximate KV cache (needs a CachedNetwork); None keeps every step exact.
+  CacheMode cache = CacheMode::None;
+  // With a cache: also refresh it every cache_refresh steps inside a block (0 = only at block
+  // starts; 1 = every step, which is the exact computation).
+  int64_t cache_refresh = 0;
   std::vector<int64_t> end_ids = {126081, 126348};
   int64_t end_fill_id = 126081;
 
@@ -67,16 +106,18 @@ struct TextSamplerResult {
   std::vector<int64_t> ids;  // [B, P+G]
   int64_t B = 0, L = 0;
   int64_t network_calls = 0;
+  int64_t cache_refreshes = 0;  // network calls that ran the whole canvas under a KV cache
   int64_t steps_skipped = 0;  // by early stop
   bool cancelled = false;
 };
 
 // prompt: [B, P] ids; prompt_mask: null, [B, P] or [B, P+G] (1 = real token; extended with
-// ones over the canvas). The returned canvas holds prompt + answer.
+// ones over the canvas). The returned canvas holds prompt + answer. With p.cache set, every
+// network call goes through `cached` (required then).
 TextSamplerResult generate_text(const LogitsFn& model, const std::vector<int64_t>& prompt,
                                 int64_t B, int64_t P, const std::vector<uint8_t>* prompt_mask,
                                 const TextSamplerParams& p, const TextStepCallback& on_step = {},
-                                const PickFn& picker = {});
+                                const PickFn& picker = {}, const CachedNetwork& cached = {});
 
 // The even transfer schedule: n tokens over s steps, remainder first.
 std::vector<int64_t> split_transfers(int64_t n, int64_t s);

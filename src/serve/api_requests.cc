@@ -135,6 +135,14 @@ ChatCompletionRequest parse_chat_request(const std::string& body, const RequestL
     bad_request("remasking", "'remasking' must be 'low_confidence' or 'random'");
   p.remasking = remasking_from_name(rm);
   p.seed = seed_of(j, &r.seed_given);
+  // Fast decoding (docs/fast-decoding.md); the defaults are the exact sampler.
+  p.threshold = get_number(j, "threshold", 0.0, 0.0, 0.999999);
+  p.factor = get_number(j, "factor", 0.0, 0.0, 1000.0);
+  const std::string cache = get_string(j, "cache", "none");
+  if (cache != "none" && cache != "prefix" && cache != "dual")
+    bad_request("cache", "'cache' must be 'none', 'prefix' or 'dual'");
+  p.cache = cache_mode_from_name(cache);
+  p.cache_refresh = get_int(j, "cache_refresh", 0, 0, lim.max_steps);
   p.early_stop = true;
   try {
     p.validate();

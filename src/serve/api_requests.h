@@ -27,7 +27,10 @@ struct ChatCompletionRequest {
   // The encoded (PNG/JPEG) image of the latest image_url part, empty if none: the model
   // reads one image, placed before the conversation as app.py does.
   std::vector<uint8_t> image;
-  TextSamplerParams sampler;  // validated
+  // Validated. Besides OpenAI's fields: steps, block_length, cfg, remasking, think, and fast
+  // decoding (docs/fast-decoding.md): threshold (0), factor (0), cache ("none"|"prefix"|"dual",
+  // "none"), cache_refresh (0); the defaults give the exact sampler.
+  TextSamplerParams sampler;
   bool seed_given = false;
   bool think = false;
   bool stream = false;

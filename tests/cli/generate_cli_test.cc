@@ -89,5 +89,26 @@ TEST_F(GenerateCli, ChatKeepsHistoryAndResets) {
   EXPECT_NE(r.out.find("(history cleared)"), std::string::npos) << r.out;
 }
 
+// Fast decoding (docs/fast-decoding.md): a cache refreshed at every step is exact mode; the
+// fast modes run; bad combinations are one-line errors at argument time.
+TEST_F(GenerateCli, FastDecodingFlags) {
+  const std::string cmd = base_ + " -p 'What is 2+2?' --gen-length 16 --steps 8 --block-length 4 --temperature 1 --seed 5";
+  const auto exact = run_cli(cmd);
+  ASSERT_EQ(exact.status, 0) << exact.out;
+  EXPECT_EQ(run_cli(cmd + " --cache prefix --cache-refresh 1").out, exact.out);
+  EXPECT_EQ(run_cli(cmd + " --cache dual --cache-refresh 1").out, exact.out);
+  for (const char* fast : {" --cache prefix", " --cache dual --threshold 0.5", " --cache dual --factor 1"}) {
+    const auto r = run_cli(cmd + fast);
+    EXPECT_EQ(r.status, 0) << fast << ": " << r.out;
+  }
+  expect_clean_error(run_cli(cmd + " --cache full"), "unknown cache 'full'");
+  expect_clean_error(run_cli(cmd + " --cache-refresh 2"), "cache_refresh needs a KV cache");
+  expect_clean_error(run_cli(cmd + " --threshold 0.9 --factor 1"), "choose one parallel decoding rule");
+  expect_clean_error(run_cli(cmd + " --factor 1 --remasking random"), "needs low_confidence remasking");
+  expect_clean_error(run_cli(cmd + " --threshold 0.9 --remasking random"), "needs low_confidence remasking");
+  expect_clean_error(run_cli(base_ + " -p x --gen-length 8 --steps 8 --block-length 8 --cache dual"),
+                     "the dual cache needs block decoding");
+}
+
 }  // namespace
 }  // namespace mmada

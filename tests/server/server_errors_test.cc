@@ -108,6 +108,21 @@ TEST_F(ServerErrorsTest, UnknownRoleAndBadSettings) {
   expect_error(kChat, R"({"messages": [{"role": "user", "content": "hi"}], "temperature": -1})", 400);
 }
 
+TEST_F(ServerErrorsTest, FastDecodingSettings) {
+  const std::string hi = R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 16, "block_length": 8, "steps": 8, )";
+  EXPECT_EQ(expect_error(kChat, hi + R"("cache": "full"})", 400), "cache");
+  EXPECT_EQ(expect_error(kChat, hi + R"("cache": 1})", 400), "cache");
+  EXPECT_EQ(expect_error(kChat, hi + R"("threshold": 1.5})", 400), "threshold");
+  EXPECT_EQ(expect_error(kChat, hi + R"("cache_refresh": -1})", 400), "cache_refresh");
+  expect_error(kChat, hi + R"("threshold": 0.9, "factor": 1})", 400);
+  expect_error(kChat, hi + R"("factor": 1, "remasking": "random"})", 400);
+  expect_error(kChat, hi + R"("cache_refresh": 2})", 400);
+  auto c = server_->client();
+  auto r = c.Post(kChat, hi + R"("cache": "dual", "cache_refresh": 2, "threshold": 0.5})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST_F(ServerErrorsTest, BadImages) {
   const std::string p = "messages[0].content[1].image_url.url";
   EXPECT_EQ(expect_error(kChat, chat_with(image_part("data:image/png;base64,%%%notbase64%%%")), 400), p);

@@ -12,6 +12,7 @@
 #include "command.h"
 #include "core/error.h"
 #include "backend/timing_backend.h"
+#include "model/cached_network.h"
 #include "model/logits_fn.h"
 #include "sample/t2i_sampler.h"
 #include "model/transformer.h"
@@ -64,29 +65,79 @@ struct Opts {
   int64_t prompt_len = 64, gen = 256, steps = 256, block = 32, t2i_size = 512;
   double cfg = 3.5;
   bool profile = false, check = false;
+  std::string modes = "none";
 };
 
+// One decoding mode of `bench generate --modes`: "none" (exact), "prefix" or "dual", then any
+// of "+tX" (threshold X), "+fX" (factor X), "+rK" (refresh the cache every K steps).
+TextSamplerParams parse_mode(const std::string& spec, TextSamplerParams p) {
+  size_t at = spec.find('+');
+  p.cache = cache_mode_from_name(spec.substr(0, at));
+  while (at != std::string::npos) {
+    const size_t next = spec.find('+', at + 1);
+    const std::string part = spec.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    MMADA_CHECK(part.size() >= 2 && (part[0] == 't' || part[0] == 'f' || part[0] == 'r'), "bench mode '", spec,
+                "': each '+' part is tX (threshold), fX (factor) or rK (cache refresh)");
+    char* end = nullptr;
+    const double v = std::strtod(part.c_str() + 1, &end);
+    MMADA_CHECK(end && *end == 0, "bench mode '", spec, "': '", part, "' is not a letter and a number");
+    if (part[0] == 't') p.threshold = v;
+    if (part[0] == 'f') p.factor = v;
+    if (part[0] == 'r') p.cache_refresh = int64_t(v);
+    at = next;
+  }
+  p.validate();
+  return p;
+}
+
 // The official benchmark's text setting (temperature 0, low-confidence, no early stop, so the
-// same number of network calls as the reference): seconds per generation and tokens/s.
+// same number of network calls as the reference): seconds per generation and tokens/s, for each
+// decoding mode; the fast modes' tokens are compared with the exact mode's (run first).
 int bench_generate(const Transformer& m, const Opts& o) {
   const ModelConfig& c = m.config();
   std::vector<int64_t> prompt(static_cast<size_t>(o.prompt_len));
   for (int64_t i = 0; i < o.prompt_len; ++i) prompt[size_t(i)] = (i * 2654435761ll + 17) % 126000;
-  TextSamplerParams p;
-  p.gen_length = o.gen, p.steps = o.steps, p.block_length = o.block, p.temperature = 0;
-  p.mask_id = c.mask_token_id;
-  p.bf16_logits = m.precision() == Precision::BF16;
-  std::printf("| prompt | gen | steps | block | s/generation | ms/step | tokens/s | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  double best = 1e30;
-  for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
-    const auto t0 = std::chrono::steady_clock::now();
-    generate_text(make_logits_fn(m), prompt, 1, o.prompt_len, nullptr, p, {}, make_pick_fn(m));
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (k > 0) best = std::min(best, s);
+  TextSamplerParams base;
+  base.gen_length = o.gen, base.steps = o.steps, base.block_length = o.block, base.temperature = 0;
+  base.mask_id = c.mask_token_id;
+  base.bf16_logits = m.precision() == Precision::BF16;
+  std::vector<std::string> modes;
+  for (size_t at = 0; at <= o.modes.size();) {
+    const size_t next = std::min(o.modes.find(',', at), o.modes.size());
+    modes.push_back(o.modes.substr(at, next - at));
+    at = next + 1;
   }
-  std::printf("| %lld | %lld | %lld | %lld | %.3f | %.2f | %.1f | %s |\n", (long long)o.prompt_len, (long long)o.gen,
-              (long long)o.steps, (long long)o.block, best, best * 1e3 / double(o.steps), double(o.gen) / best,
-              peak_device_gib(m.backend()).c_str());
+  std::vector<TextSamplerParams> params;
+  for (const std::string& spec : modes) params.push_back(parse_mode(spec, base));  // fail before timing
+  if (modes.front() != "none") {  // the exact tokens the others are compared with
+    modes.insert(modes.begin(), "none");
+    params.insert(params.begin(), base);
+  }
+  std::printf("| mode | prompt | gen | steps | block | s/generation | network calls | full forwards | tokens/call | tokens/s | agreement | peak GPU GiB |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<int64_t> exact;
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    const TextSamplerParams& p = params[mi];
+    double best = 1e30;
+    TextSamplerResult res;
+    for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
+      const auto t0 = std::chrono::steady_clock::now();
+      res = generate_text(make_logits_fn(m), prompt, 1, o.prompt_len, nullptr, p, {}, make_pick_fn(m),
+                          p.cache != CacheMode::None ? make_cached_network(m) : CachedNetwork{});
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (k > 0) best = std::min(best, s);
+    }
+    const std::vector<int64_t> answer(res.ids.begin() + o.prompt_len, res.ids.end());
+    if (mi == 0) exact = answer;
+    int64_t same = 0;
+    for (size_t i = 0; i < answer.size(); ++i) same += answer[i] == exact[i];
+    const int64_t full = p.cache == CacheMode::None ? res.network_calls : res.cache_refreshes;
+    std::printf("| %s | %lld | %lld | %lld | %lld | %.3f | %lld | %lld | %.2f | %.1f | %.4f | %s |\n", modes[mi].c_str(),
+                (long long)o.prompt_len, (long long)o.gen, (long long)o.steps, (long long)o.block, best,
+                (long long)res.network_calls, (long long)full, double(o.gen) / double(res.network_calls),
+                double(o.gen) / best, double(same) / double(answer.size()), peak_device_gib(m.backend()).c_str());
+    std::fflush(stdout);
+  }
   return 0;
 }
 
@@ -212,6 +263,11 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--gen-length", o->gen, "generate: tokens to generate")->capture_default_str();
       sub.add_option("--steps", o->steps, "generate: denoising steps")->capture_default_str();
       sub.add_option("--block-length", o->block, "generate: block length")->capture_default_str();
+      sub.add_option("--modes", o->modes,
+                     "generate: decoding modes to time, comma-separated: none (exact), prefix, dual, each with "
+                     "optional +tX (threshold), +fX (factor), +rK (cache refresh every K steps), e.g. "
+                     "none,prefix,dual,dual+t0.9; fast modes report token agreement with none")
+          ->capture_default_str();
       sub.add_option("--preset", o->preset, "model shape: 8b (MMaDA-8B) or tiny")->capture_default_str();
       sub.add_option("--config", o->config, "a config.json to take the shape from instead");
       sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();

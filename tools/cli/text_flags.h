@@ -11,7 +11,8 @@ namespace mmada::cli {
 // (spec/sampling.md §5); low_confidence and cfg 0 are generate()'s defaults. Early stop is
 // on for the CLI (off in the library, for parity).
 struct TextFlags {
-  std::string model, tokenizer, precision = "bf16", remasking = "low_confidence", backend = "cpu";
+  std::string model, tokenizer, precision = "bf16", remasking = "low_confidence", backend = "cpu",
+              cache = "none";
   TextSamplerParams p;
   bool think = false, no_early_stop = false;
 
@@ -40,11 +41,21 @@ struct TextFlags {
     sub.add_option("--threshold", p.threshold,
                    "parallel decoding: commit every token above this confidence (0 = the exact schedule)")
         ->capture_default_str();
+    sub.add_option("--factor", p.factor,
+                   "parallel decoding, Fast-dLLM's factor rule: commit the top n tokens while (n+1)(1-c_n) < f (0 = off)")
+        ->capture_default_str();
+    sub.add_option("--cache", cache,
+                   "approximate KV cache: none (exact), prefix (run from the block on) or dual (run the block only)")
+        ->capture_default_str();
+    sub.add_option("--cache-refresh", p.cache_refresh,
+                   "with --cache: also recompute the cache every k steps inside a block (0 = at block starts only)")
+        ->capture_default_str();
   }
   // Validates and returns the sampler settings; throws mmada::Error on bad values.
   TextSamplerParams params() const {
     TextSamplerParams q = p;
     q.remasking = remasking_from_name(remasking);
+    q.cache = cache_mode_from_name(cache);
     q.early_stop = !no_early_stop;
     q.validate();
     return q;

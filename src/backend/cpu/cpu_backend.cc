@@ -47,9 +47,9 @@ class CpuBackend : public Backend {
     cpu::apply_rope(x, B, L, heads, d, table, /*transpose=*/false, positions);
   }
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-                 int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
-                 bool bf16) override {
-    cpu::attention(q, k, v, out, B, L, n_heads, n_kv, d, mask, mode, bf16);
+                 int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv, int64_t d,
+                 const uint8_t* mask, cpu::MaskMode mode, bool bf16) override {
+    cpu::attention(q, k, v, out, B, L, q0, Lq, n_heads, n_kv, d, mask, mode, bf16);
   }
   void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override {
     cpu::silu_gate(gu, rows, F, out);

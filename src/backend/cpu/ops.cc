@@ -74,18 +74,20 @@ template void apply_rope<float>(float*, int64_t, int64_t, int64_t, int64_t, cons
 template void apply_rope<double>(double*, int64_t, int64_t, int64_t, int64_t, const RopeTable&, bool, const int64_t*);
 
 void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-               int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* token_mask,
-               MaskMode mode, bool bf16) {
+               int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv, int64_t d,
+               const uint8_t* token_mask, MaskMode mode, bool bf16) {
+  MMADA_CHECK(q0 >= 0 && Lq >= 1 && q0 + Lq <= L, "attention: query span [", q0, ", ", q0 + Lq,
+              ") outside the row [0, ", L, ")");
   const int64_t qw = n_heads * d, kw = n_kv * d, group = n_heads / n_kv;
   const float scale = 1.0f / std::sqrt(float(d));
   const DType dt = bf16 ? DType::BF16 : DType::F32;
-  std::vector<float> S(size_t(L * L));
+  std::vector<float> S(size_t(Lq * L));
   std::vector<uint16_t> qb, kb, vb, pb;
   if (bf16) {  // round q, k, v to bf16 once, as the reference's bf16 activations are
-    qb.resize(size_t(B * L * qw));
+    qb.resize(size_t(B * Lq * qw));
     kb.resize(size_t(B * L * kw));
     vb.resize(size_t(B * L * kw));
-    pb.resize(size_t(L * L));
+    pb.resize(size_t(Lq * L));
     convert_f32_to_bf16(q, qb.data(), qb.size());
     convert_f32_to_bf16(k, kb.data(), kb.size());
     convert_f32_to_bf16(v, vb.data(), vb.size());
@@ -97,13 +99,14 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     const uint8_t* m = token_mask ? token_mask + b * L : nullptr;
     for (int64_t h = 0; h < n_heads; ++h) {
       const int64_t g = h / group;
-      const int64_t qoff = b * L * qw + h * d, koff = b * L * kw + g * d;
-      // S = Q_h · K_hᵀ : [L, L]
-      matmul(L, L, d, MatRef{ptr(q, qb, qoff), dt, qw}, MatRef{ptr(k, kb, koff), dt, kw, true},
+      const int64_t qoff = b * Lq * qw + h * d, koff = b * L * kw + g * d;
+      // S = Q_h · K_hᵀ : [Lq, L]
+      matmul(Lq, L, d, MatRef{ptr(q, qb, qoff), dt, qw}, MatRef{ptr(k, kb, koff), dt, kw, true},
              S.data(), L);
-#pragma omp parallel for if (L * L > 16384)
-      for (int64_t i = 0; i < L; ++i) {
-        float* s = &S[size_t(i * L)];
+#pragma omp parallel for if (Lq * L > 16384)
+      for (int64_t r = 0; r < Lq; ++r) {
+        const int64_t i = q0 + r;  // the query's position in the row
+        float* s = &S[size_t(r * L)];
         auto allowed = [&](int64_t j) {
           if (!m) return true;
           return mode == MaskMode::Pair ? (m[i] && m[j]) : (j <= i && m[j]);
@@ -124,11 +127,11 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
           for (int64_t j = 0; j < L; ++j) s[j] *= inv;
         }
         if (bf16)
-          for (int64_t j = 0; j < L; ++j) pb[size_t(i * L + j)] = f32_to_bf16(s[j]);
+          for (int64_t j = 0; j < L; ++j) pb[size_t(r * L + j)] = f32_to_bf16(s[j]);
       }
-      // O_h = P · V_h : [L, d], written into the head's columns of `out`.
+      // O_h = P · V_h : [Lq, d], written into the head's columns of `out`.
       const void* P = bf16 ? static_cast<const void*>(pb.data()) : static_cast<const void*>(S.data());
-      matmul(L, d, L, MatRef{P, dt, L}, MatRef{ptr(v, vb, koff), dt, kw}, out + b * L * qw + h * d,
+      matmul(Lq, d, L, MatRef{P, dt, L}, MatRef{ptr(v, vb, koff), dt, kw}, out + b * Lq * qw + h * d,
              qw);
     }
   }

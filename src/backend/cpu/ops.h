@@ -33,12 +33,14 @@ void apply_rope(T* x, int64_t B, int64_t L, int64_t n_heads, int64_t head_dim, c
 // its scores are float32 min.
 enum class MaskMode { Pair, HfCausal };
 
-// out[b,i,h,:] = softmax(q·kᵀ/sqrt(d) + bias) · v over the sequence, bidirectional.
-// q, out: [B*L, n_heads*d]; k, v: [B*L, n_kv*d] (kv head = h / (n_heads/n_kv)).
-// token_mask: [B*L] or null (no masking). bf16: scores and P·V as bf16 x bf16 -> f32.
+// out[b,i,h,:] = softmax(q·kᵀ/sqrt(d) + bias) · v over the sequence, bidirectional, for the
+// queries at positions [q0, q0 + Lq) of each row (the whole row: q0 = 0, Lq = L; a span is what
+// the approximate KV cache runs). q, out: [B*Lq, n_heads*d]; k, v: [B*L, n_kv*d] (kv head =
+// h / (n_heads/n_kv)). token_mask: [B*L] by absolute position, or null (no masking).
+// bf16: scores and P·V as bf16 x bf16 -> f32.
 void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-               int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* token_mask,
-               MaskMode mode, bool bf16);
+               int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv, int64_t d,
+               const uint8_t* token_mask, MaskMode mode, bool bf16);
 
 // out[r, i] = silu(gu[r, i]) * gu[r, F + i]
 void silu_gate(const float* gu, int64_t rows, int64_t F, float* out);

@@ -4,6 +4,9 @@
 // j <= i && m_j. A query that sees no key at all attends uniformly to all keys (the reference
 // adds float32 min to every score of such a row). Both kernels first decide, per query row,
 // whether it is such a "uniform" row, then treat it as "every key visible, every score 0".
+//
+// Queries may be a span [q0, q0 + Lq) of each row (the KV-cached steps): q and out then hold
+// Lq rows per sequence, k and v all L; positions i below are absolute (the mask is by position).
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 
@@ -31,12 +34,12 @@ __device__ __forceinline__ bool visible(const uint8_t* m, int64_t i, int64_t j, 
 
 // Exact float32 reference: one block per (query, head, batch); scores in shared memory.
 __global__ void attention_f32_kernel(const float* q, const float* k, const float* v, float* out,
-                                     int64_t L, int64_t H, int64_t KVH, int64_t d,
-                                     const uint8_t* mask, int mode, float scale) {
+                                     int64_t L, int64_t q0, int64_t Lq, int64_t H, int64_t KVH,
+                                     int64_t d, const uint8_t* mask, int mode, float scale) {
   extern __shared__ float sc[];  // L scores, then 32 partials
-  const int64_t i = blockIdx.x, h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
+  const int64_t r = blockIdx.x, i = q0 + r, h = blockIdx.y, b = blockIdx.z, g = h / (H / KVH);
   const uint8_t* m = mask ? mask + b * L : nullptr;
-  const float* qi = q + (b * L + i) * H * d + h * d;
+  const float* qi = q + (b * Lq + r) * H * d + h * d;
   __shared__ bool uniform;
   if (threadIdx.x == 0) uniform = row_is_uniform(m, L, i, mode);
   __syncthreads();
@@ -85,7 +88,7 @@ __global__ void attention_f32_kernel(const float* q, const float* k, const float
   for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
     float acc = 0;
     for (int64_t j = 0; j < L; ++j) acc += sc[j] * v[(b * L + j) * KVH * d + g * d + e];
-    out[(b * L + i) * H * d + h * d + e] = acc * inv;
+    out[(b * Lq + r) * H * d + h * d + e] = acc * inv;
   }
 }
 
@@ -143,8 +146,8 @@ constexpr size_t flash_smem_bytes() {
 template <int D>
 __global__ void __launch_bounds__(128) flash_attention_kernel(
     const bf16* __restrict__ q, const bf16* __restrict__ k, const bf16* __restrict__ v,
-    float* __restrict__ out, int64_t L, int64_t H, int64_t KVH, const uint8_t* __restrict__ mask,
-    int mode, float scale_log2) {
+    float* __restrict__ out, int64_t L, int64_t q0, int64_t Lq, int64_t H, int64_t KVH,
+    const uint8_t* __restrict__ mask, int mode, float scale_log2) {
   constexpr int ld = D + 8;  // smem row stride: 16-byte aligned rows, conflict-free ldmatrix
   extern __shared__ __align__(16) unsigned char flash_smem[];
   bf16* Ks = reinterpret_cast<bf16*>(flash_smem);
@@ -153,10 +156,12 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t b = blockIdx.z, h = blockIdx.y, kvh = h / (H / KVH);
   const uint8_t* m = mask ? mask + b * L : nullptr;
-  const int64_t row[2] = {int64_t(blockIdx.x) * kFlashRows + warp * 16 + g,
-                          int64_t(blockIdx.x) * kFlashRows + warp * 16 + g + 8};
+  // This thread's two query rows, as absolute positions of the span [q0, qe).
+  const int64_t qe = q0 + Lq;
+  const int64_t row[2] = {q0 + int64_t(blockIdx.x) * kFlashRows + warp * 16 + g,
+                          q0 + int64_t(blockIdx.x) * kFlashRows + warp * 16 + g + 8};
   bool uniform[2];
-  for (int r = 0; r < 2; ++r) uniform[r] = row[r] < L && row_is_uniform(m, L, row[r], mode);
+  for (int r = 0; r < 2; ++r) uniform[r] = row[r] < qe && row_is_uniform(m, L, row[r], mode);
 
   // This warp's 16 query rows as A fragments, straight from global memory (read once).
   unsigned qa[D / 16][4];
@@ -164,7 +169,7 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
     for (int e = 0; e < 4; ++e) {
       const int64_t i = row[e & 1];
       const int col = kk * 16 + 2 * t + (e >> 1) * 8;
-      qa[kk][e] = i < L ? *reinterpret_cast<const unsigned*>(q + (b * L + i) * H * D + h * D + col) : 0u;
+      qa[kk][e] = i < qe ? *reinterpret_cast<const unsigned*>(q + (b * Lq + i - q0) * H * D + h * D + col) : 0u;
     }
 
   float o[D / 8][4];
@@ -216,7 +221,7 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
         const int64_t i = row[r], j = j0 + n * 8 + 2 * t + (e & 1);
-        const bool ok = i < L && j < L && (uniform[r] || visible(m, i, j, mode));
+        const bool ok = i < qe && j < L && (uniform[r] || visible(m, i, j, mode));
         s[n][e] = !ok ? -INFINITY : uniform[r] ? 0.0f : s[n][e] * scale_log2;
         tile_max[r] = fmaxf(tile_max[r], s[n][e]);
       }
@@ -261,9 +266,9 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
     row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 2);
   }
   for (int r = 0; r < 2; ++r) {
-    if (row[r] >= L) continue;
+    if (row[r] >= qe) continue;
     const float inv = 1.0f / row_sum[r];
-    float* dst = out + (b * L + row[r]) * H * D + h * D + 2 * t;
+    float* dst = out + (b * Lq + row[r] - q0) * H * D + h * D + 2 * t;
     for (int n = 0; n < D / 8; ++n)
       *reinterpret_cast<float2*>(dst + n * 8) = make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
   }
@@ -271,11 +276,11 @@ __global__ void __launch_bounds__(128) flash_attention_kernel(
 
 // One block per (row, head): float32 max and sum, normalised P rounded to bf16 once (as the
 // CPU bf16 path does).
-__global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, const uint8_t* m,
-                                      int mode, float scale) {
-  const int64_t i = blockIdx.x, h = blockIdx.y;
-  const float* s = S + (h * L + i) * L;
-  bf16* p = P + (h * L + i) * L;
+__global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, int64_t q0, int64_t Lq,
+                                      const uint8_t* m, int mode, float scale) {
+  const int64_t r = blockIdx.x, i = q0 + r, h = blockIdx.y;
+  const float* s = S + (h * Lq + r) * L;
+  bf16* p = P + (h * Lq + r) * L;
   __shared__ int uniform;
   __shared__ float red[32];
   if (threadIdx.x == 0) uniform = row_is_uniform(m, L, i, mode);
@@ -315,7 +320,8 @@ __global__ void masked_softmax_kernel(const float* S, bf16* P, int64_t L, const 
 
 template <int D>
 void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64_t B, int64_t L,
-                  int64_t H, int64_t KVH, const uint8_t* mask, int mode, cudaStream_t s) {
+                  int64_t q0, int64_t Lq, int64_t H, int64_t KVH, const uint8_t* mask, int mode,
+                  cudaStream_t s) {
   constexpr size_t bytes = flash_smem_bytes<D>();
   static bool configured = false;
   if (!configured) {
@@ -323,8 +329,8 @@ void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
     configured = true;
   }
-  dim3 grid(unsigned((L + kFlashRows - 1) / kFlashRows), unsigned(H), unsigned(B));
-  flash_attention_kernel<D><<<grid, 128, bytes, s>>>(q, k, v, out, L, H, KVH, mask, mode,
+  dim3 grid(unsigned((Lq + kFlashRows - 1) / kFlashRows), unsigned(H), unsigned(B));
+  flash_attention_kernel<D><<<grid, 128, bytes, s>>>(q, k, v, out, L, q0, Lq, H, KVH, mask, mode,
                                                      1.4426950408889634f / sqrtf(float(D)));
   MMADA_CUDA_LAUNCHED();
 }
@@ -332,32 +338,34 @@ void launch_flash(const bf16* q, const bf16* k, const bf16* v, float* out, int64
 }  // namespace
 
 void attention_f32(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-                   int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, int mode, cudaStream_t s) {
+                   int64_t q0, int64_t Lq, int64_t H, int64_t KVH, int64_t d, const uint8_t* mask,
+                   int mode, cudaStream_t s) {
   const size_t smem = size_t(L) * 4;
   if (smem > 48 * 1024)
     MMADA_CUDA_CHECK(cudaFuncSetAttribute(attention_f32_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           int(std::min<size_t>(smem, 200 * 1024))));
   MMADA_CHECK(smem <= 200 * 1024, "float32 CUDA attention supports sequences up to 51200 tokens");
-  attention_f32_kernel<<<dim3(unsigned(L), unsigned(H), unsigned(B)), 128, smem, s>>>(
-      q, k, v, out, L, H, KVH, d, mask, mode, 1.0f / sqrtf(float(d)));
+  attention_f32_kernel<<<dim3(unsigned(Lq), unsigned(H), unsigned(B)), 128, smem, s>>>(
+      q, k, v, out, L, q0, Lq, H, KVH, d, mask, mode, 1.0f / sqrtf(float(d)));
   MMADA_CUDA_LAUNCHED();
 }
 
-void masked_softmax_rows(const float* S, bf16* P, int64_t H, int64_t L, const uint8_t* mask,
-                         int mode, float scale, cudaStream_t s) {
-  masked_softmax_kernel<<<dim3(unsigned(L), unsigned(H)), 256, 0, s>>>(S, P, L, mask, mode, scale);
+void masked_softmax_rows(const float* S, bf16* P, int64_t H, int64_t L, int64_t q0, int64_t Lq,
+                         const uint8_t* mask, int mode, float scale, cudaStream_t s) {
+  masked_softmax_kernel<<<dim3(unsigned(Lq), unsigned(H)), 256, 0, s>>>(S, P, L, q0, Lq, mask, mode, scale);
   MMADA_CUDA_LAUNCHED();
 }
 
 bool attention_bf16_supports(int64_t d) { return d == 16 || d == 32 || d == 64 || d == 128; }
 
 void attention_bf16(const bf16* q, const bf16* k, const bf16* v, float* out, int64_t B, int64_t L,
-                    int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, int mode, cudaStream_t s) {
+                    int64_t q0, int64_t Lq, int64_t H, int64_t KVH, int64_t d, const uint8_t* mask,
+                    int mode, cudaStream_t s) {
   switch (d) {
-    case 16: return launch_flash<16>(q, k, v, out, B, L, H, KVH, mask, mode, s);
-    case 32: return launch_flash<32>(q, k, v, out, B, L, H, KVH, mask, mode, s);
-    case 64: return launch_flash<64>(q, k, v, out, B, L, H, KVH, mask, mode, s);
-    case 128: return launch_flash<128>(q, k, v, out, B, L, H, KVH, mask, mode, s);
+    case 16: return launch_flash<16>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
+    case 32: return launch_flash<32>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
+    case 64: return launch_flash<64>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
+    case 128: return launch_flash<128>(q, k, v, out, B, L, q0, Lq, H, KVH, mask, mode, s);
     default: fail("bf16 CUDA attention supports head dims 16, 32, 64, 128; got ", d);
   }
 }

@@ -239,24 +239,26 @@ class CudaBackend : public Backend {
   }
 
   void attention(const float* q, const float* k, const float* v, float* out, int64_t B, int64_t L,
-                 int64_t H, int64_t KVH, int64_t d, const uint8_t* mask, cpu::MaskMode mode,
-                 bool bf16) override {
+                 int64_t q0, int64_t Lq, int64_t H, int64_t KVH, int64_t d, const uint8_t* mask,
+                 cpu::MaskMode mode, bool bf16) override {
+    MMADA_CHECK(q0 >= 0 && Lq >= 1 && q0 + Lq <= L, "attention: query span [", q0, ", ", q0 + Lq,
+                ") outside the row [0, ", L, ")");
     const int md = mode == cpu::MaskMode::Pair ? 0 : 1;
     if (!bf16 || !cuda::attention_bf16_supports(d)) {
-      cuda::attention_f32(q, k, v, out, B, L, H, KVH, d, mask, md, stream_);
+      cuda::attention_f32(q, k, v, out, B, L, q0, Lq, H, KVH, d, mask, md, stream_);
       return;
     }
-    Tensor qb = alloc(DType::BF16, {B * L * H * d}), kb = alloc(DType::BF16, {B * L * KVH * d}),
+    Tensor qb = alloc(DType::BF16, {B * Lq * H * d}), kb = alloc(DType::BF16, {B * L * KVH * d}),
            vb = alloc(DType::BF16, {B * L * KVH * d});
     cuda::f32_to_bf16(q, qb.ptr<__nv_bfloat16>(), qb.numel(), stream_);
     cuda::f32_to_bf16(k, kb.ptr<__nv_bfloat16>(), kb.numel(), stream_);
     cuda::f32_to_bf16(v, vb.ptr<__nv_bfloat16>(), vb.numel(), stream_);
     if (use_flash_) {
       cuda::attention_bf16(qb.ptr<__nv_bfloat16>(), kb.ptr<__nv_bfloat16>(), vb.ptr<__nv_bfloat16>(), out,
-                           B, L, H, KVH, d, mask, md, stream_);
+                           B, L, q0, Lq, H, KVH, d, mask, md, stream_);
     } else {
       attention_gemm(qb.ptr<__nv_bfloat16>(), kb.ptr<__nv_bfloat16>(), vb.ptr<__nv_bfloat16>(), out, B, L,
-                     H, KVH, d, mask, md);
+                     q0, Lq, H, KVH, d, mask, md);
     }
   }
 
@@ -358,29 +360,30 @@ class CudaBackend : public Backend {
  public:
   // Attention through batched cuBLAS GEMMs: S = Q·Kᵀ for all heads of a sequence (float32
   // scores), a masked softmax writing bf16 P, then O = P·V. Faster than the wmma flash kernel
-  // at every MMaDA length measured (docs/cuda.md), at the cost of an H×L×L score buffer.
+  // at every MMaDA length measured (docs/cuda.md), at the cost of an H×Lq×L score buffer.
+  // Queries are positions [q0, q0 + Lq) of each row (Lq rows of q and out per sequence).
   void attention_gemm(const __nv_bfloat16* qb, const __nv_bfloat16* kb, const __nv_bfloat16* vb,
-                      float* out, int64_t B, int64_t L, int64_t H, int64_t KVH, int64_t d,
-                      const uint8_t* mask, int mode) {
+                      float* out, int64_t B, int64_t L, int64_t q0, int64_t Lq, int64_t H,
+                      int64_t KVH, int64_t d, const uint8_t* mask, int mode) {
     const int64_t group = H / KVH, qs = H * d, ks = KVH * d;
-    Tensor S = alloc(DType::F32, {H * L * L});
-    Tensor P = alloc(DType::BF16, {H * L * L});
+    Tensor S = alloc(DType::F32, {H * Lq * L});
+    Tensor P = alloc(DType::BF16, {H * Lq * L});
     for (int64_t b = 0; b < B; ++b) {
-      const __nv_bfloat16* q = qb + b * L * qs;
+      const __nv_bfloat16* q = qb + b * Lq * qs;
       const __nv_bfloat16* k = kb + b * L * ks;
       const __nv_bfloat16* v = vb + b * L * ks;
       // Batched over kv heads g (one call when there is no GQA); head h = g·group + r.
       for (int64_t r = 0; r < group; ++r) {
-        // Sᵀ(col-major, L_j × L_i) = K_g(d×L col-major)ᵀ · Q_h(d×L): S row-major [i][j].
-        gemm(GemmShape{true, false, L, L, d, ks, qs, L, true, KVH, d, group * d, group * L * L},
-             k, q + r * d, S.ptr<float>() + r * L * L, 0.0f);
+        // Sᵀ(col-major, L_j × Lq_i) = K_g(d×L col-major)ᵀ · Q_h(d×Lq): S row-major [i][j].
+        gemm(GemmShape{true, false, L, Lq, d, ks, qs, L, true, KVH, d, group * d, group * Lq * L},
+             k, q + r * d, S.ptr<float>() + r * Lq * L, 0.0f);
       }
-      cuda::masked_softmax_rows(S.ptr<float>(), P.ptr<__nv_bfloat16>(), H, L,
+      cuda::masked_softmax_rows(S.ptr<float>(), P.ptr<__nv_bfloat16>(), H, L, q0, Lq,
                                 mask ? mask + b * L : nullptr, mode, 1.0f / sqrtf(float(d)), stream_);
       for (int64_t r = 0; r < group; ++r) {
-        // Oᵀ(d × L_i, ld H·d) = V_g(d×L_j col-major) · Pᵀ(L_j×L_i col-major = P row-major).
-        gemm(GemmShape{false, false, d, L, L, ks, L, qs, true, KVH, d, group * L * L, group * d},
-             v, P.ptr<__nv_bfloat16>() + r * L * L, out + b * L * qs + r * d, 0.0f);
+        // Oᵀ(d × Lq_i, ld H·d) = V_g(d×L_j col-major) · Pᵀ(L_j×Lq_i col-major = P row-major).
+        gemm(GemmShape{false, false, d, Lq, L, ks, L, qs, true, KVH, d, group * Lq * L, group * d},
+             v, P.ptr<__nv_bfloat16>() + r * Lq * L, out + b * Lq * qs + r * d, 0.0f);
       }
     }
   }

@@ -22,21 +22,23 @@ void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, floa
                  cudaStream_t s);
 void f32_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t s);
 
-// Attention over [B*L, heads*d] rows, kv head = h / (n_heads / n_kv). mask: [B*L] or null;
+// Attention of the queries at positions [q0, q0 + Lq) of each row (q, out: [B*Lq, heads*d])
+// against all L keys (k, v: [B*L, n_kv*d]), kv head = h / (n_heads / n_kv). mask: [B*L] or null;
 // mode 0 = pair (m_i && m_j), 1 = hf-causal (j <= i && m_j). Rows with no visible key attend
 // uniformly to all keys. The bf16 version is a fused flash-attention kernel on tensor cores
 // (q, k, v already bf16; no L x L matrix in memory); the f32 one is the exact SIMT reference.
 void attention_f32(const float* q, const float* k, const float* v, float* out, int64_t B,
-                   int64_t L, int64_t n_heads, int64_t n_kv, int64_t d, const uint8_t* mask,
-                   int mode, cudaStream_t s);
+                   int64_t L, int64_t q0, int64_t Lq, int64_t n_heads, int64_t n_kv, int64_t d,
+                   const uint8_t* mask, int mode, cudaStream_t s);
 void attention_bf16(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
-                    float* out, int64_t B, int64_t L, int64_t n_heads, int64_t n_kv, int64_t d,
-                    const uint8_t* mask, int mode, cudaStream_t s);
+                    float* out, int64_t B, int64_t L, int64_t q0, int64_t Lq, int64_t n_heads,
+                    int64_t n_kv, int64_t d, const uint8_t* mask, int mode, cudaStream_t s);
 bool attention_bf16_supports(int64_t d);
-// P[h,i,:] = bf16(softmax(scale·S[h,i,:] over visible keys)) for H heads of one sequence;
-// S float32 [H, L, L]; mask [L] of that sequence or null; same visibility rules as above.
-void masked_softmax_rows(const float* S, __nv_bfloat16* P, int64_t H, int64_t L,
-                         const uint8_t* mask, int mode, float scale, cudaStream_t s);
+// P[h,r,:] = bf16(softmax(scale·S[h,r,:] over visible keys)) for H heads of one sequence and
+// the queries r at positions q0 + r; S float32 [H, Lq, L]; mask [L] of that sequence or null;
+// same visibility rules as above.
+void masked_softmax_rows(const float* S, __nv_bfloat16* P, int64_t H, int64_t L, int64_t q0,
+                         int64_t Lq, const uint8_t* mask, int mode, float scale, cudaStream_t s);
 
 // Per row of logits [R, V]: tokens[r], probs[r] as cpu/pick.h (device pointers).
 void pick_tokens(const float* logits, int64_t R, int64_t V, double temperature, uint64_t seed,
