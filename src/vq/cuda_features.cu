@@ -267,8 +267,9 @@ class CudaFeatureBackend : public FeatureBackend {
     Tensor o = be_->alloc(DType::F32, q.shape);
     // One head of width C over the H*W positions, no padding: the transformer's exact
     // float32 attention computes softmax(q·k * C^-0.5)·v per position.
-    be_->attention(q.ptr<float>(), k.ptr<float>(), v.ptr<float>(), o.ptr<float>(), q.size(0),
-                   q.size(1) * q.size(2), 1, 1, q.size(3), nullptr, cpu::MaskMode::Pair, false);
+    const int64_t len = q.size(1) * q.size(2);
+    be_->attention(q.ptr<float>(), k.ptr<float>(), v.ptr<float>(), o.ptr<float>(), q.size(0), len, 0,
+                   len, 1, 1, q.size(3), nullptr, cpu::MaskMode::Pair, false);
     return o;
   }
 
