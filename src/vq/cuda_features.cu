@@ -363,13 +363,19 @@ class CudaFeatureBackend : public FeatureBackend {
     int best = find(math);
     // Shapes without a tensor-core kernel (e.g. 13 input channels) run exact instead.
     if (best < 0 && math != CUDNN_FMA_MATH) best = find(CUDNN_FMA_MATH);
-    MMADA_CHECK(best >= 0, "cuDNN found no convolution algorithm for input ", shape_str(x.shape),
-                " -> ", shape_str(out));
-    p.algo = perf[best].algo;
-    p.workspace = perf[best].memory;
-    // Exact mode keeps FMA math; TF32 mode takes the math type the winner was timed with.
-    MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(
-        p.conv, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
+    if (best >= 0) {
+      p.algo = perf[best].algo;
+      p.workspace = perf[best].memory;
+      // Exact mode keeps FMA math; TF32 mode takes the math type the winner was timed with.
+      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(
+          p.conv, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
+    } else {
+      // The search itself can fail (seen for TF32 on odd padded shapes): implicit GEMM in
+      // float32 needs no workspace and runs every shape.
+      p.algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+      p.workspace = 0;
+      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH));
+    }
     return plans_[key] = p;
   }
 
