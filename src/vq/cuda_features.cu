@@ -42,6 +42,7 @@ struct Cudnn {
   MMADA_CUDNN_FN(cudnnSetConvolutionMathType)
   MMADA_CUDNN_FN(cudnnDestroyConvolutionDescriptor)
   MMADA_CUDNN_FN(cudnnFindConvolutionForwardAlgorithmEx)
+  MMADA_CUDNN_FN(cudnnGetConvolutionForwardAlgorithm_v7)
   MMADA_CUDNN_FN(cudnnConvolutionForward)
 #undef MMADA_CUDNN_FN
 
@@ -80,6 +81,7 @@ struct Cudnn {
     MMADA_CUDNN_SYM(cudnnSetConvolutionMathType)
     MMADA_CUDNN_SYM(cudnnDestroyConvolutionDescriptor)
     MMADA_CUDNN_SYM(cudnnFindConvolutionForwardAlgorithmEx)
+    MMADA_CUDNN_SYM(cudnnGetConvolutionForwardAlgorithm_v7)
     MMADA_CUDNN_SYM(cudnnConvolutionForward)
 #undef MMADA_CUDNN_SYM
     return c;
@@ -275,6 +277,9 @@ class CudaFeatureBackend : public FeatureBackend {
 
  private:
   struct Weights {
+    // The host tensor stays referenced: the caches are keyed by its address, which must not be
+    // recycled for another layer's weights while the entry lives.
+    Tensor host;
     Tensor krsc, bias;  // weight re-laid [O, kh, kw, I] for cuDNN's NHWC filters
     cudnnFilterDescriptor_t filter = nullptr;
   };
@@ -285,6 +290,7 @@ class CudaFeatureBackend : public FeatureBackend {
     size_t workspace = 0;
   };
   struct Affine {
+    Tensor host;  // pinned, as Weights::host
     Tensor gamma, beta;
   };
 
@@ -301,6 +307,7 @@ class CudaFeatureBackend : public FeatureBackend {
   const Weights& weights(const Conv2d& c) {
     Weights& w = weights_[c.weight().data];
     if (w.filter) return w;
+    w.host = c.weight();
     const int64_t O = c.out_channels(), I = c.in_channels(), kh = c.kernel_h(), kw = c.kernel_w();
     Tensor krsc = Tensor::empty(DType::F32, {O, kh, kw, I});
     const float* src = c.weight().ptr<float>();
@@ -319,7 +326,7 @@ class CudaFeatureBackend : public FeatureBackend {
 
   const Affine& affine(const GroupNorm32& g) {
     Affine& a = affine_[g.weight.data];
-    if (!a.gamma.data) a = {be_->upload(g.weight), be_->upload(g.bias)};
+    if (!a.gamma.data) a = {g.weight, be_->upload(g.weight), be_->upload(g.bias)};
     return a;
   }
 
@@ -348,34 +355,40 @@ class CudaFeatureBackend : public FeatureBackend {
     const size_t ws_bytes = size_t(256) << 20;
     Tensor ws = be_->alloc(DType::U8, {int64_t(ws_bytes)});
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    // Times cuDNN's candidates under one math type; the index of the fastest that ran, or -1.
+    // Times cuDNN's candidates under one math type; where that yields nothing usable (the
+    // search has been seen to fail intermittently on small shapes), asks its heuristics, which
+    // run nothing. The index of the best usable candidate, or -1 (`why` says what failed).
+    std::string why;
+    const auto usable = [&](int found, const char* what) {
+      for (int i = 0; i < found; ++i)  // best first
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_bytes) return i;
+      why += std::string(why.empty() ? "" : "; ") + what + ": " + std::to_string(found) + " candidates" +
+             (found ? std::string(", first ") + dnn.cudnnGetErrorString(perf[0].status) : "");
+      return -1;
+    };
     const auto find = [&](cudnnMathType_t math) {
       int found = 0;
-      if (dnn.cudnnSetConvolutionMathType(p.conv, math) != CUDNN_STATUS_SUCCESS ||
-          dnn.cudnnFindConvolutionForwardAlgorithmEx(
-              handle(), p.x, x.data, w.filter, w.krsc.data, p.conv, p.y, scratch.data,
-              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ws.data, ws_bytes) != CUDNN_STATUS_SUCCESS)
-        return -1;
-      for (int i = 0; i < found; ++i)  // sorted by time
-        if (perf[i].status == CUDNN_STATUS_SUCCESS) return i;
-      return -1;
+      if (dnn.cudnnSetConvolutionMathType(p.conv, math) != CUDNN_STATUS_SUCCESS) return -1;
+      cudnnStatus_t st = dnn.cudnnFindConvolutionForwardAlgorithmEx(
+          handle(), p.x, x.data, w.filter, w.krsc.data, p.conv, p.y, scratch.data,
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, ws.data, ws_bytes);
+      int i = st == CUDNN_STATUS_SUCCESS ? usable(found, "search") : -1;
+      if (i >= 0) return i;
+      found = 0;
+      st = dnn.cudnnGetConvolutionForwardAlgorithm_v7(handle(), p.x, w.filter, p.conv, p.y,
+                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf);
+      return st == CUDNN_STATUS_SUCCESS ? usable(found, "heuristics") : -1;
     };
     int best = find(math);
     // Shapes without a tensor-core kernel (e.g. 13 input channels) run exact instead.
     if (best < 0 && math != CUDNN_FMA_MATH) best = find(CUDNN_FMA_MATH);
-    if (best >= 0) {
-      p.algo = perf[best].algo;
-      p.workspace = perf[best].memory;
-      // Exact mode keeps FMA math; TF32 mode takes the math type the winner was timed with.
-      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(
-          p.conv, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
-    } else {
-      // The search itself can fail (seen for TF32 on odd padded shapes): implicit GEMM in
-      // float32 needs no workspace and runs every shape.
-      p.algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-      p.workspace = 0;
-      MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(p.conv, CUDNN_FMA_MATH));
-    }
+    MMADA_CHECK(best >= 0, "cuDNN has no convolution algorithm for input ", shape_str(x.shape), " -> ",
+                shape_str(out), " (", why, ")");
+    p.algo = perf[best].algo;
+    p.workspace = perf[best].memory;
+    // Exact mode keeps FMA math; TF32 mode takes the math type the winner was chosen with.
+    MMADA_CUDNN_CHECK(dnn.cudnnSetConvolutionMathType(
+        p.conv, math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf[best].mathType));
     return plans_[key] = p;
   }
 
