@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/error.h"
 #include "model/transformer.h"
 #include "train/train_model.h"
 #include "train/unigrpo.h"
@@ -248,6 +249,30 @@ TEST(UniGrpoGradCheck, LossGradientMatchesFiniteDifferences) {
     worst = std::max(worst, err / mx);
   }
   EXPECT_LT(worst, 1e-6);
+}
+
+TEST(UniGrpoGradCheck, NonFiniteLogProbabilityStopsNamingTheContext) {
+  ModelConfig cfg;
+  cfg.d_model = 8;
+  cfg.n_heads = 2;
+  cfg.n_kv_heads = 2;
+  cfg.n_layers = 1;
+  cfg.mlp_hidden = 8;
+  cfg.vocab = 11;
+  cfg.mask_token_id = 10;
+  Transformer t = Transformer::random(cfg, Precision::F32, 1);
+  ModelWeights w = cast_weights(cfg, t.weights(), DType::F32);
+  w.head.ptr<float>()[0] = std::nanf("");
+  const CounterRng rng{1};
+  const std::vector<MaskedRow> rows = {
+      mask_response({1, 2}, {3, 0, 5}, 3, 1.0, MaskSampling::Bernoulli, 10, rng, 1)};
+  try {
+    masked_logprobs<float>(cfg, w, rows, "RL step 3, prompt \"2+3\"");
+    ADD_FAILURE() << "NaN accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RL step 3, prompt \"2+3\": non-finite log-probability"),
+              std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
