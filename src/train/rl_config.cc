@@ -58,7 +58,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
 
   const Section u = top.sub("unigrpo", {"batch_size", "group_size", "mu", "ratio_schedule",
                                         "timesteps", "iid_range", "mask_sampling", "clip_eps",
-                                        "beta", "kl_estimator", "kl_reference", "kl_aggregation",
+                                        "beta", "kl_estimator", "kl_max", "kl_reference", "kl_aggregation",
                                         "token_norm", "post_num", "drop_equal_groups"});
   UniGrpoConfig& g = c.unigrpo;
   c.batch_size = u.integer("batch_size", 16, 1);
@@ -89,6 +89,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   g.beta = u.num("beta", 0.01, 0, 1e6);
   const std::string est = u.str("kl_estimator", "k3", {"k1", "k2", "k3"});
   g.kl_estimator = est == "k1" ? KlEstimator::K1 : est == "k2" ? KlEstimator::K2 : KlEstimator::K3;
+  g.kl_max = u.num("kl_max", 0, 0, 1e9);
   g.kl_reference = u.str("kl_reference", "ref", {"ref", "old"}) == "old" ? KlReference::Old
                                                                          : KlReference::Ref;
   g.kl_aggregation = u.str("kl_aggregation", "token_mean", {"token_mean", "sum"}) == "sum"

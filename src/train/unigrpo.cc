@@ -117,14 +117,16 @@ PolicyTerm policy_term(double l, double l_old, double A, double eps) {
   return t;
 }
 
-KlTerm kl_term(double l, double l_ref, KlEstimator est) {
+KlTerm kl_term(double l, double l_ref, KlEstimator est, double kl_max) {
   const double d = l - l_ref;
+  KlTerm t;
   switch (est) {
-    case KlEstimator::K1: return {d, 1.0};
-    case KlEstimator::K2: return {0.5 * d * d, d};
-    case KlEstimator::K3: return {std::exp(-d) - 1 + d, 1 - std::exp(-d)};
+    case KlEstimator::K1: t = {d, 1.0}; break;
+    case KlEstimator::K2: t = {0.5 * d * d, d}; break;
+    case KlEstimator::K3: t = {std::exp(-d) - 1 + d, 1 - std::exp(-d)}; break;
   }
-  return {};
+  if (kl_max > 0 && std::fabs(t.value) > kl_max) t = {std::copysign(kl_max, t.value), 0.0};
+  return t;
 }
 
 void unigrpo_objective(const std::vector<ResponseTokens>& rows, int64_t B, const UniGrpoConfig& c,
@@ -143,7 +145,7 @@ void unigrpo_objective(const std::vector<ResponseTokens>& rows, int64_t B, const
     const double w_kl = c.kl_aggregation == KlAggregation::TokenMean ? w_pol : 1.0 / double(B);
     for (size_t k = 0; k < M; ++k) {
       const PolicyTerm p = policy_term(r.l[k], r.l_old[k], r.advantage, c.clip_eps);
-      const KlTerm kl = c.beta == 0 ? KlTerm{} : kl_term(r.l[k], r.l_ref[k], c.kl_estimator);
+      const KlTerm kl = c.beta == 0 ? KlTerm{} : kl_term(r.l[k], r.l_ref[k], c.kl_estimator, c.kl_max);
       s.loss += -w_pol * p.value + c.beta * w_kl * kl.value;
       s.policy += w_pol * p.value;
       s.kl += kl.value;

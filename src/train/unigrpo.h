@@ -18,7 +18,8 @@
 //             (masked_count, Eq. 4) or |o_i| (response_length, Eq. 5); B = responses in the
 //             step's kept groups. kl_aggregation "sum" instead adds β Σ_k KL_k / B (dLLM-RL).
 //   KL        δ = ℓ^θ − ℓ^ref: k1 = δ, k2 = δ²/2, k3 = e^{−δ} − 1 + δ (dLLM-RL's default);
-//             reference "ref" = the frozen initial model [paper], "old" = π_old [dLLM-RL].
+//             reference "ref" = the frozen initial model [paper], "old" = π_old [dLLM-RL];
+//             optional clamp kl_max (k3 explodes as e^{−δ} on tokens θ has made very unlikely).
 //   advantage (r − mean)/std over the group, population std; exactly 0 when every reward of
 //             the group is equal (and such groups may be dropped) [dLLM-RL].
 #pragma once
@@ -48,6 +49,8 @@ struct UniGrpoConfig {
   KlEstimator kl_estimator = KlEstimator::K3;
   KlReference kl_reference = KlReference::Ref;
   KlAggregation kl_aggregation = KlAggregation::TokenMean;
+  double kl_max = 0;  // > 0: per-token KL clamped to [−kl_max, kl_max], no gradient where it binds
+                      // (verl's clamp of its k3 "low_var_kl" at 10; 0 = off)
   TokenNorm token_norm = TokenNorm::MaskedCount;
   int64_t post_num = 1;
   bool drop_equal_groups = true;
@@ -93,7 +96,7 @@ PolicyTerm policy_term(double l, double l_old, double advantage, double eps);
 struct KlTerm {
   double value = 0, dvalue = 0;  // KL and d KL / d ℓ^θ
 };
-KlTerm kl_term(double l, double l_ref, KlEstimator est);
+KlTerm kl_term(double l, double l_ref, KlEstimator est, double kl_max = 0);
 
 // One response's masked tokens at one inner step.
 struct ResponseTokens {

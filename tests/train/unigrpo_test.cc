@@ -139,6 +139,13 @@ TEST(UniGrpoObjective, KlEstimators) {
   EXPECT_NEAR(kl_term(a, b, KlEstimator::K2).value, 0.5 * d * d, 1e-15);
   EXPECT_NEAR(kl_term(a, b, KlEstimator::K2).dvalue, d, 1e-15);
   EXPECT_NEAR(kl_term(a, b, KlEstimator::K3).value, 0.5 - 1 + d, 1e-15);
+  // The clamp: k3 at δ = −12 is e^12 − 13 ≈ 162742; clamped to 10 with no gradient; values
+  // below the bound are untouched.
+  const KlTerm far = kl_term(-20.0, -8.0, KlEstimator::K3, 10.0);
+  EXPECT_EQ(far.value, 10.0);
+  EXPECT_EQ(far.dvalue, 0.0);
+  EXPECT_NEAR(kl_term(a, b, KlEstimator::K3, 10.0).value, 0.5 - 1 + d, 1e-15);
+  EXPECT_EQ(kl_term(-20.0, -8.0, KlEstimator::K1, 10.0).value, -10.0);
   // θ = θ_ref: k2 and k3 and their gradients vanish (§11 test 3).
   for (KlEstimator e : {KlEstimator::K2, KlEstimator::K3}) {
     EXPECT_EQ(kl_term(a, a, e).value, 0.0);
