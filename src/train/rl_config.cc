@@ -1,0 +1,169 @@
+#include "train/rl_config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "train/json_section.h"
+
+namespace mmada::train {
+
+RlConfig RlConfig::from_json_text(const std::string& text, const std::string& where) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(where, ": not valid JSON: ", e.what());
+  }
+  RlConfig c;
+  const Section top(root, where,
+                    {"model", "tokenizer", "data", "rollout", "unigrpo", "rewards", "optim",
+                     "steps", "seed", "output_dir", "save_every", "save_dtype", "resume",
+                     "log_file"});
+  const Section m = top.sub("model", {"init_from"});
+  c.init_from = m.str("init_from", "");
+  MMADA_CHECK(!c.init_from.empty(), where,
+              ".model.init_from is required (RL starts from a trained model, which is also the "
+              "frozen KL reference)");
+  c.tokenizer = top.str("tokenizer", "byte");
+
+  const Section d = top.sub("data", {"prompts", "on_malformed"});
+  c.prompts_path = d.str("prompts", "");
+  MMADA_CHECK(!c.prompts_path.empty(), where, ".data.prompts is required (a chat JSONL file)");
+  c.on_malformed = d.str("on_malformed", "stop", {"skip", "stop"}) == "skip" ? OnMalformed::Skip
+                                                                           : OnMalformed::Stop;
+
+  const Section r = top.sub("rollout", {"row_length", "gen_length", "block_length", "steps",
+                                        "temperature", "remasking", "threshold"});
+  c.row_length = r.integer("row_length", 0, 0, 1 << 20);
+  c.gen_length = r.integer("gen_length", 0, 0, 1 << 20);
+  MMADA_CHECK((c.row_length > 0) != (c.gen_length > 0), where,
+              ".rollout: give exactly one of \"row_length\" (responses fill the row after the "
+              "prompt) and \"gen_length\" (a fixed response length)");
+  c.block_length = r.integer("block_length", 0, 0, 1 << 20);
+  c.sampler_steps = r.integer("steps", 0, 0, 1 << 20);
+  if (c.gen_length > 0) {
+    const int64_t bl = c.block_length ? c.block_length : c.gen_length;
+    MMADA_CHECK(c.gen_length % bl == 0, where, ".rollout.gen_length ", c.gen_length,
+                " is not a multiple of block_length ", bl);
+    MMADA_CHECK(c.sampler_steps == 0 || c.sampler_steps % (c.gen_length / bl) == 0, where,
+                ".rollout.steps ", c.sampler_steps, " must be a multiple of the number of blocks ",
+                c.gen_length / bl);
+  }
+  c.temperature = r.num("temperature", 0.8, 0, 100);
+  c.remasking = remasking_from_name(r.str("remasking", "low_confidence", {"low_confidence", "random"}));
+  c.threshold = r.num("threshold", 0, 0, 0.999999);
+  MMADA_CHECK(c.threshold == 0 || c.remasking == Remasking::LowConfidence, where,
+              ".rollout.threshold needs remasking \"low_confidence\"");
+
+  const Section u = top.sub("unigrpo", {"batch_size", "group_size", "mu", "ratio_schedule",
+                                        "timesteps", "iid_range", "mask_sampling", "clip_eps",
+                                        "beta", "kl_estimator", "kl_max", "kl_reference", "kl_aggregation",
+                                        "token_norm", "post_num", "drop_equal_groups"});
+  UniGrpoConfig& g = c.unigrpo;
+  c.batch_size = u.integer("batch_size", 16, 1);
+  g.group_size = u.integer("group_size", 8, 2);
+  MMADA_CHECK(c.batch_size % g.group_size == 0, where, ".unigrpo: group_size ", g.group_size,
+              " does not divide batch_size ", c.batch_size,
+              " (every prompt gets exactly group_size responses)");
+  g.mu = u.integer("mu", 4, 1, 1000);
+  const std::string sched = u.str("ratio_schedule", "paper_spaced", {"paper_spaced", "iid_uniform", "full"});
+  g.schedule = sched == "iid_uniform" ? RatioSchedule::IidUniform
+               : sched == "full"      ? RatioSchedule::Full
+                                      : RatioSchedule::PaperSpaced;
+  g.timesteps = u.integer("timesteps", 1000, 1, 1 << 30);
+  if (u.has("iid_range")) {
+    const json& ir = u.j["iid_range"];
+    MMADA_CHECK(ir.is_array() && ir.size() == 2 && ir[0].is_number() && ir[1].is_number(), where,
+                ".unigrpo.iid_range must be [lo, hi]");
+    g.iid_lo = ir[0].get<double>();
+    g.iid_hi = ir[1].get<double>();
+    MMADA_CHECK(0 <= g.iid_lo && g.iid_lo <= g.iid_hi && g.iid_hi <= 1, where,
+                ".unigrpo.iid_range must satisfy 0 <= lo <= hi <= 1, got [", g.iid_lo, ", ",
+                g.iid_hi, "]");
+  }
+  g.mask_sampling = u.str("mask_sampling", "bernoulli", {"bernoulli", "exact_count"}) == "exact_count"
+                        ? MaskSampling::ExactCount
+                        : MaskSampling::Bernoulli;
+  g.clip_eps = u.num("clip_eps", 0.2, 0, 1, true);
+  g.beta = u.num("beta", 0.01, 0, 1e6);
+  const std::string est = u.str("kl_estimator", "k3", {"k1", "k2", "k3"});
+  g.kl_estimator = est == "k1" ? KlEstimator::K1 : est == "k2" ? KlEstimator::K2 : KlEstimator::K3;
+  g.kl_max = u.num("kl_max", 0, 0, 1e9);
+  g.kl_reference = u.str("kl_reference", "ref", {"ref", "old"}) == "old" ? KlReference::Old
+                                                                         : KlReference::Ref;
+  g.kl_aggregation = u.str("kl_aggregation", "token_mean", {"token_mean", "sum"}) == "sum"
+                         ? KlAggregation::Sum
+                         : KlAggregation::TokenMean;
+  g.token_norm = u.str("token_norm", "masked_count", {"masked_count", "response_length"}) ==
+                         "response_length"
+                     ? TokenNorm::ResponseLength
+                     : TokenNorm::MaskedCount;
+  g.post_num = u.integer("post_num", 1, 0, 1 << 20);
+  g.drop_equal_groups = u.boolean("drop_equal_groups", true);
+
+  // Rewards: default the paper's text pair, correctness 2.0 + format 0.5.
+  if (!top.has("rewards")) {
+    c.rewards = {{"correctness", "correctness", 2.0, "", 10}, {"format", "format", 0.5, "", 10}};
+  } else {
+    MMADA_CHECK(top.j["rewards"].is_array() && !top.j["rewards"].empty(), where,
+                ".rewards must be a non-empty array");
+    for (size_t i = 0; i < top.j["rewards"].size(); ++i) {
+      const Section s(top.j["rewards"][i], where + ".rewards[" + std::to_string(i) + "]",
+                      {"type", "name", "weight", "command", "timeout_s"});
+      RewardSpec spec;
+      spec.type = s.str("type", "", {"correctness", "format", "command"});
+      MMADA_CHECK(!spec.type.empty(), s.where, ".type is required");
+      spec.name = s.str("name", spec.type);
+      const double dflt = spec.type == "correctness" ? 2.0 : spec.type == "format" ? 0.5 : 1.0;
+      spec.weight = s.num("weight", dflt, -1e6, 1e6);
+      if (spec.type == "command") {
+        spec.command = s.str("command", "");
+        MMADA_CHECK(!spec.command.empty(), s.where, ".command is required for a command reward");
+        spec.timeout_s = s.num("timeout_s", 10, 0, 86400, true);
+      } else {
+        MMADA_CHECK(!s.has("command") && !s.has("timeout_s"), s.where,
+                    ": \"command\"/\"timeout_s\" only apply to type \"command\"");
+      }
+      for (const RewardSpec& o : c.rewards)
+        MMADA_CHECK(o.name != spec.name, s.where, ": duplicate reward name \"", spec.name, "\"");
+      c.rewards.push_back(spec);
+    }
+  }
+
+  const Section o = top.sub("optim", {"lr", "warmup_steps", "schedule", "beta1", "beta2", "eps",
+                                      "weight_decay", "grad_clip"});
+  OptimConfig& oc = c.optim;
+  oc.lr = o.num("lr", 1e-6, 0, 10, true);
+  oc.warmup_steps = o.integer("warmup_steps", 0, 0);
+  c.cosine = o.str("schedule", "constant", {"constant", "cosine"}) == "cosine";
+  oc.beta1 = o.num("beta1", 0.9, 0, 0.999999);
+  oc.beta2 = o.num("beta2", 0.999, 0, 0.999999999);
+  oc.eps = o.num("eps", 1e-8, 0, 1, true);
+  oc.weight_decay = o.num("weight_decay", 0.0, 0, 1);
+  oc.grad_clip = o.num("grad_clip", 1.0, 0, 1e9);
+
+  MMADA_CHECK(top.has("steps"), where, ": \"steps\" is required");
+  c.steps = top.integer("steps", 0, 1);
+  oc.max_train_steps = c.steps * g.mu;  // optimiser updates of the whole run
+  MMADA_CHECK(oc.max_train_steps > oc.warmup_steps, where,
+              ".optim.warmup_steps must be below steps × mu (", oc.max_train_steps, ")");
+  c.seed = uint64_t(top.integer("seed", 10086, 0));
+  c.output_dir = top.str("output_dir", "");
+  MMADA_CHECK(!c.output_dir.empty(), where, ": \"output_dir\" is required");
+  c.save_every = top.integer("save_every", 0, 0);
+  c.save_dtype = top.str("save_dtype", "f32", {"f32", "bf16"}) == "bf16" ? DType::BF16 : DType::F32;
+  c.resume = top.boolean("resume", false);
+  c.log_path = top.str("log_file", c.output_dir + "/rl_log.jsonl");
+  return c;
+}
+
+RlConfig RlConfig::load(const std::string& path) {
+  std::ifstream in(path);
+  MMADA_CHECK(in.good(), path, ": cannot read the RL config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_json_text(ss.str(), path);
+}
+
+}  // namespace mmada::train

@@ -1,0 +1,78 @@
+// The UniGRPO loop (spec/unigrpo.md §2, §11) on the CPU trainer's fp32 weights:
+//   per RL step: draw batch_size / G prompts; G rollouts each with the engine's block-diffusion
+//   text sampler (generate_text) driven by the training forward; rewards (RewardSet) and group
+//   advantages; then, with θ_old = θ, record ℓ^old (and ℓ^ref from the frozen initial model) for
+//   every response at each of the µ scheduled masks, before any update; then µ optimiser
+//   updates, update n re-running θ on mask n. Checkpoints as `mmada train`'s (resumable), a
+//   JSONL line per step.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "train/rl_config.h"
+#include "train/rl_rewards.h"
+#include "train/text_encoder.h"
+
+namespace mmada::train {
+
+// One RL problem: the chat prompt (BOS + turns + the assistant header) and its reference.
+struct RlPrompt {
+  std::vector<int64_t> ids;
+  std::string question;   // last user message
+  std::string reference;  // "answer" field, else the last assistant message ("" if none)
+};
+
+// JSONL {"messages": [...]} (a final assistant message is the reference, not the prompt) with
+// an optional "answer" string overriding it. Malformed lines stop or are skipped and counted.
+std::vector<RlPrompt> load_rl_prompts(const std::string& path, const TextEncoder& enc,
+                                      OnMalformed policy);
+
+struct RlStepRecord {
+  int64_t step = 0;
+  double reward_mean = 0, reward_std = 0;             // weighted total over valid rollouts
+  std::vector<double> each_mean, each_std;            // per reward (unweighted)
+  double loss = 0, policy = 0, kl = 0, clip_frac = 0;  // means over the µ updates (kl per token)
+  double len_mean = 0;
+  int64_t len_min = 0, len_max = 0;                    // |o| of the rollouts
+  int64_t rollouts = 0, skipped = 0, groups_kept = 0, groups_dropped = 0;
+  double lr = 0, grad_norm = 0;                        // last update's
+  double rollout_seconds = 0, update_seconds = 0;
+  std::vector<std::string> samples;                    // a few decoded responses
+};
+
+class RlTrainer {
+ public:
+  explicit RlTrainer(const RlConfig& cfg);
+  ~RlTrainer();
+
+  void run(const std::function<void(const RlStepRecord&)>& on_step = nullptr, int64_t until_step = 0);
+  RlStepRecord step();  // one RL step (no checkpoint, no log line)
+
+  const ModelConfig& model_config() const { return mcfg_; }
+  ModelWeights& params() { return params_; }
+  const TrainerState& state() const { return state_; }
+  const RewardSet& rewards() const { return rewards_; }
+  const TextEncoder& encoder() const { return *enc_; }
+  std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
+  void save();
+  int64_t warnings() const { return warnings_; }
+
+ private:
+  RlConfig cfg_;
+  ModelConfig mcfg_;
+  std::unique_ptr<TextEncoder> enc_;
+  std::vector<RlPrompt> prompts_;
+  RewardSet rewards_;
+  ModelWeights params_, ref_, grads_;
+  std::unique_ptr<AdamW> opt_;
+  TrainerState state_;
+  CounterRng rng_;
+  std::vector<int64_t> end_ids_;
+  int64_t warnings_ = 0;
+};
+
+}  // namespace mmada::train

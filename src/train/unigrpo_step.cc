@@ -1,0 +1,115 @@
+#include "train/unigrpo_step.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "train/train_model.h"
+#include "train/train_ops.h"
+
+namespace mmada::train {
+
+namespace {
+
+template <class T>
+struct GroupForward {
+  TrainBatch batch;
+  std::vector<int64_t> labels;
+  Activations<T> acts;
+  std::vector<T> dlogits;   // softmax − onehot per loss row (weight 1)
+  std::vector<double> l;    // log p of the labels
+  cpu::RopeTable rope;
+};
+
+template <class T>
+void run_forward(const ModelConfig& cfg, const ModelWeights& w, const std::vector<MaskedRow>& rows,
+                 const std::string& what, GroupForward<T>& f) {
+  MMADA_CHECK(!rows.empty(), what, ": no rows");
+  const int64_t L = int64_t(rows[0].ids.size());
+  f.batch.B = int64_t(rows.size());
+  f.batch.L = L;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    MMADA_CHECK(int64_t(rows[r].ids.size()) == L, what, ": rows of different lengths");
+    f.batch.ids.insert(f.batch.ids.end(), rows[r].ids.begin(), rows[r].ids.end());
+    for (size_t k = 0; k < rows[r].positions.size(); ++k) {
+      f.batch.rows.push_back(int64_t(r) * L + rows[r].positions[k]);
+      f.labels.push_back(rows[r].labels[k]);
+    }
+  }
+  const int64_t R = int64_t(f.labels.size());
+  if (R == 0) return;
+  f.rope = cpu::make_rope_table(L, cfg.head_dim(), cfg.rope_theta);
+  const std::vector<T> logits = train_forward<T>(cfg, w, f.batch, f.rope, f.acts);
+  f.dlogits.resize(logits.size());
+  std::vector<double> ce(static_cast<size_t>(R)), ones(static_cast<size_t>(R), 1.0);
+  cross_entropy<T>(logits.data(), f.labels.data(), ones.data(), R, cfg.vocab, 0.0,
+                   f.dlogits.data(), ce.data());
+  f.l.resize(ce.size());
+  for (size_t k = 0; k < ce.size(); ++k) {
+    f.l[k] = -ce[k];
+    MMADA_CHECK(std::isfinite(f.l[k]), what, ": non-finite log-probability (", f.l[k],
+                ") at masked token ", k, "; stopped");
+  }
+}
+
+}  // namespace
+
+template <class T>
+std::vector<double> masked_logprobs(const ModelConfig& cfg, const ModelWeights& w,
+                                    const std::vector<MaskedRow>& rows, const std::string& what) {
+  GroupForward<T> f;
+  run_forward<T>(cfg, w, rows, what, f);
+  return f.l;
+}
+
+template <class T>
+ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, const ModelWeights& w,
+                                     const std::vector<MaskedRow>& rows,
+                                     const std::vector<double>& l_old,
+                                     const std::vector<double>& l_ref,
+                                     std::vector<ResponseTokens>& tokens, int64_t B,
+                                     const UniGrpoConfig& c, ModelWeights& grads,
+                                     const std::string& what) {
+  MMADA_CHECK(tokens.size() == rows.size(), what, ": one ResponseTokens per row");
+  GroupForward<T> f;
+  run_forward<T>(cfg, w, rows, what, f);
+  MMADA_CHECK(l_old.size() == f.l.size() && (c.beta == 0 || l_ref.size() == f.l.size()), what,
+              ": recorded old/ref log-probabilities do not match the masked tokens");
+  size_t k = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const size_t M = rows[r].positions.size();
+    ResponseTokens& t = tokens[r];
+    t.l.assign(f.l.begin() + long(k), f.l.begin() + long(k + M));
+    t.l_old.assign(l_old.begin() + long(k), l_old.begin() + long(k + M));
+    if (c.beta != 0) t.l_ref.assign(l_ref.begin() + long(k), l_ref.begin() + long(k + M));
+    else t.l_ref.clear();
+    k += M;
+  }
+  ObjectiveSums s;
+  std::vector<double> dl;
+  unigrpo_objective(tokens, B, c, s, dl);
+  if (f.l.empty()) return s;
+  // d loss / d z = dl · d ℓ / d z = dl · (onehot − softmax) = −dl · (softmax − onehot).
+  const int64_t V = cfg.vocab;
+  for (size_t r = 0; r < dl.size(); ++r) {
+    const T scale = T(-dl[r]);
+    T* d = f.dlogits.data() + int64_t(r) * V;
+    for (int64_t v = 0; v < V; ++v) d[v] *= scale;
+  }
+  train_backward<T>(cfg, w, f.batch, f.rope, f.acts, f.dlogits, grads);
+  return s;
+}
+
+template std::vector<double> masked_logprobs<float>(const ModelConfig&, const ModelWeights&,
+                                                    const std::vector<MaskedRow>&, const std::string&);
+template std::vector<double> masked_logprobs<double>(const ModelConfig&, const ModelWeights&,
+                                                     const std::vector<MaskedRow>&, const std::string&);
+template ObjectiveSums unigrpo_group_backward<float>(
+    const ModelConfig&, const ModelWeights&, const std::vector<MaskedRow>&, const std::vector<double>&,
+    const std::vector<double>&, std::vector<ResponseTokens>&, int64_t, const UniGrpoConfig&,
+    ModelWeights&, const std::string&);
+template ObjectiveSums unigrpo_group_backward<double>(
+    const ModelConfig&, const ModelWeights&, const std::vector<MaskedRow>&, const std::vector<double>&,
+    const std::vector<double>&, std::vector<ResponseTokens>&, int64_t, const UniGrpoConfig&,
+    ModelWeights&, const std::string&);
+
+}  // namespace mmada::train
