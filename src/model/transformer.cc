@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <random>
 #include <map>
 #include <mutex>
@@ -12,7 +11,8 @@
 
 #include "backend/cpu/gemm.h"
 #include "core/error.h"
-#include "io/safetensors.h"
+#include "model/model_file.h"
+#include "model/quant_recipe.h"
 
 namespace mmada {
 
@@ -34,41 +34,41 @@ Precision precision_from_name(const std::string& s) {
 }
 
 Transformer Transformer::load(const std::string& dir, Precision p, std::shared_ptr<Backend> backend) {
-  namespace fs = std::filesystem;
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  MMADA_CHECK(fs::exists(cfg_path), dir, ": no config.json (expected a Hugging Face model folder)");
+  const ModelFile file = ModelFile::open(dir);  // HF folder or GGUF; tensors by HF name
   Transformer m;
-  m.cfg_ = ModelConfig::load(cfg_path);
+  m.cfg_ = file.config;
   m.prec_ = p;
   if (!m.cfg_.unknown_fields.empty()) {
     std::string list;
     for (const auto& f : m.cfg_.unknown_fields) list += " " + f;
     std::fprintf(stderr, "mmada: warning: %s: ignoring unknown config fields:%s\n",
-                 cfg_path.c_str(), list.c_str());
+                 dir.c_str(), list.c_str());
   }
-  const SafeTensorsSet set = SafeTensorsSet::open(dir);
   std::set<std::string> used;
   for_each_tensor(m.cfg_, m.w_, [&](const TensorSlot& s) {
-    MMADA_CHECK(set.has(s.name), dir, ": checkpoint is missing tensor '", s.name,
+    auto it = file.tensors.find(s.name);
+    MMADA_CHECK(it != file.tensors.end(), dir, ": checkpoint is missing tensor '", s.name,
                 "' (config expects shape ", shape_str(s.shape), ")");
-    const Tensor& t = set.get(s.name);
+    const Tensor& t = it->second;
     MMADA_CHECK(t.shape == s.shape, dir, ": tensor '", s.name, "' has shape ", shape_str(t.shape),
                 " but config.json implies ", shape_str(s.shape));
-    MMADA_CHECK(t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F32, dir,
-                ": tensor '", s.name, "' has dtype ", dtype_name(t.dtype),
-                " (weights must be BF16, F16 or F32)");
+    const bool quantized = dtype_is_quantized(t.dtype);
+    MMADA_CHECK(t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F32 || quantized,
+                dir, ": tensor '", s.name, "' has dtype ", dtype_name(t.dtype),
+                " (weights must be BF16, F16, F32 or block-quantized)");
     used.insert(s.name);
     switch (s.role) {
       case TensorRole::Norm: *s.tensor = t.to_f32(); break;
       case TensorRole::Embedding: *s.tensor = t; break;  // rows are converted on lookup
       case TensorRole::Matrix:
+        // bf16 and block-quantized weights stay mapped; the backend's linear takes them.
         if (p == Precision::F32) *s.tensor = t.to_f32();
-        else *s.tensor = t.dtype == DType::BF16 ? t : t.to_bf16();  // bf16 stays mapped
+        else *s.tensor = t.dtype == DType::BF16 || quantized ? t : t.to_bf16();
         break;
     }
   });
   int extra = 0;
-  for (const auto& n : set.names()) extra += used.count(n) == 0;
+  for (const auto& kv : file.tensors) extra += used.count(kv.first) == 0;
   if (extra)
     std::fprintf(stderr, "mmada: warning: %s: %d checkpoint tensors are not used by the model\n",
                  dir.c_str(), extra);
@@ -78,7 +78,7 @@ Transformer Transformer::load(const std::string& dir, Precision p, std::shared_p
 }
 
 Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t seed,
-                                std::shared_ptr<Backend> backend) {
+                                std::shared_ptr<Backend> backend, const QuantRecipe* quant) {
   Transformer m;
   m.cfg_ = cfg;
   m.prec_ = p;
@@ -105,7 +105,7 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
       if (bf16) t.ptr<uint16_t>()[i] = f32_to_bf16(v);
       else t.ptr<float>()[i] = v;
     }
-    *s.tensor = std::move(t);
+    *s.tensor = quant ? quant->apply(s, t) : std::move(t);
   });
   m.be_ = std::move(backend);
   m.upload();
