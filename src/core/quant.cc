@@ -70,9 +70,10 @@ void dequant_q4_k(const uint8_t* b, Out* y) {
     q4k_scale_min(s, 2 * c + 1, &sc1, &m1);
     const float d0 = d * float(sc0), o0 = dmin * float(m0);
     const float d1 = d * float(sc1), o1 = dmin * float(m1);
+    // Fused multiply-add, as the vector path does, so both give the same bits.
     for (int l = 0; l < 32; ++l) {
-      put(y, 64 * c + l, d0 * float(q[32 * c + l] & 0xF) - o0);
-      put(y, 64 * c + 32 + l, d1 * float(q[32 * c + l] >> 4) - o1);
+      put(y, 64 * c + l, std::fma(d0, float(q[32 * c + l] & 0xF), -o0));
+      put(y, 64 * c + 32 + l, std::fma(d1, float(q[32 * c + l] >> 4), -o1));
     }
   }
 }
@@ -81,21 +82,21 @@ template <typename Out>
 void dequant_q6_k(const uint8_t* b, Out* y) {
   const float d = load_f16(b + 208);
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+  int8_t v[256];  // the quants, unpacked in weight order (simple loops the compiler vectorises)
   for (int h = 0; h < 2; ++h) {  // two halves of 128 weights
     const uint8_t* ql = b + 64 * h;
     const uint8_t* qh = b + 128 + 32 * h;
-    const int e0 = 128 * h;
+    int8_t* o = v + 128 * h;
     for (int l = 0; l < 32; ++l) {
-      const int u0 = (ql[l] & 0xF) | ((qh[l] & 3) << 4);
-      const int u1 = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4);
-      const int u2 = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-      const int u3 = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-      // Weight e uses scale e/16 (sub-blocks of 16).
-      put(y, e0 + l, d * float(sc[(e0 + l) / 16]) * float(u0 - 32));
-      put(y, e0 + l + 32, d * float(sc[(e0 + l + 32) / 16]) * float(u1 - 32));
-      put(y, e0 + l + 64, d * float(sc[(e0 + l + 64) / 16]) * float(u2 - 32));
-      put(y, e0 + l + 96, d * float(sc[(e0 + l + 96) / 16]) * float(u3 - 32));
+      o[l] = int8_t(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+      o[l + 32] = int8_t(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      o[l + 64] = int8_t(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      o[l + 96] = int8_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
     }
+  }
+  for (int j = 0; j < 16; ++j) {  // sub-blocks of 16 weights
+    const float s = d * float(sc[j]);
+    for (int l = 0; l < 16; ++l) put(y, 16 * j + l, s * float(v[16 * j + l]));
   }
 }
 
@@ -226,6 +227,14 @@ void quant_q6_k(const float* x, uint8_t* b) {
 void dequantize(DType t, const void* src, float* dst, int64_t n) { dequantize_any(t, src, dst, n); }
 
 void dequantize_bf16(DType t, const void* src, uint16_t* dst, int64_t n) {
+  // AVX-512 (with BF16 conversions) where the CPU has it for the two main types: the GEMM
+  // dequantises every weight once per call, so this loop is on the hot path.
+  static const bool avx512 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+  if (avx512 && (t == DType::Q8_0 || t == DType::Q4_K) && n % dtype_block_elems(t) == 0) {
+    if (t == DType::Q8_0) detail::dequant_q8_0_bf16_avx512(src, dst, n / 32);
+    else detail::dequant_q4_k_bf16_avx512(src, dst, n / 256);
+    return;
+  }
   dequantize_any(t, src, dst, n);
 }
 

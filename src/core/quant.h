@@ -29,4 +29,11 @@ void quantize(DType t, const float* src, void* dst, int64_t n);
 // is not a multiple of the block.
 Tensor quantize_tensor(const Tensor& src, DType t);
 
+namespace detail {
+// AVX-512 + AVX512-BF16 versions of dequantize_bf16 (core/quant_avx512.cc); the same bits as
+// the portable loops. Call only where the CPU has those extensions.
+void dequant_q8_0_bf16_avx512(const void* src, uint16_t* dst, int64_t blocks);
+void dequant_q4_k_bf16_avx512(const void* src, uint16_t* dst, int64_t blocks);
+}  // namespace detail
+
 }  // namespace mmada

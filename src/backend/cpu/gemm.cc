@@ -81,27 +81,30 @@ void check_weight(const Tensor& W, int64_t K, int64_t n0, int64_t n1) {
               ") outside weight ", shape_str(W.shape));
 }
 
-// Rows of a quantized weight per dequantised tile: ~1 MiB of bf16, which stays in L2 while
-// oneDNN multiplies it, and enough rows for its blocking.
-int64_t tile_rows(int64_t K) { return std::max<int64_t>(64, ((int64_t(1) << 19) / K) / 16 * 16); }
+// Rows of a quantized weight dequantised at a time: up to 64 MiB of bf16 (a whole 8B layer
+// matrix but the 12288-row ones; the LM head in 12 pieces), so oneDNN sees GEMMs as large as
+// the bf16 path's and packs the activations as rarely.
+int64_t chunk_rows(int64_t K) { return std::max<int64_t>(16, ((int64_t(32) << 20) / K) / 16 * 16); }
 
-// y[:, n0:n1] (ld ldy) = x · W[n0:n1]ᵀ (+ y) for a block-quantized W, tile by tile.
+// y[:, n0:n1] (ld ldy) = x · W[n0:n1]ᵀ (+ y) for a block-quantized W: each chunk of rows is
+// dequantised into bf16 by all threads, then multiplied by oneDNN's bf16 GEMM. Only the
+// quantized bytes come from the (memory-mapped) weights; the chunk buffer is reused.
 void linear_quantized(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                       int64_t n1, float* y, int64_t ldy, bool accumulate) {
   uint16_t* xb = bf16_scratch(size_t(M * K), 0);
   convert_f32_to_bf16(x, xb, size_t(M * K));
-  const int64_t T = tile_rows(K);
-  thread_local std::vector<uint16_t> tile;
-  if (tile.size() < size_t(T * K)) tile.resize(size_t(T * K));
+  const int64_t C = std::min(chunk_rows(K), n1 - n0);
   const size_t row_bytes = dtype_nbytes(W.dtype, K);
   const auto* w = static_cast<const uint8_t*>(W.data);
-  uint16_t* tp = tile.data();  // this thread's tile, filled by the whole team below
-  for (int64_t t0 = n0; t0 < n1; t0 += T) {
-    const int64_t rows = std::min(T, n1 - t0);
+  thread_local std::vector<uint16_t> chunk;
+  if (chunk.size() < size_t(C * K)) chunk.resize(size_t(C * K));
+  uint16_t* cp = chunk.data();  // this thread's buffer, filled by the whole team below
+  for (int64_t t0 = n0; t0 < n1; t0 += C) {
+    const int64_t rows = std::min(C, n1 - t0);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r)
-      dequantize_bf16(W.dtype, w + size_t(t0 + r) * row_bytes, tp + r * K, K);
-    matmul(M, rows, K, MatRef{xb, DType::BF16, K}, MatRef{tp, DType::BF16, K, true},
+      dequantize_bf16(W.dtype, w + size_t(t0 + r) * row_bytes, cp + r * K, K);
+    matmul(M, rows, K, MatRef{xb, DType::BF16, K}, MatRef{cp, DType::BF16, K, true},
            y + (t0 - n0), ldy, accumulate);
   }
 }
