@@ -86,26 +86,48 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
   for_each_tensor(m.cfg_, m.w_, [&](const TensorSlot& s) {
     ++k;
     const bool bf16 = p == Precision::BF16 && s.role != TensorRole::Norm;
-    Tensor t = Tensor::empty(bf16 ? DType::BF16 : DType::F32, s.shape);
-    const int64_t n = t.numel();
+    const DType plain = bf16 ? DType::BF16 : DType::F32;
     const float scale = s.role == TensorRole::Norm ? 0.1f
                         : s.role == TensorRole::Embedding ? 1.0f
                                                           : 1.0f / std::sqrt(float(s.shape[1]));
     const float base = s.role == TensorRole::Norm ? 1.0f : 0.0f;
-    // Counter-based hash so the fill is parallel and independent of the thread count.
+    // Element i of tensor k: a counter-based hash, so the fill is parallel and independent of
+    // the thread count (and of how the rows are cut into slabs below).
+    auto fill = [&](Tensor& t, int64_t first) {
+      const int64_t n = t.numel();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      uint64_t z = seed * 0x9E3779B97F4A7C15ull + k * 0xBF58476D1CE4E5B9ull + uint64_t(i);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      // uniform in [-sqrt(3), sqrt(3)): unit variance
-      const float u = (float(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
-      const float v = base + scale * u;
-      if (bf16) t.ptr<uint16_t>()[i] = f32_to_bf16(v);
-      else t.ptr<float>()[i] = v;
+      for (int64_t i = 0; i < n; ++i) {
+        uint64_t z = seed * 0x9E3779B97F4A7C15ull + k * 0xBF58476D1CE4E5B9ull + uint64_t(first + i);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        // uniform in [-sqrt(3), sqrt(3)): unit variance
+        const float u = (float(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
+        const float v = base + scale * u;
+        if (bf16) t.ptr<uint16_t>()[i] = f32_to_bf16(v);
+        else t.ptr<float>()[i] = v;
+      }
+    };
+    const DType target = quant ? quant->target(s, plain) : plain;
+    if (!dtype_is_quantized(target)) {
+      Tensor t = Tensor::empty(plain, s.shape);
+      fill(t, 0);
+      *s.tensor = std::move(t);
+      return;
     }
-    *s.tensor = quant ? quant->apply(s, t) : std::move(t);
+    // Quantized: made a slab of rows at a time, so the unquantized tensor never exists whole
+    // (the bf16 LM head alone is 1.1 GB at 8B) and peak memory is the quantized model's.
+    Tensor out = Tensor::empty(target, s.shape);
+    const int64_t N = s.shape[0], K = s.shape[1], slab = std::max<int64_t>(1, (int64_t(1) << 22) / K);
+    const size_t row_bytes = dtype_nbytes(target, K);
+    for (int64_t r0 = 0; r0 < N; r0 += slab) {
+      const int64_t rows = std::min(slab, N - r0);
+      Tensor t = Tensor::empty(plain, {rows, K});
+      fill(t, r0 * K);
+      const Tensor q = quant->apply(s, t);
+      std::memcpy(out.ptr<uint8_t>() + size_t(r0) * row_bytes, q.data, q.nbytes());
+    }
+    *s.tensor = std::move(out);
   });
   m.be_ = std::move(backend);
   m.upload();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "cli/cli_run.h"
@@ -150,6 +151,29 @@ TEST(QuantizeCli, QuantizedModelsGenerate) {
   auto bad = test::run_cli(std::string(cli) + " quantize -m " + d.string() + "/nothing -o " + (d / "x").string());
   test::expect_clean_error(bad, "no config.json");
   fs::remove_all(d);
+}
+
+}  // namespace
+}  // namespace mmada
+
+namespace mmada {
+namespace {
+
+// bench --quant: random weights quantized slab by slab equal the whole tensors quantized.
+TEST(QuantRecipe, RandomModelQuantizedAsMadeEqualsQuantizedAfter) {
+  const ModelConfig c = config256();
+  const QuantRecipe r = QuantRecipe::from_name("q4");
+  Transformer a = Transformer::random(c, Precision::BF16, 9, cpu_backend(), &r);
+  Transformer b = Transformer::random(c, Precision::BF16, 9);
+  ModelWeights& wa = a.weights();
+  std::vector<Tensor> want;
+  for_each_tensor(c, b.weights(), [&](const TensorSlot& s) { want.push_back(r.apply(s, *s.tensor)); });
+  size_t i = 0;
+  for_each_tensor(c, wa, [&](const TensorSlot& s) {
+    const Tensor& w = want[i++];
+    ASSERT_EQ(s.tensor->dtype, w.dtype) << s.name;
+    ASSERT_EQ(std::memcmp(s.tensor->data, w.data, w.nbytes()), 0) << s.name;
+  });
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// mmada quant-eval -m BASE --type q8|q4|q4_0 --data heldout.jsonl: what quantization costs a
+// mmada quant-eval -m BASE --type q8,q4,q4_0 --data heldout.jsonl: what quantization costs a
 // model, measured (docs/quantization.md):
 //  * logits: the base and the quantized model (written to a temporary folder and loaded like
 //    any checkpoint, so the real quantized kernels run) on the held-out chat rows with the
@@ -25,7 +25,8 @@ namespace mmada::cli {
 namespace {
 
 struct Opts {
-  std::string model, type = "q8", data, tokenizer = "byte", precision = "bf16";
+  std::string model, data, tokenizer = "byte";
+  std::vector<std::string> types = {"q8"};
   int64_t row_length = 64, problems = 200;
   bool exact_match = true;
 };
@@ -125,7 +126,8 @@ Command quant_eval_cmd(
     [](CLI::App& sub) -> RunFn {
       auto o = std::make_shared<Opts>();
       sub.add_option("-m,--model", o->model, "base model folder")->required();
-      sub.add_option("--type", o->type, "q8, q4 or q4_0")->check(CLI::IsMember({"q8", "q4", "q4_0"}))->capture_default_str();
+      sub.add_option("--type", o->types, "q8, q4 or q4_0 (comma-separated for several)")
+          ->delimiter(',')->check(CLI::IsMember({"q8", "q4", "q4_0"}))->capture_default_str();
       sub.add_option("--data", o->data, "held-out chat JSONL (scripts/make-arith-chat.py)")->required();
       sub.add_option("--tokenizer", o->tokenizer, "byte, or a tokenizer folder")->capture_default_str();
       sub.add_option("--row-length", o->row_length, "row length (the trainer's text_slots + 3)")->capture_default_str();
@@ -133,38 +135,47 @@ Command quant_eval_cmd(
       sub.add_flag("!--no-exact-match", o->exact_match, "skip the task accuracy (slow on large vocabularies)");
       return [o] {
         namespace fs = std::filesystem;
-        const QuantRecipe recipe = QuantRecipe::from_name(o->type);
         const ModelFile base = ModelFile::open(o->model);
-        // The quantized model as `mmada quantize` writes it, loaded like any checkpoint.
-        const fs::path tmp = fs::temp_directory_path() / ("mmada_quant_eval_" + std::to_string(::getpid()));
-        fs::create_directories(tmp);
-        {
-          std::vector<std::pair<std::string, Tensor>> ts;
-          ModelWeights slots;
-          for_each_tensor(base.config, slots, [&](const TensorSlot& s) {
-            ts.emplace_back(s.name, recipe.apply(s, base.tensors.at(s.name)));
-          });
-          write_safetensors((tmp / "model.safetensors").string(), ts);
-          std::ofstream((tmp / "config.json").string()) << base.config.to_json() << "\n";
-        }
         const Transformer mb = Transformer::load(o->model, Precision::BF16);
-        const Transformer mq = Transformer::load(tmp.string(), Precision::BF16);
-        fs::remove_all(tmp);
         const auto enc = train::make_text_encoder(o->tokenizer);
-        std::printf("| type | masked | positions | top-1 agreement | mean KL (nats) |\n|---|---:|---:|---:|---:|\n");
-        for (double rate : {1.0, 0.5}) {
-          const Rows rows = build_rows(*enc, o->data, o->row_length, o->problems, rate);
-          const Agreement g = compare(mb, mq, rows, o->row_length);
-          std::printf("| %s | %s | %lld | %.4f | %.3g |\n", o->type.c_str(), rate >= 1 ? "all" : "half",
-                      (long long)g.n, g.top1, g.kl);
-        }
-        if (!o->exact_match) return 0;
+        std::vector<Rows> rows;
+        for (double rate : {1.0, 0.5}) rows.push_back(build_rows(*enc, o->data, o->row_length, o->problems, rate));
         const auto eval = [&](const ModelWeights& w) {
           return train::eval_exact_match(base.config, w, *enc, o->data, o->row_length, o->problems);
         };
-        const train::ExactMatchResult eb = eval(as_f32(base, nullptr)), eq = eval(as_f32(base, &recipe));
-        std::printf("exact match: base %lld/%lld, %s %lld/%lld\n", (long long)eb.correct, (long long)eb.total,
-                    o->type.c_str(), (long long)eq.correct, (long long)eq.total);
+        if (o->exact_match) {
+          const train::ExactMatchResult e = eval(as_f32(base, nullptr));
+          std::printf("exact match: base %lld/%lld\n", (long long)e.correct, (long long)e.total);
+        }
+        std::printf("| type | masked | positions | top-1 agreement | mean KL (nats) | exact match |\n|---|---:|---:|---:|---:|---:|\n");
+        for (const std::string& type : o->types) {
+          const QuantRecipe recipe = QuantRecipe::from_name(type);
+          // The quantized model as `mmada quantize` writes it, loaded like any checkpoint.
+          const fs::path tmp = fs::temp_directory_path() / ("mmada_quant_eval_" + std::to_string(::getpid()));
+          fs::create_directories(tmp);
+          {
+            std::vector<std::pair<std::string, Tensor>> ts;
+            ModelWeights slots;
+            for_each_tensor(base.config, slots, [&](const TensorSlot& s) {
+              ts.emplace_back(s.name, recipe.apply(s, base.tensors.at(s.name)));
+            });
+            write_safetensors((tmp / "model.safetensors").string(), ts);
+            std::ofstream((tmp / "config.json").string()) << base.config.to_json() << "\n";
+          }
+          const Transformer mq = Transformer::load(tmp.string(), Precision::BF16);
+          fs::remove_all(tmp);
+          std::string em = "-";
+          if (o->exact_match) {
+            const train::ExactMatchResult e = eval(as_f32(base, &recipe));
+            em = std::to_string(e.correct) + "/" + std::to_string(e.total);
+          }
+          for (size_t k = 0; k < rows.size(); ++k) {
+            const Agreement g = compare(mb, mq, rows[k], o->row_length);
+            std::printf("| %s | %s | %lld | %.4f | %.3g | %s |\n", type.c_str(), k == 0 ? "all" : "half",
+                        (long long)g.n, g.top1, g.kl, em.c_str());
+          }
+          std::fflush(stdout);
+        }
         return 0;
       };
     });
