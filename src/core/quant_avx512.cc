@@ -3,6 +3,9 @@
 // product (Q8_0) or a fused multiply-add (Q4_K) in float32, then round-to-nearest-even bf16.
 #include <immintrin.h>
 
+// GCC 12 reports its own intrinsics' undefined pass-through operands as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <cstring>
 
 #include "core/quant.h"
