@@ -1,5 +1,6 @@
 // GEMM rates for the 8B model's shapes (M tokens x K -> N): oneDNN bf16, oneDNN f32 and
-// OpenBLAS sgemm, next to this machine's measured FMA and AMX peaks.
+// OpenBLAS sgemm, next to this machine's measured FMA and AMX peaks; and block-quantized
+// weights (Q8_0, Q4_K: bf16 tiles dequantised on the fly, then oneDNN bf16).
 //   ./build/gemm_bench                      (all)
 //   ./build/gemm_bench --benchmark_filter=bf16
 #include <benchmark/benchmark.h>
@@ -11,6 +12,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/peak.h"
+#include "core/quant.h"
 #include "core/tensor.h"
 
 namespace {
@@ -29,6 +31,7 @@ const Shape3 kShapes[] = {{"qkvo_4096x4096", 4096, 4096}, {"gate_up_12288x4096",
 Tensor random_tensor(DType dt, int64_t rows, int64_t cols) {
   Tensor t = Tensor::empty(DType::F32, {rows, cols});
   for (int64_t i = 0; i < t.numel(); ++i) t.ptr<float>()[i] = float((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+  if (mmada::dtype_is_quantized(dt)) return mmada::quantize_tensor(t, dt);
   return dt == DType::BF16 ? t.to_bf16() : t;
 }
 
@@ -83,6 +86,8 @@ int main(int argc, char** argv) {
       if (!head) b->Arg(64)->Arg(1024);
     };
     reg(std::string("onednn_bf16/") + s.name, [s](benchmark::State& st) { BM_Linear(st, DType::BF16, s); });
+    reg(std::string("q8_0/") + s.name, [s](benchmark::State& st) { BM_Linear(st, DType::Q8_0, s); });
+    reg(std::string("q4_k/") + s.name, [s](benchmark::State& st) { BM_Linear(st, DType::Q4_K, s); });
     reg(std::string("onednn_f32/") + s.name, [s](benchmark::State& st) { BM_Linear(st, DType::F32, s); });
     reg(std::string("openblas_f32/") + s.name, [s](benchmark::State& st) { BM_OpenBlasSgemm(st, s); });
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the small seed corpora for fuzz/safetensors_fuzz.cc and fuzz/config_fuzz.cc.
+"""Writes the small seed corpora for fuzz/safetensors_fuzz.cc, fuzz/config_fuzz.cc and
+fuzz/gguf_fuzz.cc.
 
 Run from the repo root: python3 fuzz/make_corpus.py [tiny_config.json]
 """
@@ -49,6 +50,36 @@ def safetensors_seeds():
     write(d, "short", b"\x02\0\0")
 
 
+def gguf_seeds():
+    d = os.path.join(HERE, "corpus", "gguf")
+
+    def gstr(x):
+        return struct.pack("<Q", len(x)) + x.encode()
+
+    def gguf(kvs, tensors, data, align=32):
+        out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs))
+        for k, vtype, payload in kvs:
+            out += gstr(k) + struct.pack("<I", vtype) + payload
+        for name, dims, ttype, off in tensors:
+            out += gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", x) for x in dims)
+            out += struct.pack("<IQ", ttype, off)
+        out += bytes((-len(out)) % align)
+        return out + data
+
+    arch = ("general.architecture", 8, gstr("llada"))
+    strings = ("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 2) + gstr("a") + gstr("bc"))
+    q8 = struct.pack("<e", 0.5) + bytes(range(32))                       # one Q8_0 block
+    f32 = struct.pack("<4f", 1.0, -2.0, 0.5, 3.0)
+    write(d, "f32_q8", gguf([arch, strings], [("a", [4], 0, 0), ("b", [32, 1], 8, 32)], f32 + bytes(28) + q8))
+    write(d, "q4k", gguf([("general.alignment", 4, struct.pack("<I", 64))],
+                         [("k", [256], 12, 0)], bytes(144), align=64))
+    write(d, "q6k", gguf([], [("k", [256], 14, 0)], bytes(210)))
+    write(d, "bf16_q4_0", gguf([arch], [("h", [8], 30, 0), ("q", [32], 2, 32)], bytes(32) + bytes(18)))
+    write(d, "overlap", gguf([], [("a", [16], 0, 0), ("b", [16], 0, 32)], bytes(96)))
+    write(d, "bad_type", gguf([], [("a", [32], 13, 0)], bytes(64)))
+    write(d, "bad_version", b"GGUF" + struct.pack("<IQQ", 4, 0, 0))
+
+
 def config_seeds(tiny):
     d = os.path.join(HERE, "corpus", "config")
     with open(tiny) as f:
@@ -67,5 +98,6 @@ def config_seeds(tiny):
 
 if __name__ == "__main__":
     safetensors_seeds()
+    gguf_seeds()
     config_seeds(sys.argv[1] if len(sys.argv) > 1 else
                  os.path.join(HERE, "..", "..", "shared", "refdata", "tiny", "mmada_tiny", "config.json"))

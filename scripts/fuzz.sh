@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (fuzz/*_fuzz.cc, clang + ASan/UBSan) and runs each one in turn
 # for SECONDS seconds (default 60), one process at a time.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      TARGET: safetensors config (default: both)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      TARGET: safetensors config gguf (default: all three)
 #   env: MMADA_FUZZ_BUILD (build folder, default build-fuzz), MMADA_FUZZ_JOBS (default 2),
 #        MMADA_FUZZ_SKIP_BUILD=1 (run the existing binaries)
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors config)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors config gguf)
 BUILD=${MMADA_FUZZ_BUILD:-build-fuzz}
 JOBS=${MMADA_FUZZ_JOBS:-2}
 

@@ -8,20 +8,46 @@ namespace {
 struct DTypeInfo {
   DType t;
   const char* name;
-  size_t size;
+  size_t size;          // bytes per block
+  int64_t block = 1;    // elements per block
 };
 constexpr DTypeInfo kDTypes[] = {
     {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
     {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
     {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
     {DType::BOOL, "BOOL", 1},
+    // Block layouts of core/quant.h (GGUF's).
+    {DType::Q8_0, "Q8_0", 34, 32}, {DType::Q4_0, "Q4_0", 18, 32},
+    {DType::Q4_K, "Q4_K", 144, 256}, {DType::Q6_K, "Q6_K", 210, 256},
 };
+const DTypeInfo* info(DType t) {
+  for (const auto& d : kDTypes)
+    if (d.t == t) return &d;
+  return nullptr;
+}
 }  // namespace
 
 size_t dtype_size(DType t) {
-  for (const auto& d : kDTypes)
-    if (d.t == t) return d.size;
-  return 0;
+  const DTypeInfo* d = info(t);
+  return d && d->block == 1 ? d->size : 0;
+}
+
+bool dtype_is_quantized(DType t) { return dtype_block_elems(t) > 1; }
+
+int64_t dtype_block_elems(DType t) {
+  const DTypeInfo* d = info(t);
+  return d ? d->block : 1;
+}
+
+size_t dtype_block_bytes(DType t) {
+  const DTypeInfo* d = info(t);
+  return d ? d->size : 0;
+}
+
+size_t dtype_nbytes(DType t, int64_t n) {
+  const DTypeInfo* d = info(t);
+  if (!d || n <= 0) return 0;
+  return size_t(n / d->block) * d->size;
 }
 
 std::string_view dtype_name(DType t) {
@@ -32,7 +58,16 @@ std::string_view dtype_name(DType t) {
 
 bool dtype_from_name(std::string_view s, DType* out) {
   for (const auto& d : kDTypes)
-    if (s == d.name) {
+    if (d.block == 1 && s == d.name) {
+      *out = d.t;
+      return true;
+    }
+  return false;
+}
+
+bool quant_type_from_name(std::string_view s, DType* out) {
+  for (const auto& d : kDTypes)
+    if (d.block > 1 && s == d.name) {
       *out = d.t;
       return true;
     }

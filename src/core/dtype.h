@@ -8,11 +8,21 @@
 
 namespace mmada {
 
-enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
+// The block-quantized types (Q8_0, Q4_0, Q4_K, Q6_K) hold a weight matrix as rows of fixed-size
+// blocks with their own scales, byte for byte the GGUF layouts of the same names (core/quant.h),
+// so GGUF tensors map without copies. A tensor of such a type keeps its logical shape [N, K]
+// (K a multiple of the block) and is stored row after row.
+enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, Q8_0, Q4_0, Q4_K, Q6_K };
 
-size_t dtype_size(DType t);
-std::string_view dtype_name(DType t);          // safetensors spelling: "BF16", "F32", ...
-bool dtype_from_name(std::string_view s, DType* out);
+size_t dtype_size(DType t);                    // bytes per element; 0 for block-quantized types
+bool dtype_is_quantized(DType t);
+int64_t dtype_block_elems(DType t);            // elements per block (1 for plain types)
+size_t dtype_block_bytes(DType t);             // bytes per block (the element size for plain ones)
+// Bytes of n elements; n must be a multiple of the block (callers check shapes first).
+size_t dtype_nbytes(DType t, int64_t n);
+std::string_view dtype_name(DType t);          // safetensors spelling: "BF16", "F32", ... or "Q8_0"
+bool dtype_from_name(std::string_view s, DType* out);  // safetensors dtypes only (not the blocks)
+bool quant_type_from_name(std::string_view s, DType* out);  // "Q8_0", "Q4_0", "Q4_K", "Q6_K"
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t u = uint32_t(h) << 16;

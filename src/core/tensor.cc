@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/quant.h"
 
 namespace mmada {
 
@@ -42,7 +43,16 @@ static Shape contiguous_strides(const Shape& shape) {
   return st;
 }
 
+// A block-quantized tensor is stored row by row: its rows must be whole blocks.
+static void check_blocks(DType dtype, const Shape& shape) {
+  if (!dtype_is_quantized(dtype)) return;
+  MMADA_CHECK(!shape.empty() && shape.back() % dtype_block_elems(dtype) == 0, "a ",
+              dtype_name(dtype), " tensor needs rows of whole ", dtype_block_elems(dtype),
+              "-weight blocks, not shape ", shape_str(shape));
+}
+
 Tensor Tensor::empty(DType dtype, Shape shape) {
+  check_blocks(dtype, shape);
   Tensor t;
   t.dtype = dtype;
   t.strides = contiguous_strides(shape);
@@ -53,6 +63,7 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
 }
 
 Tensor Tensor::view(DType dtype, Shape shape, const void* data, std::shared_ptr<void> owner) {
+  check_blocks(dtype, shape);
   Tensor t;
   t.dtype = dtype;
   t.strides = contiguous_strides(shape);
@@ -69,7 +80,8 @@ Tensor Tensor::slice0(int64_t begin, int64_t end) const {
               end, ") out of range for shape ", shape_str(shape));
   Tensor t = *this;
   t.shape[0] = end - begin;
-  t.data = static_cast<char*>(data) + begin * strides[0] * int64_t(dtype_size(dtype));
+  // Block-quantized rows are whole blocks, so the byte offset of a row is exact.
+  t.data = static_cast<char*>(data) + dtype_nbytes(dtype, begin * strides[0]);
   return t;
 }
 
@@ -77,6 +89,7 @@ Tensor Tensor::reshape(Shape new_shape) const {
   MMADA_CHECK(contiguous(), "reshape of a non-contiguous tensor");
   MMADA_CHECK(shape_numel(new_shape) == numel(), "cannot reshape ", shape_str(shape), " to ",
               shape_str(new_shape));
+  check_blocks(dtype, new_shape);
   Tensor t = *this;
   t.strides = contiguous_strides(new_shape);
   t.shape = std::move(new_shape);
@@ -97,6 +110,10 @@ Tensor Tensor::to_f32() const {
     case DType::I32: for (size_t i = 0; i < n; ++i) o[i] = float(ptr<int32_t>()[i]); break;
     case DType::U8:
     case DType::BOOL: for (size_t i = 0; i < n; ++i) o[i] = float(ptr<uint8_t>()[i]); break;
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K: dequantize(dtype, data, o, int64_t(n)); break;
     default: fail("cannot convert ", dtype_name(dtype), " to F32");
   }
   return out;
@@ -107,6 +124,11 @@ Tensor Tensor::to_bf16() const {
   if (dtype == DType::BF16) {
     Tensor out = Tensor::empty(DType::BF16, shape);
     std::memcpy(out.data, data, nbytes());
+    return out;
+  }
+  if (dtype_is_quantized(dtype)) {
+    Tensor out = Tensor::empty(DType::BF16, shape);
+    dequantize_bf16(dtype, data, out.ptr<uint16_t>(), numel());
     return out;
   }
   Tensor f = dtype == DType::F32 ? *this : to_f32();

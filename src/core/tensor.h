@@ -33,7 +33,7 @@ struct Tensor {
   int64_t dim() const { return int64_t(shape.size()); }
   int64_t size(int64_t d) const { return shape.at(size_t(d < 0 ? d + dim() : d)); }
   int64_t numel() const { return shape_numel(shape); }
-  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_nbytes(dtype, numel()); }
   bool contiguous() const;
   bool defined() const { return data != nullptr || numel() == 0; }
 
@@ -44,9 +44,10 @@ struct Tensor {
   Tensor slice0(int64_t begin, int64_t end) const;
   // Same storage, new shape; the tensor must be contiguous.
   Tensor reshape(Shape new_shape) const;
-  // Owned contiguous float32 copy (from F32/F16/BF16/F64/I64/I32/U8/BOOL).
+  // Owned contiguous float32 copy (from F32/F16/BF16/F64/I64/I32/U8/BOOL and the
+  // block-quantized types, dequantised).
   Tensor to_f32() const;
-  // Owned contiguous bf16 copy (from F32/F16/BF16).
+  // Owned contiguous bf16 copy (from F32/F16/BF16 and the block-quantized types).
   Tensor to_bf16() const;
 };
 

@@ -136,6 +136,24 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::parse(const unsigned char* byt
     ranges.push_back({begin, end, tname});
     st->tensors_.emplace(tname, Tensor::view(dt, std::move(shape), data_start + begin, owner));
   }
+  // U8 byte rows that metadata names as blocks of a quantized type get that type back.
+  for (const auto& [key, type_name] : st->metadata_) {
+    if (key.rfind("mmada.quant.", 0) != 0) continue;
+    const std::string tname = key.substr(12);
+    const std::string where = name + ": tensor '" + tname + "'";
+    auto it = st->tensors_.find(tname);
+    MMADA_CHECK(it != st->tensors_.end(), name, ": metadata ", key, " names no tensor");
+    DType qt;
+    MMADA_CHECK(quant_type_from_name(type_name, &qt), where, ": unknown quantized type '",
+                type_name, "' (supported: Q8_0 Q4_0 Q4_K Q6_K)");
+    const Tensor& raw = it->second;
+    const uint64_t bb = dtype_block_bytes(qt);
+    MMADA_CHECK(raw.dtype == DType::U8 && raw.dim() == 2 && uint64_t(raw.size(1)) % bb == 0,
+                where, ": a ", type_name, " tensor must be stored as U8 [rows, a multiple of ",
+                bb, " bytes], not ", dtype_name(raw.dtype), " ", shape_str(raw.shape));
+    const int64_t per_row = raw.size(1) / int64_t(bb) * dtype_block_elems(qt);
+    it->second = Tensor::view(qt, {raw.size(0), per_row}, raw.data, raw.owner);
+  }
   std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
@@ -230,18 +248,26 @@ std::vector<std::string> SafeTensorsSet::names() const {
   return out;
 }
 
+std::string quant_metadata_key(const std::string& tensor_name) { return "mmada.quant." + tensor_name; }
+
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::map<std::string, std::string> meta = metadata;
+  for (const auto& [name, t] : tensors)
+    if (dtype_is_quantized(t.dtype)) meta[quant_metadata_key(name)] = std::string(dtype_name(t.dtype));
+  if (!meta.empty()) header["__metadata__"] = meta;
   uint64_t offset = 0;
   std::set<std::string> seen;
   for (const auto& [name, t] : tensors) {
     MMADA_CHECK(seen.insert(name).second, path, ": duplicate tensor name '", name, "'");
     MMADA_CHECK(t.contiguous(), path, ": tensor '", name, "' is not contiguous");
-    header[name] = {{"dtype", std::string(dtype_name(t.dtype))},
-                    {"shape", t.shape},
+    const bool q = dtype_is_quantized(t.dtype);
+    MMADA_CHECK(!q || t.dim() == 2, path, ": quantized tensor '", name, "' must be a matrix");
+    const Shape stored = q ? Shape{t.size(0), int64_t(dtype_nbytes(t.dtype, t.size(1)))} : t.shape;
+    header[name] = {{"dtype", std::string(q ? "U8" : dtype_name(t.dtype))},
+                    {"shape", stored},
                     {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }

@@ -4,6 +4,10 @@
 // Format: u64 little-endian header length N, N bytes of JSON
 //   {"name": {"dtype": "BF16", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}
 // then the data section; offsets are relative to its start.
+//
+// Block-quantized tensors (core/quant.h) are stored as U8 [rows, bytes per row] with the
+// metadata entry "mmada.quant.<name>": "<type>" (e.g. "Q8_0"); the reader gives them back with
+// their type and logical shape [rows, weights per row]. Other safetensors readers see bytes.
 #pragma once
 #include <map>
 #include <memory>
@@ -59,7 +63,10 @@ class SafeTensorsSet {
   std::map<std::string, size_t> where_;
 };
 
-// Writes tensors (any supported dtype, contiguous) to `path` via a temporary file and rename,
+// Metadata key naming the block type of a quantized tensor stored as U8.
+std::string quant_metadata_key(const std::string& tensor_name);
+
+// Writes tensors (any supported dtype incl. block-quantized ones, contiguous) to `path` via a temporary file and rename,
 // so a crash never leaves a half-written file under the final name.
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <random>
 #include <map>
 #include <mutex>
@@ -13,7 +12,8 @@
 
 #include "backend/cpu/gemm.h"
 #include "core/error.h"
-#include "io/safetensors.h"
+#include "model/model_file.h"
+#include "model/quant_recipe.h"
 
 namespace mmada {
 
@@ -43,41 +43,41 @@ Precision precision_from_name(const std::string& s) {
 }
 
 Transformer Transformer::load(const std::string& dir, Precision p, std::shared_ptr<Backend> backend) {
-  namespace fs = std::filesystem;
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  MMADA_CHECK(fs::exists(cfg_path), dir, ": no config.json (expected a Hugging Face model folder)");
+  const ModelFile file = ModelFile::open(dir);  // HF folder or GGUF; tensors by HF name
   Transformer m;
-  m.cfg_ = ModelConfig::load(cfg_path);
+  m.cfg_ = file.config;
   m.prec_ = p;
   if (!m.cfg_.unknown_fields.empty()) {
     std::string list;
     for (const auto& f : m.cfg_.unknown_fields) list += " " + f;
     std::fprintf(stderr, "mmada: warning: %s: ignoring unknown config fields:%s\n",
-                 cfg_path.c_str(), list.c_str());
+                 dir.c_str(), list.c_str());
   }
-  const SafeTensorsSet set = SafeTensorsSet::open(dir);
   std::set<std::string> used;
   for_each_tensor(m.cfg_, m.w_, [&](const TensorSlot& s) {
-    MMADA_CHECK(set.has(s.name), dir, ": checkpoint is missing tensor '", s.name,
+    auto it = file.tensors.find(s.name);
+    MMADA_CHECK(it != file.tensors.end(), dir, ": checkpoint is missing tensor '", s.name,
                 "' (config expects shape ", shape_str(s.shape), ")");
-    const Tensor& t = set.get(s.name);
+    const Tensor& t = it->second;
     MMADA_CHECK(t.shape == s.shape, dir, ": tensor '", s.name, "' has shape ", shape_str(t.shape),
                 " but config.json implies ", shape_str(s.shape));
-    MMADA_CHECK(t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F32, dir,
-                ": tensor '", s.name, "' has dtype ", dtype_name(t.dtype),
-                " (weights must be BF16, F16 or F32)");
+    const bool quantized = dtype_is_quantized(t.dtype);
+    MMADA_CHECK(t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F32 || quantized,
+                dir, ": tensor '", s.name, "' has dtype ", dtype_name(t.dtype),
+                " (weights must be BF16, F16, F32 or block-quantized)");
     used.insert(s.name);
     switch (s.role) {
       case TensorRole::Norm: *s.tensor = t.to_f32(); break;
       case TensorRole::Embedding: *s.tensor = t; break;  // rows are converted on lookup
       case TensorRole::Matrix:
+        // bf16 and block-quantized weights stay mapped; the backend's linear takes them.
         if (p == Precision::F32) *s.tensor = t.to_f32();
-        else *s.tensor = t.dtype == DType::BF16 ? t : t.to_bf16();  // bf16 stays mapped
+        else *s.tensor = t.dtype == DType::BF16 || quantized ? t : t.to_bf16();
         break;
     }
   });
   int extra = 0;
-  for (const auto& n : set.names()) extra += used.count(n) == 0;
+  for (const auto& kv : file.tensors) extra += used.count(kv.first) == 0;
   if (extra)
     std::fprintf(stderr, "mmada: warning: %s: %d checkpoint tensors are not used by the model\n",
                  dir.c_str(), extra);
@@ -87,7 +87,7 @@ Transformer Transformer::load(const std::string& dir, Precision p, std::shared_p
 }
 
 Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t seed,
-                                std::shared_ptr<Backend> backend) {
+                                std::shared_ptr<Backend> backend, const QuantRecipe* quant) {
   Transformer m;
   m.cfg_ = cfg;
   m.prec_ = p;
@@ -95,26 +95,48 @@ Transformer Transformer::random(const ModelConfig& cfg, Precision p, uint64_t se
   for_each_tensor(m.cfg_, m.w_, [&](const TensorSlot& s) {
     ++k;
     const bool bf16 = p == Precision::BF16 && s.role != TensorRole::Norm;
-    Tensor t = Tensor::empty(bf16 ? DType::BF16 : DType::F32, s.shape);
-    const int64_t n = t.numel();
+    const DType plain = bf16 ? DType::BF16 : DType::F32;
     const float scale = s.role == TensorRole::Norm ? 0.1f
                         : s.role == TensorRole::Embedding ? 1.0f
                                                           : 1.0f / std::sqrt(float(s.shape[1]));
     const float base = s.role == TensorRole::Norm ? 1.0f : 0.0f;
-    // Counter-based hash so the fill is parallel and independent of the thread count.
+    // Element i of tensor k: a counter-based hash, so the fill is parallel and independent of
+    // the thread count (and of how the rows are cut into slabs below).
+    auto fill = [&](Tensor& t, int64_t first) {
+      const int64_t n = t.numel();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      uint64_t z = seed * 0x9E3779B97F4A7C15ull + k * 0xBF58476D1CE4E5B9ull + uint64_t(i);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      // uniform in [-sqrt(3), sqrt(3)): unit variance
-      const float u = (float(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
-      const float v = base + scale * u;
-      if (bf16) t.ptr<uint16_t>()[i] = f32_to_bf16(v);
-      else t.ptr<float>()[i] = v;
+      for (int64_t i = 0; i < n; ++i) {
+        uint64_t z = seed * 0x9E3779B97F4A7C15ull + k * 0xBF58476D1CE4E5B9ull + uint64_t(first + i);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        // uniform in [-sqrt(3), sqrt(3)): unit variance
+        const float u = (float(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
+        const float v = base + scale * u;
+        if (bf16) t.ptr<uint16_t>()[i] = f32_to_bf16(v);
+        else t.ptr<float>()[i] = v;
+      }
+    };
+    const DType target = quant ? quant->target(s, plain) : plain;
+    if (!dtype_is_quantized(target)) {
+      Tensor t = Tensor::empty(plain, s.shape);
+      fill(t, 0);
+      *s.tensor = std::move(t);
+      return;
     }
-    *s.tensor = std::move(t);
+    // Quantized: made a slab of rows at a time, so the unquantized tensor never exists whole
+    // (the bf16 LM head alone is 1.1 GB at 8B) and peak memory is the quantized model's.
+    Tensor out = Tensor::empty(target, s.shape);
+    const int64_t N = s.shape[0], K = s.shape[1], slab = std::max<int64_t>(1, (int64_t(1) << 22) / K);
+    const size_t row_bytes = dtype_nbytes(target, K);
+    for (int64_t r0 = 0; r0 < N; r0 += slab) {
+      const int64_t rows = std::min(slab, N - r0);
+      Tensor t = Tensor::empty(plain, {rows, K});
+      fill(t, r0 * K);
+      const Tensor q = quant->apply(s, t);
+      std::memcpy(out.ptr<uint8_t>() + size_t(r0) * row_bytes, q.data, q.nbytes());
+    }
+    *s.tensor = std::move(out);
   });
   m.be_ = std::move(backend);
   m.upload();

@@ -13,6 +13,8 @@
 
 namespace mmada {
 
+struct QuantRecipe;
+
 // F32: every weight expanded to float32 (the parity mode; small models only).
 // BF16: weights stay bf16 (memory-mapped when the file is bf16), GEMM inputs are rounded to
 // bf16 and accumulate in float32; norms, RoPE, softmax and the residual stream stay float32.
@@ -76,9 +78,12 @@ class Transformer {
   // uploads the weights to `backend` once.
   static Transformer load(const std::string& dir, Precision p,
                           std::shared_ptr<Backend> backend = cpu_backend());
-  // Random bf16/f32 weights of any config (benchmarks and tests), deterministic in `seed`.
+  // Random bf16/f32 weights of any config (benchmarks and tests), deterministic in `seed`;
+  // with `quant`, each tensor is quantized as soon as it is made (the bf16 model never exists
+  // whole, so peak memory is the quantized model's).
   static Transformer random(const ModelConfig& cfg, Precision p, uint64_t seed,
-                            std::shared_ptr<Backend> backend = cpu_backend());
+                            std::shared_ptr<Backend> backend = cpu_backend(),
+                            const QuantRecipe* quant = nullptr);
 
   const ModelConfig& config() const { return cfg_; }
   Precision precision() const { return prec_; }

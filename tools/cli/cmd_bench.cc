@@ -14,6 +14,7 @@
 #include "backend/timing_backend.h"
 #include "model/cached_network.h"
 #include "model/logits_fn.h"
+#include "model/quant_recipe.h"
 #include "sample/t2i_sampler.h"
 #include "model/transformer.h"
 #include "vq/magvit.h"
@@ -59,7 +60,7 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer);
 int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o);
 
 struct Opts {
-  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu";
+  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu", quant;
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
   int64_t prompt_len = 64, gen = 256, steps = 256, block = 32, t2i_size = 512;
@@ -276,6 +277,8 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
       sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
       sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_option("--quant", o->quant, "quantize the random weights as made: q8, q4 or q4_0 (docs/quantization.md)")
+          ->check(CLI::IsMember({"q8", "q4", "q4_0"}));
       sub.add_flag("--check", o->check, "vq: compare the GPU's pixels and codes with the CPU's");
       sub.add_flag("--profile", o->profile, "time every op (synchronising after each) and print where the time goes");
       return [o] {
@@ -288,13 +291,15 @@ mmada::cli::Command bench_cmd(
         if (o->layers > 0) c.n_layers = o->layers;
         if (o->what == "vq") return bench_vq(make_backend(o->backend), *o);
         const Precision p = precision_from_name(o->precision);
-        std::fprintf(stderr, "building random %s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
-                     o->precision.c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
+        std::fprintf(stderr, "building random %s%s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
+                     o->precision.c_str(), o->quant.empty() ? "" : (" -> " + o->quant).c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
                      (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
         std::shared_ptr<Backend> be = make_backend(o->backend);
         std::shared_ptr<TimingBackend> timer;
         if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
-        const Transformer m = Transformer::random(c, p, 1234, be);
+        QuantRecipe recipe;
+        if (!o->quant.empty()) recipe = QuantRecipe::from_name(o->quant);
+        const Transformer m = Transformer::random(c, p, 1234, be, o->quant.empty() ? nullptr : &recipe);
         std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
                     be->name().c_str());
         if (o->what == "generate") return bench_generate(m, *o);

@@ -19,12 +19,19 @@ struct MatRef {
 void matmul(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64_t ldc,
             bool accumulate = false);
 
-// y[M,N] = x[M,K] · Wᵀ for a PyTorch Linear weight W [N, K] (F32 or BF16).
+// y[M,N] = x[M,K] · Wᵀ for a PyTorch Linear weight W [N, K] (F32, BF16 or block-quantized).
 // With a BF16 weight, x is rounded to bf16 first (bf16 x bf16 -> f32, as the tensor cores do).
+// A block-quantized weight (core/quant.h) is dequantised a tile of rows at a time into bf16
+// and multiplied like a BF16 one, so only the quantized bytes stream from memory.
 void linear(const float* x, int64_t M, int64_t K, const Tensor& W, float* y,
             bool accumulate = false);
 // Same with rows [n0, n1) of W only: y[M, n1-n0] (the head restricted to some vocab columns).
 void linear_rows(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
                  float* y, int64_t ldy);
+
+// The test oracle for quantized weights: W's rows [n0, n1) dequantised to float32, then a
+// float32 GEMM with x unrounded.
+void linear_rows_reference(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
+                           int64_t n1, float* y, int64_t ldy);
 
 }  // namespace mmada::cpu

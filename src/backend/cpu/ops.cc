@@ -5,6 +5,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "core/error.h"
+#include "core/quant.h"
 
 namespace mmada::cpu {
 
@@ -156,6 +157,12 @@ void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) {
       case DType::F32: std::memcpy(o, table.ptr<float>() + id * d, size_t(d) * 4); break;
       case DType::BF16: convert_bf16_to_f32(table.ptr<uint16_t>() + id * d, o, size_t(d)); break;
       case DType::F16: convert_f16_to_f32(table.ptr<uint16_t>() + id * d, o, size_t(d)); break;
+      case DType::Q8_0:
+      case DType::Q4_0:
+      case DType::Q4_K:
+      case DType::Q6_K:
+        dequantize(table.dtype, table.ptr<uint8_t>() + dtype_nbytes(table.dtype, id * d), o, d);
+        break;
       default: fail("embedding table of dtype ", dtype_name(table.dtype));
     }
   }

@@ -1,0 +1,39 @@
+// Block-quantized weights: the byte layouts of GGUF's Q8_0, Q4_0, Q4_K and Q6_K, so a tensor
+// read from a GGUF file is used in place and ours can be written to one unchanged.
+//
+//   Q8_0  32 weights in 34 bytes:  f16 d, int8 q[32];                 w = d·q
+//   Q4_0  32 weights in 18 bytes:  f16 d, 16 bytes of nibbles;        w = d·(q − 8)
+//         (byte j holds weight j in its low nibble and weight j+16 in its high one)
+//   Q4_K  256 weights in 144 bytes: f16 d, f16 dmin, 12 bytes of eight 6-bit scales and
+//         eight 6-bit mins, 128 bytes of nibbles; sub-block j of 32: w = d·sc_j·q − dmin·m_j
+//   Q6_K  256 weights in 210 bytes: 128 bytes low nibbles, 64 bytes high 2-bit pairs,
+//         int8 scales[16] (one per 16 weights), f16 d;                w = d·sc_j·(q − 32)
+//
+// A quantized tensor has its logical shape [N, K] (K a multiple of the block) and is stored
+// row after row, so a row range is a byte range.
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+
+namespace mmada {
+
+// n elements (a multiple of the block) from block-aligned `src` into float32 / bf16.
+void dequantize(DType t, const void* src, float* dst, int64_t n);
+void dequantize_bf16(DType t, const void* src, uint16_t* dst, int64_t n);
+// n elements (a multiple of the block) of `src` into blocks of type t at `dst`.
+void quantize(DType t, const float* src, void* dst, int64_t n);
+
+// A 2-D [N, K] float tensor (F32/BF16/F16) quantized row by row (multithreaded). Throws if K
+// is not a multiple of the block.
+Tensor quantize_tensor(const Tensor& src, DType t);
+
+namespace detail {
+// AVX-512 + AVX512-BF16 versions of dequantize_bf16 (core/quant_avx512.cc); the same bits as
+// the portable loops. Call only where the CPU has those extensions.
+void dequant_q8_0_bf16_avx512(const void* src, uint16_t* dst, int64_t blocks);
+void dequant_q4_k_bf16_avx512(const void* src, uint16_t* dst, int64_t blocks);
+}  // namespace detail
+
+}  // namespace mmada
