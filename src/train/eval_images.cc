@@ -66,7 +66,7 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
   const CodeCentroids centroids(train.codes(), res.classes);
 
   ImageSourceSpec held = cfg.images;
-  held.limit = std::max<int64_t>(opt.describe_images, 1);
+  held.limit = opt.describe_images > 0 ? opt.describe_images : opt.calibration_images;
   const ImageCodes test = tokenize_images(held, opt.split);
   for (int64_t i = 0; i < test.count; ++i) {
     ++res.real_total;
@@ -111,6 +111,7 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
         const int64_t want = test.labels[size_t(b0 + b)];
         ++res.describe_total;
         res.describe_correct += class_named_in(got, names) == want;
+        res.describe_nearest_correct += nearest_class_name(got, names) == want;
         if (res.examples.size() < 8) res.examples.push_back(names[size_t(want)] + " => " + got);
       }
     }

@@ -23,6 +23,7 @@ namespace mmada::train {
 struct ImageEvalOptions {
   std::string split = "t10k";     // held-out split of the same IDX folder
   int64_t describe_images = 200;  // first N held-out images (0 = skip describe)
+  int64_t calibration_images = 200;  // held-out images for the calibration when describe is off
   int64_t t2i_per_class = 10;     // generated images per class (0 = skip the t2i proxy)
   int64_t t2i_timesteps = 12;
   double t2i_guidance = 0.0;      // classifier-free guidance (needs the cond-dropout rows)
@@ -33,6 +34,7 @@ struct ImageEvalOptions {
 struct ImageEvalResult {
   int64_t classes = 0;
   int64_t describe_total = 0, describe_correct = 0;
+  int64_t describe_nearest_correct = 0;      // nearest class name by edit distance
   int64_t real_total = 0, real_correct = 0;  // nearest-centroid on held-out real codes
   int64_t t2i_total = 0, t2i_correct = 0;    // nearest-centroid on generated codes
   std::vector<std::string> examples;         // a few "true class => answer" lines

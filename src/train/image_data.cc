@@ -1,6 +1,7 @@
 #include "train/image_data.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -266,11 +267,39 @@ int64_t ImageTaskData::longest_mmu_text() const {
   return int64_t(m);
 }
 
+namespace {
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+int64_t nearest_class_name(const std::string& answer, const std::vector<std::string>& names) {
+  size_t b = 0, e = answer.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(answer[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(answer[e - 1]))) --e;
+  const std::string a = lower(answer.substr(b, e - b));
+  int64_t best = -1;
+  size_t best_d = 0;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::string n = lower(names[k]);
+    std::vector<size_t> row(n.size() + 1);
+    for (size_t j = 0; j <= n.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= n.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == n[j - 1] ? 0 : 1)});
+        diag = up;
+      }
+    }
+    if (best < 0 || row[n.size()] < best_d) best = int64_t(k), best_d = row[n.size()];
+  }
+  return best;
+}
+
 int64_t class_named_in(const std::string& answer, const std::vector<std::string>& names) {
-  auto lower = [](std::string s) {
-    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
   const std::string a = lower(answer);
   int64_t best = -1;
   for (size_t k = 0; k < names.size(); ++k)

@@ -100,5 +100,9 @@ class ImageTaskData {
 // The class a generated answer names: the longest class name found in it (so "T-shirt/top"
 // wins over "Shirt"), case-insensitive; -1 if none.
 int64_t class_named_in(const std::string& answer, const std::vector<std::string>& names);
+// A looser reading for tiny models that misspell: the class whose name is nearest to the
+// (trimmed) answer in edit distance, case-insensitive (ties: the lower label). An answer that
+// does not depend on the image still scores 1/classes on a balanced set.
+int64_t nearest_class_name(const std::string& answer, const std::vector<std::string>& names);
 
 }  // namespace mmada::train

@@ -85,6 +85,9 @@ TEST(ImageData, CaptionsQuestionsAndAnswerMatching) {
   EXPECT_EQ(class_named_in("a shirt", n), 6);
   EXPECT_EQ(class_named_in("ankle boot", n), 9);
   EXPECT_EQ(class_named_in("nothing", n), -1);
+  EXPECT_EQ(nearest_class_name(" Sneker", n), 7);
+  EXPECT_EQ(nearest_class_name("trouser", n), 1);
+  EXPECT_EQ(nearest_class_name("Ankle bot", n), 9);
   EXPECT_EQ(mmu_text("What is this?", "Bag"),
             mmu_prompt_text("What is this?") + "Bag<|eot_id|>");
 

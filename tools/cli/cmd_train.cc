@@ -44,6 +44,10 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                             std::printf("describe accuracy: %lld / %lld = %.1f%% (chance %.0f%%)\n",
                                         (long long)r.describe_correct, (long long)r.describe_total,
                                         pct(r.describe_correct, r.describe_total), chance);
+                          if (r.describe_total)
+                            std::printf("describe accuracy, nearest class name (edit distance): %lld / %lld = %.1f%% (chance %.0f%%)\n",
+                                        (long long)r.describe_nearest_correct, (long long)r.describe_total,
+                                        pct(r.describe_nearest_correct, r.describe_total), chance);
                           std::printf("t2i proxy calibration (nearest-centroid on held-out real codes): %lld / %lld = %.1f%%\n",
                                       (long long)r.real_correct, (long long)r.real_total, pct(r.real_correct, r.real_total));
                           if (r.t2i_total)
