@@ -74,6 +74,7 @@ std::vector<int64_t> LladaEncoder::encode(const std::string& text) const {
 }
 std::string LladaEncoder::decode(const std::vector<int64_t>& ids) const { return tok_->decode(ids); }
 int64_t LladaEncoder::vocab_size() const { return mmada_tokens::kVocabRows; }
+int64_t LladaEncoder::image_code_offset() const { return mmada_tokens::kImageCodeOffset; }
 
 std::unique_ptr<TextEncoder> make_text_encoder(const std::string& spec) {
   if (spec == "byte") return std::make_unique<ByteEncoder>();

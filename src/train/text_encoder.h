@@ -24,6 +24,8 @@ class TextEncoder {
   virtual std::vector<int64_t> encode(const std::string& text) const = 0;
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
   virtual int64_t vocab_size() const = 0;  // rows the model's embedding needs at least
+  // Token id of image code 0: codes c become image_code_offset() + c (training.md §1.5).
+  virtual int64_t image_code_offset() const = 0;
   const RowTokens& tokens() const { return tokens_; }
 
  protected:
@@ -39,6 +41,8 @@ class ByteEncoder : public TextEncoder {
   std::vector<int64_t> encode(const std::string& text) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   int64_t vocab_size() const override { return kVocab; }
+  // Image codes follow the byte vocabulary: a model for codebook K needs kVocab + K rows.
+  int64_t image_code_offset() const override { return kVocab; }
 };
 
 class LladaEncoder : public TextEncoder {
@@ -48,6 +52,7 @@ class LladaEncoder : public TextEncoder {
   std::vector<int64_t> encode(const std::string& text) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
   int64_t vocab_size() const override;
+  int64_t image_code_offset() const override;  // 126349 = len(tokenizer), MMaDA's layout
 
  private:
   std::unique_ptr<Tokenizer> tok_;

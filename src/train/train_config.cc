@@ -50,38 +50,77 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
   c.init_std = m.num("init_std", 0.02, 0, 10, true);
   c.tokenizer = top.str("tokenizer", "byte");
 
-  const Section d = top.sub("data", {"lm", "on_malformed"});
+  const Section d = top.sub("data", {"lm", "images", "on_malformed"});
   c.on_malformed = d.str("on_malformed", "stop", {"skip", "stop"}) == "skip" ? OnMalformed::Skip
                                                                            : OnMalformed::Stop;
-  MMADA_CHECK(d.has("lm") && d.j["lm"].is_array() && !d.j["lm"].empty(), where,
-              ".data.lm must be a non-empty array of sources");
-  for (size_t i = 0; i < d.j["lm"].size(); ++i) {
-    const Section s(d.j["lm"][i], where + ".data.lm[" + std::to_string(i) + "]",
-                    {"path", "format", "weight", "require_think"});
-    SourceSpec spec;
-    spec.path = s.str("path", "");
-    MMADA_CHECK(!spec.path.empty(), s.where, ".path is required");
-    spec.format = s.str("format", "text", {"text", "chat"}) == "chat" ? DataFormat::Chat
-                                                                       : DataFormat::Text;
-    spec.weight = s.num("weight", 1.0, 0, 1e9, true);
-    spec.require_think = s.boolean("require_think", false);
-    MMADA_CHECK(!spec.require_think || spec.format == DataFormat::Chat, s.where,
-                ".require_think needs format \"chat\"");
-    c.lm_sources.push_back(spec);
+  if (d.has("lm")) {
+    MMADA_CHECK(d.j["lm"].is_array() && !d.j["lm"].empty(), where,
+                ".data.lm must be a non-empty array of sources");
+    for (size_t i = 0; i < d.j["lm"].size(); ++i) {
+      const Section s(d.j["lm"][i], where + ".data.lm[" + std::to_string(i) + "]",
+                      {"path", "format", "weight", "require_think"});
+      SourceSpec spec;
+      spec.path = s.str("path", "");
+      MMADA_CHECK(!spec.path.empty(), s.where, ".path is required");
+      spec.format = s.str("format", "text", {"text", "chat"}) == "chat" ? DataFormat::Chat
+                                                                         : DataFormat::Text;
+      spec.weight = s.num("weight", 1.0, 0, 1e9, true);
+      spec.require_think = s.boolean("require_think", false);
+      MMADA_CHECK(!spec.require_think || spec.format == DataFormat::Chat, s.where,
+                  ".require_think needs format \"chat\"");
+      c.lm_sources.push_back(spec);
+    }
+  }
+  if (d.has("images")) {
+    const Section s = d.sub("images", {"path", "vq", "split", "limit", "image_size", "cache_dir",
+                                       "captions", "questions", "class_names"});
+    ImageSourceSpec& im = c.images;
+    c.has_images = true;
+    im.path = s.str("path", "");
+    im.vq = s.str("vq", "");
+    MMADA_CHECK(!im.path.empty(), s.where, ".path (folder of IDX files) is required");
+    MMADA_CHECK(!im.vq.empty(), s.where, ".vq (MAGVIT-v2 folder, e.g. from mmada make-vq) is required");
+    im.split = s.str("split", "train");
+    im.limit = s.integer("limit", 0, 0);
+    im.image_size = s.integer("image_size", 32, 16, 4096);
+    im.cache_dir = s.str("cache_dir", "");
+    auto strings = [&](const char* k, bool need_name) {
+      std::vector<std::string> v;
+      if (!s.has(k)) return v;
+      const json& a = s.j[k];
+      MMADA_CHECK(a.is_array() && !a.empty(), s.where, ".", k, " must be a non-empty array of strings");
+      for (const json& e : a) {
+        MMADA_CHECK(e.is_string() && !e.get<std::string>().empty(), s.where, ".", k,
+                    " must hold non-empty strings, got ", e.dump());
+        MMADA_CHECK(!need_name || e.get<std::string>().find("{name}") != std::string::npos,
+                    s.where, ".", k, ": template ", e.dump(), " has no {name}");
+        v.push_back(e.get<std::string>());
+      }
+      return v;
+    };
+    im.captions = strings("captions", true);
+    im.questions = strings("questions", false);
+    im.class_names = strings("class_names", false);
   }
 
   const Section b = top.sub("batch", {"rows_t2i", "rows_lm", "rows_mmu", "text_slots",
                                       "image_tokens", "accumulation"});
   c.rows_t2i = b.integer("rows_t2i", 0, 0);
-  c.rows_lm = b.integer("rows_lm", 1, 0);
+  c.rows_lm = b.integer("rows_lm", c.lm_sources.empty() ? 0 : 1, 0);
   c.rows_mmu = b.integer("rows_mmu", 0, 0);
   c.text_slots = b.integer("text_slots", 128, 2, 1 << 20);
   c.image_tokens = b.integer("image_tokens", 0, 0, 1 << 20);
   c.accumulation = b.integer("accumulation", 1, 1, 1 << 20);
-  MMADA_CHECK(c.rows_t2i == 0 && c.rows_mmu == 0, where,
-              ".batch: rows_t2i and rows_mmu need image–caption data, which mmada train cannot "
-              "load yet (MAGVIT-v2 tokenised image data is a later step); set them to 0");
-  MMADA_CHECK(c.rows_lm > 0, where, ".batch.rows_lm must be > 0");
+  MMADA_CHECK(c.has_images || (c.rows_t2i == 0 && c.rows_mmu == 0), where,
+              ".batch: rows_t2i and rows_mmu need an image source (data.images)");
+  MMADA_CHECK(!c.has_images || c.rows_t2i + c.rows_mmu > 0, where,
+              ".data.images is given but batch.rows_t2i and rows_mmu are both 0");
+  MMADA_CHECK(c.rows_lm == 0 || !c.lm_sources.empty(), where,
+              ".batch.rows_lm = ", c.rows_lm, " needs text sources (data.lm)");
+  MMADA_CHECK(c.lm_sources.empty() || c.rows_lm > 0, where,
+              ".data.lm is given but batch.rows_lm is 0");
+  MMADA_CHECK(c.rows_t2i + c.rows_lm + c.rows_mmu > 0, where,
+              ": no data: give data.lm (text) and/or data.images (t2i, mmu)");
 
   const Section l = top.sub("loss", {"t2i_coeff", "lm_coeff", "mmu_coeff", "mask_eps",
                                      "cond_dropout_prob", "min_masking_rate", "label_smoothing",

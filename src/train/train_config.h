@@ -7,6 +7,7 @@
 
 #include "core/dtype.h"
 #include "model/config.h"
+#include "train/image_data.h"
 #include "train/jsonl_data.h"
 #include "train/objectives.h"
 #include "train/optimizer.h"
@@ -23,9 +24,12 @@ struct TrainConfig {
 
   // Data.
   std::vector<SourceSpec> lm_sources;
+  bool has_images = false;      // data.images given: t2i and mmu rows come from it
+  ImageSourceSpec images;
   OnMalformed on_malformed = OnMalformed::Stop;
 
-  // Batch: rows per micro-step and task; row length L = text_slots + image_tokens + 3.
+  // Batch: rows per micro-step and task; row length L = text_slots + image_tokens + 3
+  // (image_tokens 0 with data.images = the tokenizer's codes per image, set by the Trainer).
   int64_t rows_t2i = 0, rows_lm = 1, rows_mmu = 0;
   int64_t text_slots = 128, image_tokens = 0, accumulation = 1;
 

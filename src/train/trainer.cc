@@ -38,23 +38,46 @@ ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed) {
 
 Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
   enc_ = make_text_encoder(cfg_.tokenizer);
+  int64_t vocab_needed = enc_->vocab_size();
+  if (cfg_.has_images) {
+    images_ = std::make_unique<ImageTaskData>(tokenize_images(cfg_.images), cfg_.images, *enc_);
+    const ImageCodes& c = images_->codes();
+    std::fprintf(stderr, "mmada train: %lld images x %lld codes (codebook %lld)%s\n",
+                 (long long)c.count, (long long)c.per_image, (long long)c.codebook,
+                 c.from_cache ? (", cached in " + c.cache_file).c_str() : "");
+    if (cfg_.image_tokens == 0) cfg_.image_tokens = c.per_image;
+    MMADA_CHECK(cfg_.image_tokens == c.per_image, "batch.image_tokens = ", cfg_.image_tokens,
+                " but the tokenizer gives ", c.per_image, " codes per ", cfg_.images.image_size,
+                "-pixel image (leave image_tokens out to take it from the data)");
+    // t2i: <|t2i|> BOS caption EOS must fit T+1 slots; mmu: BOS question/answer EOS must fit T
+    // (a cut answer would train on a truncated class name).
+    MMADA_CHECK(images_->longest_t2i_text() <= cfg_.text_slots + 1 &&
+                    images_->longest_mmu_text() <= cfg_.text_slots,
+                "batch.text_slots = ", cfg_.text_slots, " is too small for the image tasks' text: ",
+                "captions need ", images_->longest_t2i_text() - 1, ", questions with answers ",
+                images_->longest_mmu_text());
+    vocab_needed = std::max(vocab_needed, enc_->image_code_offset() + c.codebook);
+  }
   if (!cfg_.init_from.empty()) {
     mcfg_ = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
   } else {
     mcfg_ = cfg_.model;
-    if (mcfg_.vocab == 0) mcfg_.vocab = enc_->vocab_size();
+    if (mcfg_.vocab == 0) mcfg_.vocab = vocab_needed;
     mcfg_.mask_token_id = enc_->tokens().mask;
     mcfg_.eos_token_id = mcfg_.pad_token_id = enc_->tokens().eos;
     mcfg_.max_sequence_length = std::max<int64_t>(4096, cfg_.row_length());
   }
-  MMADA_CHECK(mcfg_.vocab >= enc_->vocab_size(), "model vocab ", mcfg_.vocab,
-              " is smaller than the tokenizer's ", enc_->vocab_size());
+  MMADA_CHECK(mcfg_.vocab >= vocab_needed, "model vocab ", mcfg_.vocab, " is smaller than the ",
+              vocab_needed, " rows the tokenizer", cfg_.has_images ? " and the image codes" : "",
+              " need");
   MMADA_CHECK(mcfg_.mask_token_id == enc_->tokens().mask, "model mask_token_id ",
               mcfg_.mask_token_id, " differs from the tokenizer's [MASK] ", enc_->tokens().mask);
-  std::vector<JsonlSource> sources;
-  for (const SourceSpec& s : cfg_.lm_sources)
-    sources.push_back(JsonlSource::load(s, *enc_, cfg_.on_malformed, cfg_.row_length()));
-  loader_ = std::make_unique<MixedTextLoader>(std::move(sources));
+  if (!cfg_.lm_sources.empty()) {
+    std::vector<JsonlSource> sources;
+    for (const SourceSpec& s : cfg_.lm_sources)
+      sources.push_back(JsonlSource::load(s, *enc_, cfg_.on_malformed, cfg_.row_length()));
+    loader_ = std::make_unique<MixedTextLoader>(std::move(sources));
+  }
 
   opt_ = std::make_unique<AdamW>(mcfg_, cfg_.optim);
   state_.seed = cfg_.seed;
@@ -92,12 +115,24 @@ StepRecord Trainer::update() {
   for (int64_t micro = 0; micro < cfg_.accumulation; ++micro) {
     const int64_t ms = state_.micro_step;
     size_t source = 0;
-    // Only lm rows for now: t2i/mmu rows need image data (train_config rejects them).
-    const std::vector<CleanRow> clean = loader_->draw(rng_, ms, cfg_.rows_lm, L, tk, &source);
+    // Rows stacked t2i, lm, mmu (training.md §2); row r of the micro-step noises from stream
+    // 0x1000000 + ms*4096 + r (with only lm rows, r is the lm row index as before).
+    std::vector<CleanRow> clean;
+    for (int64_t r = 0; r < cfg_.rows_t2i; ++r)
+      clean.push_back(images_->t2i(rng_, ms, r, cfg_.text_slots, cfg_.cond_dropout_prob, tk));
+    if (cfg_.rows_lm > 0) {
+      std::vector<CleanRow> lm = loader_->draw(rng_, ms, cfg_.rows_lm, L, tk, &source);
+      for (CleanRow& c : lm) clean.push_back(std::move(c));
+    }
+    for (int64_t r = 0; r < cfg_.rows_mmu; ++r)
+      clean.push_back(images_->mmu(rng_, ms, r, cfg_.text_slots, tk));
     std::vector<NoisedRow> rows;
-    for (size_t r = 0; r < clean.size(); ++r)
-      rows.push_back(noise_text(clean[r], cfg_.mask_eps,
-                                RowDraws{rng_, 0x1000000ull + uint64_t(ms) * 4096 + r}, tk));
+    for (size_t r = 0; r < clean.size(); ++r) {
+      const RowDraws d{rng_, 0x1000000ull + uint64_t(ms) * 4096 + r};
+      rows.push_back(clean[r].task == Task::T2i
+                         ? noise_t2i(clean[r], cfg_.image_tokens, cfg_.min_masking_rate, d, tk)
+                         : noise_text(clean[r], cfg_.mask_eps, d, tk));
+    }
     const std::vector<double> tw = task_weights(rows, cfg_.lm_normaliser);
 
     TrainBatch b;
@@ -107,6 +142,10 @@ StepRecord Trainer::update() {
     std::vector<double> weight;
     std::vector<Task> task;
     size_t k = 0;
+    if (cfg_.rows_t2i > 0 && cfg_.t2i_pad_attention != AttnMask::None) {
+      b.mask_mode = cfg_.t2i_pad_attention;  // only t2i rows have [iPAD] (real = 0)
+      for (const NoisedRow& r : rows) b.token_mask.insert(b.token_mask.end(), r.real.begin(), r.real.end());
+    }
     for (size_t r = 0; r < rows.size(); ++r) {
       b.ids.insert(b.ids.end(), rows[r].ids.begin(), rows[r].ids.end());
       for (size_t j = 0; j < rows[r].positions.size(); ++j, ++k) {
@@ -130,8 +169,8 @@ StepRecord Trainer::update() {
                                              cfg_.label_smoothing, dlogits.data(), ce.data());
     if (!std::isfinite(loss))
       fail("non-finite loss (", loss, ") at step ", state_.step + 1, ", micro-step ", ms,
-           " (source ", cfg_.lm_sources[source].path, "); training stopped, the last good "
-           "checkpoint is ", checkpoint_dir());
+           cfg_.rows_lm > 0 ? " (lm source " + cfg_.lm_sources[source].path + ")" : std::string(),
+           "; training stopped, the last good checkpoint is ", checkpoint_dir());
     for (size_t i = 0; i < ce.size(); ++i) {
       const int t = int(task[i]);
       if (coeff[t] > 0) rec.task_loss[t] += weight[i] * ce[i] / coeff[t];

@@ -1,5 +1,5 @@
-// The training loop (training.md §2, §5): per micro-step draw the lm sub-batch, build rows of
-// the shared length L, noise them, one forward/backward with the per-task weights scaled by
+// The training loop (training.md §2, §5): per micro-step draw the t2i, lm and mmu sub-batches,
+// build rows of the shared length L stacked in that order, noise them, one forward/backward with the per-task weights scaled by
 // 1/accumulation; per update clip, AdamW, schedule. Checkpoints under <output_dir>/checkpoint;
 // a non-finite loss stops the run naming the step and batch, keeping the last good checkpoint.
 #pragma once
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "train/checkpoint.h"
+#include "train/image_data.h"
 #include "train/jsonl_data.h"
 #include "train/optimizer.h"
 #include "train/text_encoder.h"
@@ -34,6 +35,10 @@ class Trainer {
   void run(const std::function<void(const StepRecord&)>& on_step = nullptr, int64_t until_step = 0);
 
   const ModelConfig& model_config() const { return mcfg_; }
+  // The run's config with what the data decided filled in (image_tokens).
+  const TrainConfig& config() const { return cfg_; }
+  const TextEncoder& encoder() const { return *enc_; }
+  const ImageTaskData* image_data() const { return images_.get(); }
   ModelWeights& params() { return params_; }
   const TrainerState& state() const { return state_; }
   std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
@@ -45,7 +50,8 @@ class Trainer {
   TrainConfig cfg_;
   ModelConfig mcfg_;
   std::unique_ptr<TextEncoder> enc_;
-  std::unique_ptr<MixedTextLoader> loader_;
+  std::unique_ptr<MixedTextLoader> loader_;  // null without lm rows
+  std::unique_ptr<ImageTaskData> images_;    // null without t2i/mmu rows
   ModelWeights params_, grads_;
   std::unique_ptr<AdamW> opt_;
   TrainerState state_;

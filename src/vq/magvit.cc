@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "core/error.h"
@@ -114,9 +115,10 @@ Magvit Magvit::load(const std::string& path) {
   return m;
 }
 
-Magvit Magvit::random(const MagvitConfig& cfg, uint64_t seed) {
-  SplitMix rng{seed};
-  const WeightFn get = [&](const std::string& name, const Shape& shape) {
+namespace {
+// torch-default-like init, norms perturbed around 1/0 (see Magvit::random).
+WeightFn random_weight_fn(SplitMix& rng) {
+  return [&rng](const std::string& name, const Shape& shape) {
     Tensor t = Tensor::empty(DType::F32, shape);
     float* p = t.ptr<float>();
     const int64_t n = t.numel();
@@ -131,7 +133,48 @@ Magvit Magvit::random(const MagvitConfig& cfg, uint64_t seed) {
     }
     return t;
   };
-  return build(cfg, get);
+}
+}  // namespace
+
+Magvit Magvit::random(const MagvitConfig& cfg, uint64_t seed) {
+  SplitMix rng{seed};
+  return build(cfg, random_weight_fn(rng));
+}
+
+std::vector<std::pair<std::string, Tensor>> Magvit::random_tensors(const MagvitConfig& cfg,
+                                                                   uint64_t seed) {
+  SplitMix rng{seed};
+  const WeightFn draw = random_weight_fn(rng);
+  std::vector<std::pair<std::string, Tensor>> out;
+  build(cfg, [&](const std::string& name, const Shape& shape) {
+    out.emplace_back(name, draw(name, shape));
+    return out.back().second;
+  });
+  // The quantizer's buffers, derived from the bit count exactly as load() checks them.
+  const int64_t bits = cfg.codebook_dim;
+  out.emplace_back("quantize.embedding", lfq_codebook(bits));
+  Tensor pv = Tensor::empty(DType::I64, {bits});
+  for (int64_t c = 0; c < bits; ++c) pv.ptr<int64_t>()[c] = int64_t(1) << (bits - 1 - c);
+  out.emplace_back("quantize.power_vals", pv);
+  return out;
+}
+
+int64_t Magvit::write_random(const std::string& dir, const MagvitConfig& cfg, uint64_t seed) {
+  cfg.validate("random MAGVIT config");
+  const auto tensors = random_tensors(cfg, seed);
+  int64_t params = 0;
+  for (const auto& [name, t] : tensors)
+    if (!name.starts_with("quantize.")) params += t.numel();
+  fs::create_directories(dir);
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors,
+                    {{"format", "pt"},
+                     {"mmada", "random-weight MAGVIT-v2 architecture, NOT a trained tokenizer"},
+                     {"seed", std::to_string(seed)}});
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  std::ofstream out(cfg_path);
+  out << cfg.to_json().dump(2) << "\n";
+  MMADA_CHECK(out.good(), cfg_path, ": cannot write");
+  return params;
 }
 
 void Magvit::use_backend(const std::shared_ptr<Backend>& be, ConvMath decode_math) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 #include "vq/feature_backend.h"
@@ -24,6 +26,13 @@ class Magvit {
   // The same network with seeded random weights (torch-default-like init, norms perturbed
   // around 1/0), built in memory: for benchmarks and tests.
   static Magvit random(const MagvitConfig& cfg, uint64_t seed);
+  // The same seeded weights as named checkpoint tensors, plus the quantizer buffers: what
+  // `mmada make-vq` writes, so load() of that folder gives exactly random(cfg, seed).
+  static std::vector<std::pair<std::string, Tensor>> random_tensors(const MagvitConfig& cfg,
+                                                                    uint64_t seed);
+  // Writes <dir>/config.json and <dir>/model.safetensors of random_tensors(cfg, seed);
+  // returns the number of learnable parameters.
+  static int64_t write_random(const std::string& dir, const MagvitConfig& cfg, uint64_t seed);
   // Builds from any tensor source (throws whatever `get` throws for a missing/mis-shaped one).
   static Magvit build(const MagvitConfig& cfg, const WeightFn& get);
 

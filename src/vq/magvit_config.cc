@@ -18,6 +18,22 @@ MagvitConfig MagvitConfig::real() {
   return c;
 }
 
+MagvitConfig MagvitConfig::small(int64_t ch, int64_t levels, int64_t res_blocks, int64_t bits) {
+  MMADA_CHECK(levels >= 1 && levels <= 8, "MAGVIT levels ", levels, " must be in 1..8");
+  MMADA_CHECK(res_blocks >= 0 && res_blocks <= 8, "MAGVIT res_blocks ", res_blocks, " must be in 0..8");
+  MagvitConfig c = real();
+  c.codebook_dim = bits;
+  for (VqganNetConfig* n : {&c.encoder, &c.decoder}) {
+    n->ch = ch;
+    n->ch_mult.assign(size_t(levels), 2);
+    n->ch_mult[0] = 1;
+    n->num_res_blocks.assign(size_t(levels), res_blocks);
+    n->z_channels = bits;
+  }
+  c.validate("small MAGVIT config");
+  return c;
+}
+
 namespace {
 
 VqganNetConfig net_from_json(const json& j, const std::string& where) {
@@ -79,6 +95,20 @@ MagvitConfig MagvitConfig::from_json(const json& j, const std::string& where) {
   }
   c.validate(where);
   return c;
+}
+
+nlohmann::json MagvitConfig::to_json() const {
+  auto net = [](const VqganNetConfig& n) {
+    return json{{"ch", n.ch},           {"ch_mult", n.ch_mult},
+                {"num_res_blocks", n.num_res_blocks}, {"attn_resolutions", n.attn_resolutions},
+                {"in_ch", n.in_ch},     {"out_ch", n.out_ch},
+                {"resolution", n.resolution}, {"z_channels", n.z_channels},
+                {"double_z", n.double_z}};
+  };
+  return json{{"_class_name", "MAGVITv2"},
+              {"encoder", net(encoder)},
+              {"decoder", net(decoder)},
+              {"quantizer", {{"codebook_dim", codebook_dim}}}};
 }
 
 MagvitConfig MagvitConfig::load(const std::string& dir) {

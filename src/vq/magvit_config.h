@@ -31,11 +31,17 @@ struct MagvitConfig {
 
   // The hard-coded defaults of MAGViTv2() (vq.md §3, §5): 95.4 M parameters.
   static MagvitConfig real();
+  // A small same-architecture config: `levels` levels (down-sampling 2^(levels-1)), channels
+  // ch, 2ch, 2ch, ..., `res_blocks` ResnetBlocks per level, an LFQ of `bits` bits.
+  static MagvitConfig small(int64_t ch, int64_t levels, int64_t res_blocks, int64_t bits);
   // From a config.json object: spelled-out "encoder"/"decoder" args if present, else real().
   // Rejects a "_class_name" other than MAGVITv2 / MAGViTv2.
   static MagvitConfig from_json(const nlohmann::json& j, const std::string& where);
   // Reads <dir>/config.json; a folder without one gets real().
   static MagvitConfig load(const std::string& dir);
+  // config.json with the encoder/decoder arguments and the quantizer spelled out (from_json
+  // reads it back to the same config).
+  nlohmann::json to_json() const;
 
   int64_t codebook_size() const { return int64_t(1) << codebook_dim; }
   // Spatial factor between image and token grid: 2^(levels-1) (16 for the real model).

@@ -135,7 +135,7 @@ TEST(Trainer, ConfigRejectsUnknownKeysAndImpossibleValues) {
   EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);
   bad = config_json(dir);
   bad.replace(bad.find("\"rows_lm\": 2"), 12, "\"rows_t2i\": 2");
-  EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);  // no image data yet
+  EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);  // t2i rows without data.images
   fs::remove_all(dir);
 }
 

@@ -1,0 +1,165 @@
+#include "train/eval_images.h"
+
+#include <cstdio>
+#include <limits>
+
+#include "core/error.h"
+#include "model/logits_fn.h"
+#include "model/transformer.h"
+#include "sample/t2i_sampler.h"
+#include "sample/text_sampler.h"
+
+namespace mmada::train {
+
+namespace {
+int64_t bits_of(int64_t codebook) {
+  int64_t b = 0;
+  while ((int64_t(1) << b) < codebook) ++b;
+  return b;
+}
+}  // namespace
+
+CodeCentroids::CodeCentroids(const ImageCodes& train, int64_t classes)
+    : classes_(classes), per_image_(train.per_image), bits_(bits_of(train.codebook)) {
+  const int64_t F = per_image_ * bits_;
+  mean_.assign(size_t(classes_ * F), 0.0);
+  std::vector<int64_t> n(size_t(classes_), 0);
+  for (int64_t i = 0; i < train.count; ++i) {
+    const int64_t c = train.labels[size_t(i)];
+    ++n[size_t(c)];
+    for (int64_t j = 0; j < per_image_; ++j) {
+      const int32_t code = train.codes[size_t(i * per_image_ + j)];
+      for (int64_t k = 0; k < bits_; ++k)
+        mean_[size_t(c * F + j * bits_ + k)] += (code >> k) & 1 ? 1.0 : -1.0;
+    }
+  }
+  for (int64_t c = 0; c < classes_; ++c)
+    for (int64_t f = 0; f < F; ++f) mean_[size_t(c * F + f)] /= double(std::max<int64_t>(1, n[size_t(c)]));
+}
+
+int64_t CodeCentroids::classify(const int32_t* codes) const {
+  const int64_t F = per_image_ * bits_;
+  int64_t best = 0;
+  double best_d = std::numeric_limits<double>::infinity();
+  for (int64_t c = 0; c < classes_; ++c) {
+    double d = 0;
+    for (int64_t j = 0; j < per_image_; ++j)
+      for (int64_t k = 0; k < bits_; ++k) {
+        const double x = (codes[j] >> k) & 1 ? 1.0 : -1.0, e = x - mean_[size_t(c * F + j * bits_ + k)];
+        d += e * e;
+      }
+    if (d < best_d) best_d = d, best = c;
+  }
+  return best;
+}
+
+ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig& cfg,
+                            const TextEncoder& enc, const ImageTaskData& train,
+                            const ImageEvalOptions& opt) {
+  const RowTokens& tk = enc.tokens();
+  const std::vector<std::string>& names = train.class_names();
+  const int64_t T = cfg.text_slots, N = cfg.image_tokens, L = cfg.row_length();
+  const int64_t offset = enc.image_code_offset(), K = train.codes().codebook;
+  ImageEvalResult res;
+  res.classes = int64_t(names.size());
+  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32);
+  const CodeCentroids centroids(train.codes(), res.classes);
+
+  ImageSourceSpec held = cfg.images;
+  held.limit = opt.describe_images > 0 ? opt.describe_images : opt.calibration_images;
+  const ImageCodes test = tokenize_images(held, opt.split);
+  for (int64_t i = 0; i < test.count; ++i) {
+    ++res.real_total;
+    res.real_correct += centroids.classify(&test.codes[size_t(i * test.per_image)]) == test.labels[size_t(i)];
+  }
+
+  if (opt.describe_images > 0) {
+    const std::vector<std::string> qs = cfg.images.questions.empty() ? default_questions() : cfg.images.questions;
+    std::vector<int64_t> text = {tk.bos};
+    const std::vector<int64_t> q = enc.encode(mmu_prompt_text(qs[0]));
+    text.insert(text.end(), q.begin(), q.end());
+    const int64_t P = N + 3 + int64_t(text.size()), G = L - P;
+    MMADA_CHECK(G >= 1, "describe: the question leaves no room for an answer in rows of ", L);
+    TextSamplerParams sp;
+    sp.gen_length = sp.steps = sp.block_length = G;
+    sp.temperature = 0;
+    sp.mask_id = tk.mask;
+    const std::vector<int64_t> eot = enc.encode("<|eot_id|>");
+    sp.end_ids = {tk.eos};
+    if (eot.size() == 1) sp.end_ids.push_back(eot[0]);
+    sp.end_fill_id = tk.eos;
+    constexpr int64_t kBatch = 32;
+    for (int64_t b0 = 0; b0 < test.count; b0 += kBatch) {
+      const int64_t B = std::min(kBatch, test.count - b0);
+      std::vector<int64_t> prompt;
+      for (int64_t b = 0; b < B; ++b) {
+        prompt.push_back(tk.mmu);
+        prompt.push_back(tk.soi);
+        for (int64_t j = 0; j < N; ++j) prompt.push_back(offset + test.codes[size_t((b0 + b) * N + j)]);
+        prompt.push_back(tk.eoi);
+        prompt.insert(prompt.end(), text.begin(), text.end());
+      }
+      const TextSamplerResult r = generate_text(make_logits_fn(model), prompt, B, P, nullptr, sp);
+      for (int64_t b = 0; b < B; ++b) {
+        std::vector<int64_t> answer;
+        for (int64_t i = P; i < L; ++i) {
+          const int64_t id = r.ids[size_t(b * L + i)];
+          if (std::find(sp.end_ids.begin(), sp.end_ids.end(), id) != sp.end_ids.end()) break;
+          answer.push_back(id);
+        }
+        const std::string got = enc.decode(answer);
+        const int64_t want = test.labels[size_t(b0 + b)];
+        ++res.describe_total;
+        res.describe_correct += class_named_in(got, names) == want;
+        res.describe_nearest_correct += nearest_class_name(got, names) == want;
+        if (res.examples.size() < 8) res.examples.push_back(names[size_t(want)] + " => " + got);
+      }
+    }
+  }
+
+  if (opt.t2i_per_class > 0) {
+    // The engine's T2I sampler treats a code equal to mask_id as still masked (the reference's
+    // rule; harmless for MMaDA, whose [MASK] id is far above 8192).
+    MMADA_CHECK(K <= tk.mask, "t2i proxy: codebook ", K, " overlaps the [MASK] id ", tk.mask,
+                " (the T2I sampler could not tell a code from a mask); use a codebook of at most ",
+                tk.mask, " codes");
+    const std::string tmpl = cfg.images.captions.empty() ? default_caption_templates()[0] : cfg.images.captions[0];
+    const std::vector<int64_t> slots(static_cast<size_t>(N), tk.mask);
+    T2iParams tp;
+    tp.timesteps = opt.t2i_timesteps;
+    tp.guidance = opt.t2i_guidance;
+    tp.temperature = opt.t2i_temperature;
+    tp.codebook = K;
+    tp.image_offset = offset;
+    tp.mask_id = tk.mask;
+    // Training with t2i_pad_attention "none" let [iPAD] be attended: keep them visible here too.
+    const bool hard = cfg.t2i_pad_attention == AttnMask::Pair;
+    for (int64_t c = 0; c < res.classes; ++c) {
+      const int64_t B = opt.t2i_per_class;
+      const CleanRow cond = t2i_row(enc.encode(fill_template(tmpl, names[size_t(c)])), slots, T, false, tk);
+      const CleanRow uncond = t2i_row({}, slots, T, true, tk);
+      std::vector<int64_t> ids, uids;
+      std::vector<uint8_t> mask, umask;
+      for (int64_t b = 0; b < B; ++b) {
+        ids.insert(ids.end(), cond.ids.begin(), cond.ids.end());
+        uids.insert(uids.end(), uncond.ids.begin(), uncond.ids.end());
+        for (int64_t i = 0; i < L; ++i) {
+          mask.push_back(hard ? cond.real[size_t(i)] : 1);
+          umask.push_back(hard ? uncond.real[size_t(i)] : 1);
+        }
+      }
+      SeededT2iRandom rng(opt.seed * 1000003 + uint64_t(c));
+      const T2iResult r = generate_image(make_t2i_fn(model, offset, offset + K), ids, mask, uids,
+                                         umask, B, L, N, tp, rng);
+      for (int64_t b = 0; b < B; ++b) {
+        std::vector<int32_t> codes(static_cast<size_t>(N));
+        for (int64_t j = 0; j < N; ++j) codes[size_t(j)] = int32_t(r.codes[size_t(b * N + j)]);
+        ++res.t2i_total;
+        res.t2i_correct += centroids.classify(codes.data()) == c;
+      }
+    }
+  }
+  return res;
+}
+
+}  // namespace mmada::train

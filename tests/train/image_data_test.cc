@@ -1,0 +1,240 @@
+// Image data for the t2i / mmu tasks: IDX loading, captions and questions, the code cache,
+// a mixed t2i + lm + mmu training run, the evaluation's plumbing, and config errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "train/eval_images.h"
+#include "train/image_data.h"
+#include "train/trainer.h"
+#include "vq/magvit.h"
+
+namespace mmada::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("mmada_image_data_test_" + name + "_" +
+                                                  std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+void write_idx(const fs::path& p, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> b = {0, 0, 8, uint8_t(dims.size())};
+  for (uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(d >> s));
+  b.insert(b.end(), body.begin(), body.end());
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
+
+// n synthetic 28x28 images: class k is a bright horizontal bar at row 2+2k (learnable, distinct).
+void write_dataset(const fs::path& dir, const std::string& split, int n) {
+  std::vector<uint8_t> px(size_t(n) * 28 * 28, 0), lb(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    lb[size_t(i)] = uint8_t(i % 10);
+    for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
+  }
+  write_idx(dir / (split + "-images-idx3-ubyte"), {uint32_t(n), 28, 28}, px);
+  write_idx(dir / (split + "-labels-idx1-ubyte"), {uint32_t(n)}, lb);
+}
+
+ImageSourceSpec spec_for(const fs::path& dir) {
+  ImageSourceSpec s;
+  s.path = dir.string();
+  s.vq = (dir / "vq").string();
+  s.cache_dir = (dir / "cache").string();
+  if (!fs::exists(dir / "vq" / "model.safetensors"))
+    Magvit::write_random(s.vq, MagvitConfig::small(32, 3, 0, 6), 7);
+  return s;
+}
+
+TEST(ImageData, LoadsIdxAndRejectsMismatchedFiles) {
+  const fs::path dir = temp_dir("load");
+  write_dataset(dir, "train", 12);
+  const LabelledImages d = load_labelled_idx(dir.string(), "train", 5, 10);
+  EXPECT_EQ(d.count, 5);
+  EXPECT_EQ(d.height, 28);
+  EXPECT_EQ(d.labels[3], 3);
+  const Tensor px = grey_to_pixels(d, 1, 2, 32);
+  EXPECT_EQ(px.shape, (Shape{2, 3, 32, 32}));
+  EXPECT_EQ(px.ptr<float>()[0], -1.0f);                          // padding border is black
+  EXPECT_EQ(px.ptr<float>()[(2 + 2 * 1 + 2) * 32 + 2 + 4], 1.0f);  // image 1's bar, offset by 2
+  // Labels that disagree in count with the images, or exceed the class names.
+  write_idx(dir / "bad-images-idx3-ubyte", {3, 28, 28}, std::vector<uint8_t>(3 * 784));
+  write_idx(dir / "bad-labels-idx1-ubyte", {4}, {0, 1, 2, 3});
+  EXPECT_THROW(load_labelled_idx(dir.string(), "bad", 0, 10), Error);
+  write_idx(dir / "bad-labels-idx1-ubyte", {3}, {0, 1, 12});
+  EXPECT_THROW(load_labelled_idx(dir.string(), "bad", 0, 10), Error);
+  EXPECT_THROW(load_labelled_idx(dir.string(), "nosuch", 0, 10), Error);
+  fs::remove_all(dir);
+}
+
+TEST(ImageData, CaptionsQuestionsAndAnswerMatching) {
+  EXPECT_EQ(fill_template("draw a {name}, a {name}", "Bag"), "draw a Bag, a Bag");
+  EXPECT_EQ(fashion_mnist_classes().size(), 10u);
+  EXPECT_EQ(fashion_mnist_classes()[9], "Ankle boot");
+  const auto& n = fashion_mnist_classes();
+  EXPECT_EQ(class_named_in("T-shirt/top", n), 0);  // not "Shirt"
+  EXPECT_EQ(class_named_in("a shirt", n), 6);
+  EXPECT_EQ(class_named_in("ankle boot", n), 9);
+  EXPECT_EQ(class_named_in("nothing", n), -1);
+  EXPECT_EQ(nearest_class_name(" Sneker", n), 7);
+  EXPECT_EQ(nearest_class_name("trouser", n), 1);
+  EXPECT_EQ(nearest_class_name("Ankle bot", n), 9);
+  EXPECT_EQ(mmu_text("What is this?", "Bag"),
+            mmu_prompt_text("What is this?") + "Bag<|eot_id|>");
+
+  const fs::path dir = temp_dir("rows");
+  write_dataset(dir, "train", 10);
+  const ImageSourceSpec spec = spec_for(dir);
+  const ByteEncoder enc;
+  const ImageTaskData data(tokenize_images(spec), spec, enc);
+  const RowTokens& tk = enc.tokens();
+  const CounterRng rng{3};
+  const int64_t T = 64, N = data.image_tokens();
+  EXPECT_EQ(N, 64);  // 32x32 at x4 down-sampling
+  for (int64_t r = 0; r < 20; ++r) {
+    const CleanRow t = data.t2i(rng, 0, r, T, 0.0, tk);
+    ASSERT_EQ(int64_t(t.ids.size()), T + N + 3);
+    // The caption names the class whose codes follow.
+    std::vector<int64_t> text(t.ids.begin(), t.ids.begin() + T + 1), img(t.ids.begin() + T + 2, t.ids.end() - 1);
+    const std::string cap = enc.decode(text);
+    const int64_t cls = class_named_in(cap, data.class_names());
+    ASSERT_GE(cls, 0) << cap;
+    bool found = false;
+    for (size_t i = 0; i < size_t(data.codes().count); ++i)
+      found |= data.codes().labels[i] == cls && data.image_ids(i) == img;
+    EXPECT_TRUE(found) << cap;
+    for (int64_t id : img) EXPECT_GE(id, enc.image_code_offset());
+
+    const CleanRow m = data.mmu(rng, 0, r, T, tk);
+    ASSERT_EQ(int64_t(m.ids.size()), T + N + 3);
+    EXPECT_EQ(m.ids[0], tk.mmu);
+    // The answer (after the prompt) is the class name of the row's image.
+    std::vector<int64_t> ans(m.ids.begin() + m.prompt_len, m.ids.end());
+    const std::vector<int64_t> mimg(m.ids.begin() + 2, m.ids.begin() + 2 + N);
+    const int64_t said = class_named_in(enc.decode(ans), data.class_names());
+    for (size_t i = 0; i < size_t(data.codes().count); ++i)
+      if (data.image_ids(i) == mimg) EXPECT_EQ(said, data.codes().labels[i]);
+    // The prompt (never masked) ends with the assistant header (the newline is answer, §3.4).
+    const std::string prompt = enc.decode(std::vector<int64_t>(m.ids.begin() + N + 3, m.ids.begin() + m.prompt_len));
+    EXPECT_TRUE(prompt.ends_with("assistant<|end_header_id|>")) << prompt;
+  }
+  // Cond dropout 1: the caption is gone (<|t2i|> BOS EOS only).
+  const CleanRow dropped = data.t2i(rng, 1, 0, T, 1.0, tk);
+  EXPECT_EQ(dropped.ids[size_t(T - 2)], tk.t2i);
+  fs::remove_all(dir);
+}
+
+TEST(ImageData, CodeCacheHitAndKeyedMiss) {
+  const fs::path dir = temp_dir("cache");
+  write_dataset(dir, "train", 10);
+  ImageSourceSpec spec = spec_for(dir);
+  const ImageCodes first = tokenize_images(spec);
+  EXPECT_FALSE(first.from_cache);
+  ASSERT_TRUE(fs::exists(first.cache_file));
+  const ImageCodes second = tokenize_images(spec);
+  EXPECT_TRUE(second.from_cache);
+  EXPECT_EQ(second.codes, first.codes);
+  EXPECT_EQ(second.labels, first.labels);
+  EXPECT_EQ(second.codebook, 64);
+  // The folder's weights are exactly Magvit::random's, so the codes match a fresh encode.
+  const Magvit ref = Magvit::random(MagvitConfig::small(32, 3, 0, 6), 7);
+  const LabelledImages d = load_labelled_idx(spec.path, "train", 0, 10);
+  const Tensor codes = ref.encode(grey_to_pixels(d, 0, 10, 32));
+  for (int64_t i = 0; i < codes.numel(); ++i) ASSERT_EQ(codes.ptr<int64_t>()[i], first.codes[size_t(i)]);
+  // Another count or another tokenizer misses the cache.
+  spec.limit = 4;
+  const ImageCodes fewer = tokenize_images(spec);
+  EXPECT_FALSE(fewer.from_cache);
+  EXPECT_EQ(fewer.count, 4);
+  spec.limit = 0;
+  Magvit::write_random(spec.vq, MagvitConfig::small(32, 3, 0, 6), 8);
+  EXPECT_FALSE(tokenize_images(spec).from_cache);
+  fs::remove_all(dir);
+}
+
+std::string mixed_config(const fs::path& dir, const std::string& batch) {
+  std::ofstream(dir / "chat.jsonl")
+      << "{\"messages\":[{\"role\":\"user\",\"content\":\"2+3\"},{\"role\":\"assistant\",\"content\":\"<think>2+3=5</think>5\"}]}\n";
+  return R"({"model": {"d_model": 32, "n_layers": 1, "n_heads": 2, "mlp_hidden": 64},
+  "data": {"lm": [{"path": ")" + (dir / "chat.jsonl").string() + R"(", "format": "chat"}],
+           "images": {"path": ")" + dir.string() + R"(", "vq": ")" + (dir / "vq").string() +
+         R"(", "cache_dir": ")" + (dir / "cache").string() + R"("}},
+  "batch": )" + batch + R"(,
+  "optim": {"lr": 0.01, "warmup_steps": 1},
+  "steps": 3, "seed": 5, "output_dir": ")" + (dir / "out").string() + "\"}";
+}
+
+TEST(ImageData, MixedT2iLmMmuTrainingHasFinitePerTaskLosses) {
+  const fs::path dir = temp_dir("mixed");
+  write_dataset(dir, "train", 20);
+  write_dataset(dir, "t10k", 10);
+  spec_for(dir);
+  Trainer t(TrainConfig::from_json_text(
+      mixed_config(dir, R"({"rows_t2i": 2, "rows_lm": 1, "rows_mmu": 2, "text_slots": 64})"), "run.json"));
+  EXPECT_EQ(t.config().image_tokens, 64);
+  EXPECT_EQ(t.model_config().vocab, ByteEncoder::kVocab + 64);
+  std::vector<StepRecord> recs;
+  t.run([&](const StepRecord& r) { recs.push_back(r); });
+  ASSERT_EQ(recs.size(), 3u);
+  for (const StepRecord& r : recs)
+    for (int k = 0; k < kNumTasks; ++k) {
+      EXPECT_TRUE(std::isfinite(r.task_loss[k]));
+      EXPECT_GT(r.task_loss[k], 0.0) << task_name(Task(k));
+    }
+  // The evaluation runs end to end on the checkpoint (numbers are meaningless after 3 steps).
+  ImageEvalOptions o;
+  o.describe_images = 3;
+  o.t2i_per_class = 1;
+  o.t2i_timesteps = 2;
+  const ImageEvalResult e = eval_images(t.checkpoint_dir(), t.config(), t.encoder(), *t.image_data(), o);
+  EXPECT_EQ(e.describe_total, 3);
+  EXPECT_EQ(e.t2i_total, 10);
+  EXPECT_EQ(e.real_total, 3);
+  // The synthetic classes are separable by their codes: the calibration classifier gets them.
+  EXPECT_EQ(e.real_correct, 3);
+  fs::remove_all(dir);
+}
+
+TEST(ImageData, ConfigErrors) {
+  const fs::path dir = temp_dir("config");
+  auto err = [&](const std::string& text) {
+    try {
+      Trainer t(TrainConfig::from_json_text(text, "run.json"));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string ok = mixed_config(dir, R"({"rows_t2i": 1, "rows_lm": 1, "text_slots": 64})");
+  auto edit = [&](const std::string& from, const std::string& to) {
+    std::string s = ok;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  EXPECT_NE(err(edit("\"vq\"", "\"vq_dir\"")).find("unknown key \"vq_dir\""), std::string::npos);
+  EXPECT_NE(err(edit("\"cache_dir\"", "\"captions\": [\"a photo\"], \"cache_dir\"")).find("has no {name}"),
+            std::string::npos);
+  EXPECT_NE(err(edit("\"rows_t2i\": 1", "\"rows_t2i\": 0")).find("rows_t2i and rows_mmu are both 0"),
+            std::string::npos);
+  EXPECT_NE(err(edit("\"rows_lm\": 1", "\"rows_lm\": 0")).find("rows_lm is 0"), std::string::npos);
+  // Data problems surface when the trainer loads it: missing files, too few text slots.
+  EXPECT_NE(err(ok).find("no train-images-idx3-ubyte"), std::string::npos);
+  write_dataset(dir, "train", 10);
+  spec_for(dir);
+  EXPECT_NE(err(edit("\"text_slots\": 64", "\"text_slots\": 20")).find("too small"), std::string::npos);
+  EXPECT_NE(err(edit("\"text_slots\": 64", "\"text_slots\": 64, \"image_tokens\": 16")).find("codes per"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mmada::train
