@@ -96,6 +96,15 @@ Tensor Tensor::reshape(Shape new_shape) const {
   return t;
 }
 
+namespace {
+template <typename T>
+T load_unaligned(const void* base, size_t i) {
+  T v;
+  std::memcpy(&v, static_cast<const char*>(base) + i * sizeof(T), sizeof(T));
+  return v;
+}
+}  // namespace
+
 Tensor Tensor::to_f32() const {
   MMADA_CHECK(contiguous(), "to_f32 of a non-contiguous tensor");
   Tensor out = Tensor::empty(DType::F32, shape);
@@ -105,9 +114,10 @@ Tensor Tensor::to_f32() const {
     case DType::F32: std::memcpy(o, data, n * 4); break;
     case DType::BF16: convert_bf16_to_f32(ptr<uint16_t>(), o, n); break;
     case DType::F16: convert_f16_to_f32(ptr<uint16_t>(), o, n); break;
-    case DType::F64: for (size_t i = 0; i < n; ++i) o[i] = float(ptr<double>()[i]); break;
-    case DType::I64: for (size_t i = 0; i < n; ++i) o[i] = float(ptr<int64_t>()[i]); break;
-    case DType::I32: for (size_t i = 0; i < n; ++i) o[i] = float(ptr<int32_t>()[i]); break;
+    // Mapped files need not align their tensors: wide elements are read with memcpy.
+    case DType::F64: for (size_t i = 0; i < n; ++i) o[i] = float(load_unaligned<double>(data, i)); break;
+    case DType::I64: for (size_t i = 0; i < n; ++i) o[i] = float(load_unaligned<int64_t>(data, i)); break;
+    case DType::I32: for (size_t i = 0; i < n; ++i) o[i] = float(load_unaligned<int32_t>(data, i)); break;
     case DType::U8:
     case DType::BOOL: for (size_t i = 0; i < n; ++i) o[i] = float(ptr<uint8_t>()[i]); break;
     case DType::Q8_0:

@@ -270,6 +270,7 @@ void write_safetensors(const std::string& path,
                     {"shape", stored},
                     {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
+    offset = (offset + 7) / 8 * 8;  // every tensor starts 8-byte aligned (zero padding between)
   }
   std::string text = header.dump();
   while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // keep the data 8-byte aligned
@@ -281,8 +282,11 @@ void write_safetensors(const std::string& path,
     for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
     out.write(reinterpret_cast<const char*>(len), 8);
     out.write(text.data(), std::streamsize(text.size()));
-    for (const auto& kv : tensors)
+    static const char zeros[8] = {};
+    for (const auto& kv : tensors) {
       out.write(static_cast<const char*>(kv.second.data), std::streamsize(kv.second.nbytes()));
+      out.write(zeros, std::streamsize((8 - kv.second.nbytes() % 8) % 8));
+    }
     out.flush();
     MMADA_CHECK(out.good(), tmp, ": write failed (disk full?)");
   }
