@@ -311,7 +311,6 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
   for (int64_t row : r.rows)
     MMADA_CHECK(row >= 0 && row < B * L && row % L >= q0 && row % L < q0 + Lq, "forward: requested row ",
                 row, " outside the positions run ([0, ", B * L, "), positions [", q0, ", ", q0 + Lq, "))");
-  MMADA_CHECK(!(r.kv && r.positions), "forward: explicit positions and a KV cache cannot be combined");
   // RoPE table rows needed. With explicit positions: the model's whole range, one length per
   // model, so graphs recorded against the table stay valid whatever positions come later.
   const int64_t n_pos = r.positions ? std::max(L, c.max_sequence_length) : L;
@@ -332,16 +331,20 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
   }
   const Tensor rows = upload_vec(DType::I64, {R}, row_list.data());
   if (r.hidden_states) *r.hidden_states = Tensor::empty(DType::F32, {c.n_layers + 1, B, L, D});
-  // The span's ids and RoPE positions (the whole canvas runs with ids as given, positions r % L).
+  // The span's ids and RoPE positions (the whole canvas runs with ids as given, positions r % L
+  // or the explicit ones). The cache keeps K/V by slot, so explicit positions must stay the same
+  // for a slot between the refresh and the span steps (packing the same layout does that).
   std::vector<int64_t> span_ids, span_pos;
   if (span) {
     span_ids.resize(static_cast<size_t>(N));
     span_pos.resize(static_cast<size_t>(N));
     for (int64_t k = 0; k < N; ++k) {
-      span_pos[size_t(k)] = q0 + k % Lq;
-      span_ids[size_t(k)] = r.ids[(k / Lq) * L + span_pos[size_t(k)]];
+      const int64_t slot = (k / Lq) * L + q0 + k % Lq;
+      span_pos[size_t(k)] = r.positions ? r.positions[slot] : q0 + k % Lq;
+      span_ids[size_t(k)] = r.ids[slot];
     }
   }
+  const int64_t* run_pos = span ? span_pos.data() : r.positions;
   const int64_t* run_ids = span ? span_ids.data() : r.ids;
 
   // Layers: replayed from a recorded graph where the backend has them (bounded shapes only:
@@ -375,7 +378,7 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
       GraphCache::Entry e;
       e.ids = be.alloc(DType::I64, {N});
       if (r.token_mask) e.mask = be.alloc(DType::U8, {B * L});
-      if (span) e.positions = upload_vec(DType::I64, {N}, span_pos.data());  // fixed by the key
+      if (span && !r.positions) e.positions = upload_vec(DType::I64, {N}, span_pos.data());  // fixed by the key
       if (r.positions) e.positions = be.alloc(DType::I64, {N});
       e.x = be.alloc(DType::F32, {N, D});
       if (r.kv) e.cache = r.kv->owner_;
@@ -384,7 +387,7 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
     GraphCache::Entry& e = it->second;
     be.upload_into(e.ids.data, run_ids, size_t(N) * 8);
     if (r.token_mask) be.upload_into(e.mask.data, r.token_mask, size_t(B * L));
-    if (r.positions) be.upload_into(e.positions.data, r.positions, size_t(N) * 8);
+    if (r.positions) be.upload_into(e.positions.data, run_pos, size_t(N) * 8);
     const uint8_t* m = r.token_mask ? e.mask.ptr<uint8_t>() : nullptr;
     const int64_t* pos = span || r.positions ? e.positions.ptr<int64_t>() : nullptr;
     if (fresh) {
@@ -401,8 +404,7 @@ Tensor Transformer::forward_device(const ForwardRequest& r) const {
     const Tensor ids = upload_vec(DType::I64, {N}, run_ids);
     Tensor mask, pos;
     if (r.token_mask) mask = upload_vec(DType::U8, {B * L}, r.token_mask);
-    if (span) pos = upload_vec(DType::I64, {N}, span_pos.data());
-    if (r.positions) pos = upload_vec(DType::I64, {N}, r.positions);
+    if (run_pos) pos = upload_vec(DType::I64, {N}, run_pos);
     x = be.alloc(DType::F32, {N, D});
     run_layers(ids.ptr<int64_t>(), r.token_mask ? mask.ptr<uint8_t>() : nullptr, r.mask_mode,
                pos.data ? pos.ptr<int64_t>() : nullptr, n_pos, B, Lq, x.ptr<float>(), r.hidden_states, r.kv, q0);

@@ -56,6 +56,7 @@ struct ForwardRequest {
   cpu::MaskMode mask_mode = cpu::MaskMode::Pair;
   // [B, L] RoPE positions (>= 0, below the model's max sequence length); null = the index in
   // the row. Lets a caller drop padding and keep the real tokens' positions (model/packing.h).
+  // With a KV cache, a slot's position must be the same on the refresh and the span steps.
   const int64_t* positions = nullptr;
   // Rows (b*L + i) whose logits are wanted; empty = all B*L rows.
   std::vector<int64_t> rows;

@@ -78,6 +78,11 @@ void T2iParams::validate() const {
   MMADA_CHECK(temperature >= 0 && std::isfinite(temperature), "temperature must be >= 0, got ",
               temperature);
   MMADA_CHECK(codebook >= 2, "codebook size must be >= 2");
+  MMADA_CHECK(context_refresh >= 0, "T2I context cache refresh must be >= 0 steps, got ", context_refresh);
+  MMADA_CHECK(cfg_refresh >= 0, "T2I guidance refresh must be >= 0 steps, got ", cfg_refresh);
+  MMADA_CHECK(cfg_refresh <= 1 || guidance > 0,
+              "T2I: reusing the unconditional branch (cfg refresh ", cfg_refresh, ") needs guidance > 0");
+  MMADA_CHECK(threshold >= 0 && threshold <= 1, "T2I threshold must be in [0, 1], got ", threshold);
 }
 
 T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
@@ -110,6 +115,8 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
   req.guidance = p.guidance;
   req.bf16 = p.bf16;
   req.want_logits = p.keep_logits;
+  req.context_cache = p.context_refresh > 0;
+  req.keep_uncond = cfg && p.cfg_refresh > 1;
   for (int64_t k = 0; k < req.rows; ++k)
     for (int64_t n = 0; n < N; ++n) req.slots.push_back(k * L + first_slot + n);
   std::vector<uint8_t> both_mask(mask);
@@ -129,6 +136,8 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
           input[size_t((B + b) * L + i)] = i < text_len ? uncond_ids[size_t(b * L + i)] : ids[size_t(b * L + i)];
     }
     req.ids = &input;
+    req.reuse_context = p.context_refresh > 0 && s % p.context_refresh != 0;
+    req.reuse_uncond = req.keep_uncond && s % p.cfg_refresh != 0;
     req.fixed = rng.fixed_draws(s, B, N);
     if (!req.fixed.empty()) {
       MMADA_CHECK(int64_t(req.fixed.size()) == B * N, "T2I: ", req.fixed.size(), " fixed draws for ", B * N, " slots");
@@ -141,6 +150,7 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
         for (int64_t n = 0; n < N; ++n) req.streams[size_t(b * N + n)] = t2i::draw_stream(s, b, n);
     }
     const T2iDrawResult drawn = model(req);
+    ++res.steps_run;
     MMADA_CHECK(int64_t(drawn.codes.size()) == B * N && int64_t(drawn.probs.size()) == B * N,
                 "T2I: the draw returned ", drawn.codes.size(), " codes for ", B * N, " slots");
     MMADA_CHECK(!p.keep_logits || (drawn.logits.dim() == 2 && drawn.logits.size(0) == B * N && drawn.logits.size(1) == C),
@@ -159,6 +169,7 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
     st.mask_len.resize(size_t(B));
     tau = tau * (1.0 - double(s + 1) / double(p.timesteps));  // compounds, as the reference
     const int64_t K = schedule_mask_len(p.schedule, s, p.timesteps, N);
+    int64_t left = 0;  // slots still masked after this step
     for (int64_t b = 0; b < B; ++b) {
       int64_t unknown = 0;
       for (int64_t n = 0; n < N; ++n) unknown += cur[size_t(b * N + n)] == M;
@@ -177,7 +188,9 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
       const float cut = sorted[size_t(std::min(kb, N - 1))];
       for (int64_t n = 0; n < N; ++n) {
         const int64_t r = b * N + n;
-        const bool remask = conf[size_t(n)] < cut;
+        const bool sure = p.threshold > 0 && cur[size_t(r)] == M && drawn.probs[size_t(r)] >= p.threshold;
+        const bool remask = conf[size_t(n)] < cut && !sure;
+        left += remask;
         st.masking[size_t(r)] = remask;
         ids[size_t(b * L + first_slot + n)] = remask ? M : samp[size_t(r)] + O;
         cur[size_t(r)] = remask ? M : samp[size_t(r)];
@@ -195,6 +208,7 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
         break;
       }
     }
+    if (p.threshold > 0 && left == 0) break;  // every slot committed: the draws are final
   }
   res.codes = samp;
   res.input_ids = ids;

@@ -71,6 +71,11 @@ struct T2iDrawRequest {
   uint64_t seed = 0;
   std::vector<uint64_t> streams;              // [B*N] draw streams when not fixed
   bool want_logits = false;                   // also return the guided logits [B*N, C]
+  // Fast modes (T2iParams::context_refresh / cfg_refresh); all false is the exact computation.
+  bool context_cache = false;  // run the cond and uncond rows apart, each behind a KV cache
+  bool reuse_context = false;  // this step: only the image part runs, the text part's K/V are cached
+  bool keep_uncond = false;    // keep this step's unconditional logits for later steps
+  bool reuse_uncond = false;   // this step: take the kept unconditional logits, run the cond rows only
 };
 struct T2iDrawResult {
   std::vector<int64_t> codes;  // [B*N]
@@ -91,6 +96,15 @@ struct T2iParams {
   // Bring each step's guided logits back to the host for T2iStep::logits (replay checks); off,
   // they never leave the backend.
   bool keep_logits = false;
+  // Fast modes (docs/fast-decoding.md); the defaults are the exact sampler.
+  // Recompute the text condition's keys/values every K steps and run only the image part on the
+  // others (0: no cache).
+  int64_t context_refresh = 0;
+  // Run the unconditional branch every K steps and reuse its logits on the others (0, 1: every step).
+  int64_t cfg_refresh = 0;
+  // Also commit every masked slot whose drawn code has probability >= threshold (0: off); the
+  // sampling ends early when no slot is left masked.
+  double threshold = 0;
   void validate() const;
 };
 
@@ -115,6 +129,7 @@ struct T2iResult {
   std::vector<int64_t> codes;      // [B, N] last step's draws
   std::vector<int64_t> input_ids;  // [B, L] after the last step
   bool cancelled = false;
+  int64_t steps_run = 0;           // network calls made (fewer than timesteps with a threshold)
 };
 
 // input_ids / mask: [B, L] cond rows (image slots = M); uncond_ids / uncond_mask: [B, L] or

@@ -187,6 +187,11 @@ ImageGenerationRequest parse_image_request(const std::string& body, const Reques
   r.steps = get_int(j, "steps", 15, 1, lim.max_steps);
   r.guidance_scale = get_number(j, "guidance_scale", 3.5, 0.0, 100.0);
   r.temperature = get_number(j, "temperature", 1.0, 0.0, 10.0);
+  r.context_cache = get_int(j, "context_cache", 0, 0, lim.max_steps);
+  r.cfg_refresh = get_int(j, "cfg_refresh", 0, 0, lim.max_steps);
+  if (r.cfg_refresh > 1 && r.guidance_scale == 0)
+    bad_request("cfg_refresh", "'cfg_refresh' reuses the unconditional branch, which needs guidance_scale > 0");
+  r.threshold = get_number(j, "threshold", 0.0, 0.0, 1.0);
   r.seed = seed_of(j, &r.seed_given);
   r.stream = get_bool(j, "stream", false);
   return r;

@@ -44,6 +44,10 @@ struct ImageGenerationRequest {
   int64_t steps = 15;
   double guidance_scale = 3.5;
   double temperature = 1.0;
+  // Fast sampling (docs/fast-decoding.md), 0 = off: T2iParams::context_refresh, cfg_refresh and
+  // threshold under the names context_cache, cfg_refresh and threshold.
+  int64_t context_cache = 0, cfg_refresh = 0;
+  double threshold = 0;
   uint64_t seed = 0;
   bool seed_given = false;
   bool stream = false;

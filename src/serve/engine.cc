@@ -143,6 +143,9 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
   p.timesteps = r.steps;
   p.guidance = r.guidance_scale;
   p.temperature = r.temperature;
+  p.context_refresh = r.context_cache;
+  p.cfg_refresh = r.cfg_refresh;
+  p.threshold = r.threshold;
   p.codebook = mmada_tokens::kCodebookSize;
   p.mask_id = cfg.mask_token_id;
   p.bf16 = tm_.model->precision() == Precision::BF16;

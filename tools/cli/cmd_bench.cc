@@ -69,6 +69,17 @@ struct Opts {
   std::string modes = "none";
 };
 
+// "a,b,c" -> {"a", "b", "c"}
+std::vector<std::string> split_modes(const std::string& list) {
+  std::vector<std::string> modes;
+  for (size_t at = 0; at <= list.size();) {
+    const size_t next = std::min(list.find(',', at), list.size());
+    modes.push_back(list.substr(at, next - at));
+    at = next + 1;
+  }
+  return modes;
+}
+
 // One decoding mode of `bench generate --modes`: "none" (exact), "prefix" or "dual", then any
 // of "+tX" (threshold X), "+fX" (factor X), "+rK" (refresh the cache every K steps).
 TextSamplerParams parse_mode(const std::string& spec, TextSamplerParams p) {
@@ -102,12 +113,7 @@ int bench_generate(const Transformer& m, const Opts& o) {
   base.gen_length = o.gen, base.steps = o.steps, base.block_length = o.block, base.temperature = 0;
   base.mask_id = c.mask_token_id;
   base.bf16_logits = m.precision() == Precision::BF16;
-  std::vector<std::string> modes;
-  for (size_t at = 0; at <= o.modes.size();) {
-    const size_t next = std::min(o.modes.find(',', at), o.modes.size());
-    modes.push_back(o.modes.substr(at, next - at));
-    at = next + 1;
-  }
+  std::vector<std::string> modes = split_modes(o.modes);
   std::vector<TextSamplerParams> params;
   for (const std::string& spec : modes) params.push_back(parse_mode(spec, base));  // fail before timing
   if (modes.front() != "none") {  // the exact tokens the others are compared with
@@ -142,36 +148,77 @@ int bench_generate(const Transformer& m, const Opts& o) {
   return 0;
 }
 
+// One mode of `bench t2i --modes`: "none" (exact) or '+'-joined parts xK (text-condition cache
+// refreshed every K steps), cK (unconditional branch every K steps), tX (threshold X).
+T2iParams parse_t2i_mode(const std::string& spec, T2iParams p) {
+  for (size_t at = 0; spec != "none" && at <= spec.size();) {
+    const size_t next = std::min(spec.find('+', at), spec.size());
+    const std::string part = spec.substr(at, next - at);
+    MMADA_CHECK(part.size() >= 2 && (part[0] == 'x' || part[0] == 'c' || part[0] == 't'), "bench t2i mode '", spec,
+                "': use none, or '+'-joined xK (context cache), cK (cfg refresh), tX (threshold)");
+    char* end = nullptr;
+    const double v = std::strtod(part.c_str() + 1, &end);
+    MMADA_CHECK(end && *end == 0, "bench t2i mode '", spec, "': '", part, "' is not a letter and a number");
+    if (part[0] == 'x') p.context_refresh = int64_t(v);
+    if (part[0] == 'c') p.cfg_refresh = int64_t(v);
+    if (part[0] == 't') p.threshold = v;
+    at = next + 1;
+  }
+  p.validate();
+  return p;
+}
+
 // The official t2i setting: 513 text slots, (size/16)^2 image tokens, CFG rows batched with the
-// conditional ones, cosine schedule; sampling only (the MAGVIT-v2 decode is timed apart).
+// conditional ones, cosine schedule; sampling only (the MAGVIT-v2 decode is timed apart). Fast
+// modes report the share of codes equal to the exact mode's under the same seeds.
 int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
   const int64_t n = (o.t2i_size / 16) * (o.t2i_size / 16), text_len = 513;
   const std::vector<int64_t> prompt = {468, 3901, 13187, 46998, 40977, 997, 268, 27028, 7339, 13};
   const T2iRow c = build_t2i_row(prompt, text_len, n, m.config().mask_token_id);
   const T2iRow u = build_t2i_row({}, text_len, n, m.config().mask_token_id);
-  T2iParams p;
-  p.timesteps = o.steps;
-  p.guidance = o.cfg;
-  p.mask_id = m.config().mask_token_id;
-  p.bf16 = m.precision() == Precision::BF16;
-  const int64_t L = int64_t(c.ids.size());
-  std::printf("| size | tokens | seq | steps | cfg | s/image | ms/step | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  double best = 1e30;
-  for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
-    if (timer && k == 1) timer->reset();  // profile the timed runs only
-    SeededT2iRandom rng{static_cast<uint64_t>(k)};
-    const auto t0 = std::chrono::steady_clock::now();
-    generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
-                   o.cfg > 0 ? u.ids : std::vector<int64_t>{}, o.cfg > 0 ? u.mask : std::vector<uint8_t>{},
-                   1, L, n, p, rng);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (k > 0) best = std::min(best, s);
+  T2iParams base;
+  base.timesteps = o.steps;
+  base.guidance = o.cfg;
+  base.mask_id = m.config().mask_token_id;
+  base.bf16 = m.precision() == Precision::BF16;
+  std::vector<std::string> modes = split_modes(o.modes);
+  std::vector<T2iParams> params;
+  for (const std::string& spec : modes) params.push_back(parse_t2i_mode(spec, base));  // fail before timing
+  if (modes.size() > 1 && modes.front() != "none") {  // the exact codes the others are compared with
+    modes.insert(modes.begin(), "none");
+    params.insert(params.begin(), base);
   }
-  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s |\n", (long long)o.t2i_size, (long long)n,
-              (long long)L, (long long)o.steps, o.cfg, best, best * 1e3 / double(o.steps),
-              peak_device_gib(m.backend()).c_str());
+  const int64_t L = int64_t(c.ids.size()), runs = std::max<int64_t>(o.repeat, 1);
+  std::printf("| mode | size | tokens | seq | steps | cfg | s/image | ms/step | steps run | agreement | peak GPU GiB |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<std::vector<int64_t>> exact;  // per timed seed
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    const T2iParams& p = params[mi];
+    double best = 1e30;
+    int64_t same = 0, total = 0, steps_run = 0;
+    for (int64_t k = 0; k < runs + 1; ++k) {  // the first run warms up
+      if (timer && k == 1) timer->reset();  // profile the timed runs only
+      SeededT2iRandom rng{static_cast<uint64_t>(k)};
+      const auto t0 = std::chrono::steady_clock::now();
+      const T2iResult r = generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
+                                         o.cfg > 0 ? u.ids : std::vector<int64_t>{},
+                                         o.cfg > 0 ? u.mask : std::vector<uint8_t>{}, 1, L, n, p, rng);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (k == 0) continue;
+      best = std::min(best, s);
+      steps_run = r.steps_run;
+      if (mi == 0) exact.push_back(r.codes);
+      for (size_t i = 0; i < r.codes.size(); ++i) same += r.codes[i] == exact[size_t(k - 1)][i];
+      total += int64_t(r.codes.size());
+    }
+    std::printf("| %s | %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %lld | %.4f | %s |\n", modes[mi].c_str(),
+                (long long)o.t2i_size, (long long)n, (long long)L, (long long)o.steps, o.cfg, best,
+                best * 1e3 / double(steps_run), (long long)steps_run, double(same) / double(total),
+                peak_device_gib(m.backend()).c_str());
+    std::fflush(stdout);
+  }
   if (timer) {
-    const double steps = double(std::max<int64_t>(o.repeat, 1) * o.steps);
+    const double steps = double(runs * o.steps * int64_t(modes.size()));
     for (const auto& [op, st] : timer->stats())
       std::printf("|   %s | %.2f ms/step | %.1f calls/step |\n", op.c_str(), st.seconds * 1e3 / steps,
                   double(st.calls) / steps);
@@ -267,7 +314,9 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--modes", o->modes,
                      "generate: decoding modes to time, comma-separated: none (exact), prefix, dual, each with "
                      "optional +tX (threshold), +fX (factor), +rK (cache refresh every K steps), e.g. "
-                     "none,prefix,dual,dual+t0.9; fast modes report token agreement with none")
+                     "none,prefix,dual,dual+t0.9; t2i: none or '+'-joined xK (prompt K/V cache refreshed every K "
+                     "steps), cK (guidance branch every K steps), tX (threshold), e.g. none,c2,x4+c3; fast modes "
+                     "report token agreement with none")
           ->capture_default_str();
       sub.add_option("--preset", o->preset, "model shape: 8b (MMaDA-8B) or tiny")->capture_default_str();
       sub.add_option("--config", o->config, "a config.json to take the shape from instead");

@@ -22,7 +22,8 @@ struct ImagineOpts {
   TextFlags f;  // only -m / --tokenizer / --precision are exposed
   std::string vq, prompt, out = "output.png", schedule = "cosine";
   int64_t steps = 15, text_len = 513, size = 512;
-  double cfg = 3.5, temperature = 1.0;
+  double cfg = 3.5, temperature = 1.0, threshold = 0;
+  int64_t context_cache = 0, cfg_refresh = 0;
   uint64_t seed = 0;
   int batch = 1, preview_every = 0;
   bool stats = false, vq_exact = false;
@@ -55,7 +56,11 @@ std::string settings_text(const ImagineOpts& o, int64_t seed) {
   std::ostringstream s;
   s << o.prompt << "\nSteps: " << o.steps << ", CFG scale: " << o.cfg << ", Temperature: " << o.temperature
     << ", Schedule: " << o.schedule << ", Seed: " << seed << ", Size: " << o.size << "x" << o.size
-    << ", Text length: " << o.text_len << ", Model: " << o.f.model_dir() << ", VQ: " << o.vq;
+    << ", Text length: " << o.text_len;
+  if (o.context_cache > 0) s << ", Context cache: " << o.context_cache;
+  if (o.cfg_refresh > 1) s << ", CFG refresh: " << o.cfg_refresh;
+  if (o.threshold > 0) s << ", Threshold: " << o.threshold;
+  s << ", Model: " << o.f.model_dir() << ", VQ: " << o.vq;
   return s.str();
 }
 
@@ -80,6 +85,10 @@ int run_imagine(ImagineOpts& o) {
   p.guidance = o.cfg;
   p.temperature = o.temperature;
   p.schedule = schedule_from_name(o.schedule);
+  p.context_refresh = o.context_cache;
+  p.cfg_refresh = o.cfg_refresh;
+  p.threshold = o.threshold;
+  p.validate();  // before loading anything
 
   const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
                                        o.f.backend);
@@ -128,8 +137,8 @@ int run_imagine(ImagineOpts& o) {
   write_images(decode_codes(vq, r.codes, B, grid), o, -1);
   if (o.stats) {
     const auto t2 = std::chrono::steady_clock::now();
-    std::fprintf(stderr, "%lld image(s) of %lldx%lld, %lld steps: sampling %.2f s, decoding %.2f s\n",
-                 (long long)B, (long long)o.size, (long long)o.size, (long long)o.steps,
+    std::fprintf(stderr, "%lld image(s) of %lldx%lld, %lld of %lld steps: sampling %.2f s, decoding %.2f s\n",
+                 (long long)B, (long long)o.size, (long long)o.size, (long long)r.steps_run, (long long)o.steps,
                  std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count());
   }
   return 0;
@@ -149,6 +158,15 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
   sub.add_option("--steps", o->steps, "sampling steps")->capture_default_str();
   sub.add_option("--cfg", o->cfg, "classifier-free guidance scale (0 = off)")->capture_default_str();
   sub.add_option("--temperature", o->temperature, "remasking noise temperature")->capture_default_str();
+  sub.add_option("--context-cache", o->context_cache,
+                 "fast: recompute the prompt's keys/values every K steps, run only the image part in between (0 = off)")
+      ->capture_default_str();
+  sub.add_option("--cfg-refresh", o->cfg_refresh,
+                 "fast: run the unconditional (guidance) branch every K steps, reuse its logits in between (0, 1 = every step)")
+      ->capture_default_str();
+  sub.add_option("--threshold", o->threshold,
+                 "fast: also commit every masked code drawn with probability >= T; stops early when all are drawn (0 = off)")
+      ->capture_default_str();
   sub.add_option("--schedule", o->schedule, "mask schedule: cosine, linear, sigmoid, pow2, ...")->capture_default_str();
   sub.add_option("--seed", o->seed, "random seed")->capture_default_str();
   sub.add_option("--size", o->size, "image side in pixels (multiple of 16)")->capture_default_str();
