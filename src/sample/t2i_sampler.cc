@@ -82,6 +82,8 @@ void T2iParams::validate() const {
   MMADA_CHECK(cfg_refresh >= 0, "T2I guidance refresh must be >= 0 steps, got ", cfg_refresh);
   MMADA_CHECK(cfg_refresh <= 1 || guidance > 0,
               "T2I: reusing the unconditional branch (cfg refresh ", cfg_refresh, ") needs guidance > 0");
+  MMADA_CHECK(!cache_image || context_refresh > 0, "T2I: caching the image codes needs a context cache refresh period");
+  MMADA_CHECK(!cache_image || !keep_logits, "T2I: the image cache computes logits of masked slots only (no replay logits)");
   MMADA_CHECK(threshold >= 0 && threshold <= 1, "T2I threshold must be in [0, 1], got ", threshold);
 }
 
@@ -116,6 +118,8 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
   req.bf16 = p.bf16;
   req.want_logits = p.keep_logits;
   req.context_cache = p.context_refresh > 0;
+  req.cache_image = p.cache_image;
+  req.mask_id = M;
   req.keep_uncond = cfg && p.cfg_refresh > 1;
   for (int64_t k = 0; k < req.rows; ++k)
     for (int64_t n = 0; n < N; ++n) req.slots.push_back(k * L + first_slot + n);

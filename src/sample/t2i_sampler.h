@@ -76,6 +76,8 @@ struct T2iDrawRequest {
   bool reuse_context = false;  // this step: only the image part runs, the text part's K/V are cached
   bool keep_uncond = false;    // keep this step's unconditional logits for later steps
   bool reuse_uncond = false;   // this step: take the kept unconditional logits, run the cond rows only
+  bool cache_image = false;    // with context_cache: committed image codes' K/V stay cached too
+  int64_t mask_id = -1;        // the [MASK] id in ids (which image slots are still to draw)
 };
 struct T2iDrawResult {
   std::vector<int64_t> codes;  // [B*N]
@@ -100,6 +102,10 @@ struct T2iParams {
   // Recompute the text condition's keys/values every K steps and run only the image part on the
   // others (0: no cache).
   int64_t context_refresh = 0;
+  // With context_refresh: keep the committed image codes' keys/values cached as well, so a step
+  // between refreshes runs only the image slots masked at the previous step (the codes committed
+  // since, with their new ids, and the slots still to draw).
+  bool cache_image = false;
   // Run the unconditional branch every K steps and reuse its logits on the others (0, 1: every step).
   int64_t cfg_refresh = 0;
   // Also commit every masked slot whose drawn code has probability >= threshold (0: off); the

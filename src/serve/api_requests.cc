@@ -189,6 +189,9 @@ ImageGenerationRequest parse_image_request(const std::string& body, const Reques
   r.temperature = get_number(j, "temperature", 1.0, 0.0, 10.0);
   r.context_cache = get_int(j, "context_cache", 0, 0, lim.max_steps);
   r.cfg_refresh = get_int(j, "cfg_refresh", 0, 0, lim.max_steps);
+  r.cache_image = get_bool(j, "cache_image", false);
+  if (r.cache_image && r.context_cache == 0)
+    bad_request("cache_image", "'cache_image' keeps image codes in the context cache: set 'context_cache' too");
   if (r.cfg_refresh > 1 && r.guidance_scale == 0)
     bad_request("cfg_refresh", "'cfg_refresh' reuses the unconditional branch, which needs guidance_scale > 0");
   r.threshold = get_number(j, "threshold", 0.0, 0.0, 1.0);

@@ -47,6 +47,7 @@ struct ImageGenerationRequest {
   // Fast sampling (docs/fast-decoding.md), 0 = off: T2iParams::context_refresh, cfg_refresh and
   // threshold under the names context_cache, cfg_refresh and threshold.
   int64_t context_cache = 0, cfg_refresh = 0;
+  bool cache_image = false;  // T2iParams::cache_image (needs context_cache)
   double threshold = 0;
   uint64_t seed = 0;
   bool seed_given = false;

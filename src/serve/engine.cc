@@ -146,6 +146,7 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
   p.context_refresh = r.context_cache;
   p.cfg_refresh = r.cfg_refresh;
   p.threshold = r.threshold;
+  p.cache_image = r.cache_image;
   p.codebook = mmada_tokens::kCodebookSize;
   p.mask_id = cfg.mask_token_id;
   p.bf16 = tm_.model->precision() == Precision::BF16;

@@ -1,9 +1,13 @@
 #include "train/eval_exact_match.h"
 
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/cached_network.h"
+#include "model/logits_fn.h"
+#include "model/transformer.h"
 #include "train/jsonl_data.h"
 #include "train/train_model.h"
 
@@ -14,30 +18,64 @@ std::string final_answer(const std::string& s) {
   const size_t k = s.rfind("</think>");
   return k == std::string::npos ? s : s.substr(k + 8);
 }
+
+// Held-out problems: the prompt (BOS + chat turns + the assistant header) and the reference.
+struct Problem {
+  std::vector<int64_t> prompt;
+  std::string question, want;
+};
+
+std::vector<Problem> load_problems(const TextEncoder& enc, const std::string& path, int64_t L,
+                                   int64_t max_problems) {
+  std::ifstream in(path);
+  MMADA_CHECK(in.good(), path, ": cannot open held-out data");
+  std::vector<Problem> out;
+  std::string line;
+  while (std::getline(in, line) && int64_t(out.size()) < max_problems) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    std::vector<std::pair<std::string, std::string>> turns;
+    for (const auto& m : j.at("messages")) turns.emplace_back(m.at("role"), m.at("content"));
+    Problem p;
+    p.want = turns.back().second;
+    turns.pop_back();
+    p.question = turns.back().second;
+    p.prompt = {enc.tokens().bos};
+    const std::vector<int64_t> t =
+        enc.encode(render_chat_turns(turns) + "<|start_header_id|>assistant<|end_header_id|>\n");
+    p.prompt.insert(p.prompt.end(), t.begin(), t.end());
+    MMADA_CHECK(int64_t(p.prompt.size()) < L, path, ": prompt longer than the row length");
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// Scores the decoded answer tokens (cut at the first end token) against the reference.
+void score(const TextEncoder& enc, const Problem& p, const std::vector<int64_t>& answer_slots,
+           ExactMatchResult& res) {
+  const int64_t eot = enc.encode("<|eot_id|>").at(0), eos = enc.tokens().eos;
+  std::vector<int64_t> answer;
+  for (int64_t id : answer_slots) {
+    if (id == eot || id == eos) break;
+    answer.push_back(id);
+  }
+  const std::string got = enc.decode(answer);
+  ++res.total;
+  res.correct += final_answer(got) == final_answer(p.want);
+  res.answers.push_back(got);
+  if (res.examples.size() < 5) res.examples.push_back(p.question + " => " + got);
+}
+
 }  // namespace
 
 ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,
                                   const TextEncoder& enc, const std::string& path, int64_t L,
                                   int64_t max_problems) {
-  std::ifstream in(path);
-  MMADA_CHECK(in.good(), path, ": cannot open held-out data");
   const RowTokens& tk = enc.tokens();
-  const int64_t eot = enc.encode("<|eot_id|>").at(0);
   const cpu::RopeTable rope = cpu::make_rope_table(L, cfg.head_dim(), cfg.rope_theta);
   ExactMatchResult res;
-  std::string line;
-  while (std::getline(in, line) && res.total < max_problems) {
-    const nlohmann::json j = nlohmann::json::parse(line);
-    std::vector<std::pair<std::string, std::string>> turns;
-    for (const auto& m : j.at("messages")) turns.emplace_back(m.at("role"), m.at("content"));
-    const std::string want = turns.back().second;
-    turns.pop_back();
-    std::vector<int64_t> ids = {tk.bos};
-    const std::vector<int64_t> p =
-        enc.encode(render_chat_turns(turns) + "<|start_header_id|>assistant<|end_header_id|>\n");
-    ids.insert(ids.end(), p.begin(), p.end());
-    const int64_t prompt = int64_t(ids.size());
-    MMADA_CHECK(prompt < L, path, ": prompt longer than the row length");
+  for (const Problem& pr : load_problems(enc, path, L, max_problems)) {
+    const int64_t prompt = int64_t(pr.prompt.size());
+    std::vector<int64_t> ids = pr.prompt;
     ids.resize(size_t(L), tk.mask);
     for (int64_t step = prompt; step < L; ++step) {
       TrainBatch b;
@@ -67,14 +105,39 @@ ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,
       }
       ids[size_t(best_pos)] = best_tok;
     }
-    std::vector<int64_t> answer;
-    for (int64_t i = prompt; i < L && ids[size_t(i)] != eot && ids[size_t(i)] != tk.eos; ++i)
-      answer.push_back(ids[size_t(i)]);
-    const std::string got = enc.decode(answer);
-    ++res.total;
-    res.correct += final_answer(got) == final_answer(want);
-    if (res.examples.size() < 5) res.examples.push_back(turns.back().second + " => " + got);
+    score(enc, pr, std::vector<int64_t>(ids.begin() + prompt, ids.end()), res);
   }
+  return res;
+}
+
+ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, const TextEncoder& enc,
+                                          const std::string& path, int64_t L, int64_t max_problems,
+                                          const TextSamplerParams& sp_in) {
+  const RowTokens& tk = enc.tokens();
+  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32);
+  ExactMatchResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const Problem& pr : load_problems(enc, path, L, max_problems)) {
+    const int64_t P = int64_t(pr.prompt.size());
+    TextSamplerParams sp = sp_in;
+    const int64_t block = sp_in.block_length > 0 ? sp_in.block_length : L - P;
+    sp.gen_length = sp.steps = (L - P + block - 1) / block * block;
+    sp.block_length = block;
+    sp.temperature = 0;
+    sp.remasking = Remasking::LowConfidence;
+    sp.mask_id = tk.mask;
+    sp.end_ids = {tk.eos};
+    const std::vector<int64_t> eot = enc.encode("<|eot_id|>");
+    if (eot.size() == 1) sp.end_ids.push_back(eot[0]);
+    sp.end_fill_id = tk.eos;
+    sp.validate();
+    const TextSamplerResult r =
+        generate_text(make_logits_fn(model), pr.prompt, 1, P, nullptr, sp, {}, make_pick_fn(model),
+                      sp.cache != CacheMode::None ? make_cached_network(model) : CachedNetwork{});
+    res.network_calls += r.network_calls;
+    score(enc, pr, std::vector<int64_t>(r.ids.begin() + P, r.ids.end()), res);
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }
 

@@ -1,11 +1,14 @@
 #include "train/eval_images.h"
 
+#include <chrono>
 #include <cstdio>
 #include <limits>
 
 #include "core/error.h"
+#include "model/cached_network.h"
 #include "model/logits_fn.h"
 #include "model/transformer.h"
+#include "sample/fast_modes.h"
 #include "sample/t2i_sampler.h"
 #include "sample/text_sampler.h"
 
@@ -78,16 +81,21 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
     std::vector<int64_t> text = {tk.bos};
     const std::vector<int64_t> q = enc.encode(mmu_prompt_text(qs[0]));
     text.insert(text.end(), q.begin(), q.end());
-    const int64_t P = N + 3 + int64_t(text.size()), G = L - P;
-    MMADA_CHECK(G >= 1, "describe: the question leaves no room for an answer in rows of ", L);
+    const int64_t P = N + 3 + int64_t(text.size());
+    MMADA_CHECK(L - P >= 1, "describe: the question leaves no room for an answer in rows of ", L);
+    const int64_t block = opt.describe_block > 0 ? opt.describe_block : L - P;
+    const int64_t G = (L - P + block - 1) / block * block, LG = P + G;
     TextSamplerParams sp;
-    sp.gen_length = sp.steps = sp.block_length = G;
+    sp.gen_length = sp.steps = G;
+    sp.block_length = block;
     sp.temperature = 0;
     sp.mask_id = tk.mask;
     const std::vector<int64_t> eot = enc.encode("<|eot_id|>");
     sp.end_ids = {tk.eos};
     if (eot.size() == 1) sp.end_ids.push_back(eot[0]);
     sp.end_fill_id = tk.eos;
+    sp = text_mode(opt.describe_mode, sp);
+    const auto t0 = std::chrono::steady_clock::now();
     constexpr int64_t kBatch = 32;
     for (int64_t b0 = 0; b0 < test.count; b0 += kBatch) {
       const int64_t B = std::min(kBatch, test.count - b0);
@@ -99,11 +107,15 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
         prompt.push_back(tk.eoi);
         prompt.insert(prompt.end(), text.begin(), text.end());
       }
-      const TextSamplerResult r = generate_text(make_logits_fn(model), prompt, B, P, nullptr, sp);
+      const TextSamplerResult r =
+          generate_text(make_logits_fn(model), prompt, B, P, nullptr, sp, {}, make_pick_fn(model),
+                        sp.cache != CacheMode::None ? make_cached_network(model) : CachedNetwork{});
+      res.describe_calls += r.network_calls;
+      ++res.describe_batches;
       for (int64_t b = 0; b < B; ++b) {
         std::vector<int64_t> answer;
-        for (int64_t i = P; i < L; ++i) {
-          const int64_t id = r.ids[size_t(b * L + i)];
+        for (int64_t i = P; i < LG; ++i) {
+          const int64_t id = r.ids[size_t(b * LG + i)];
           if (std::find(sp.end_ids.begin(), sp.end_ids.end(), id) != sp.end_ids.end()) break;
           answer.push_back(id);
         }
@@ -112,9 +124,11 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
         ++res.describe_total;
         res.describe_correct += class_named_in(got, names) == want;
         res.describe_nearest_correct += nearest_class_name(got, names) == want;
+        res.describe_answers.push_back(got);
         if (res.examples.size() < 8) res.examples.push_back(names[size_t(want)] + " => " + got);
       }
     }
+    res.describe_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   if (opt.t2i_per_class > 0) {
@@ -132,6 +146,8 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
     tp.codebook = K;
     tp.image_offset = offset;
     tp.mask_id = tk.mask;
+    tp = t2i_mode(opt.t2i_mode, tp);
+    const auto t0 = std::chrono::steady_clock::now();
     // Training with t2i_pad_attention "none" let [iPAD] be attended: keep them visible here too.
     const bool hard = cfg.t2i_pad_attention == AttnMask::Pair;
     for (int64_t c = 0; c < res.classes; ++c) {
@@ -151,13 +167,16 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
       SeededT2iRandom rng(opt.seed * 1000003 + uint64_t(c));
       const T2iResult r = generate_image(make_t2i_fn(model, offset, offset + K), ids, mask, uids,
                                          umask, B, L, N, tp, rng);
+      res.t2i_calls += r.steps_run;
       for (int64_t b = 0; b < B; ++b) {
         std::vector<int32_t> codes(static_cast<size_t>(N));
         for (int64_t j = 0; j < N; ++j) codes[size_t(j)] = int32_t(r.codes[size_t(b * N + j)]);
         ++res.t2i_total;
         res.t2i_correct += centroids.classify(codes.data()) == c;
+        res.t2i_codes.insert(res.t2i_codes.end(), codes.begin(), codes.end());
       }
     }
+    res.t2i_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return res;
 }

@@ -29,6 +29,11 @@ struct ImageEvalOptions {
   double t2i_guidance = 0.0;      // classifier-free guidance (needs the cond-dropout rows)
   double t2i_temperature = 1.0;
   uint64_t seed = 1;
+  // Fast sampler settings by their short names (sample/fast_modes.h, docs/fast-decoding.md);
+  // "none" is the exact sampler. describe_block: the describe answer's block length (0: one
+  // block; the answer canvas is rounded up to whole blocks).
+  std::string describe_mode = "none", t2i_mode = "none";
+  int64_t describe_block = 0;
 };
 
 struct ImageEvalResult {
@@ -38,6 +43,11 @@ struct ImageEvalResult {
   int64_t real_total = 0, real_correct = 0;  // nearest-centroid on held-out real codes
   int64_t t2i_total = 0, t2i_correct = 0;    // nearest-centroid on generated codes
   std::vector<std::string> examples;         // a few "true class => answer" lines
+  std::vector<std::string> describe_answers;  // every answer, in image order
+  std::vector<int32_t> t2i_codes;             // every generated image's codes, in order
+  int64_t describe_calls = 0, t2i_calls = 0;  // network calls made by each sampler
+  int64_t describe_batches = 0;               // describe runs batches of up to 32 images
+  double describe_seconds = 0, t2i_seconds = 0;
 };
 
 // Nearest-centroid classifier over LFQ code grids.

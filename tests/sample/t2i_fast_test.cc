@@ -107,11 +107,19 @@ TEST(T2iFast, RefreshEveryStepGivesTheExactCodes) {
   p.context_refresh = 1;
   p.cfg_refresh = 1;
   EXPECT_EQ(draw(p), exact);
+  // The image cache lays each row out anew (committed codes first, RoPE positions moved with the
+  // tokens) and draws only the masked slots: a float32 refresh every step reorders sums only, far
+  // below any gap between drawn codes here.
+  p.cache_image = true;
+  EXPECT_EQ(draw(p), exact);
   p.context_refresh = 3;  // approximate: valid codes, reproducible
   p.cfg_refresh = 2;
-  const std::vector<int64_t> fast = draw(p);
-  EXPECT_EQ(draw(p), fast);
-  for (int64_t code : fast) EXPECT_TRUE(code >= 0 && code < kCodebook) << code;
+  for (bool image : {false, true}) {
+    p.cache_image = image;
+    const std::vector<int64_t> fast = draw(p);
+    EXPECT_EQ(draw(p), fast);
+    for (int64_t code : fast) EXPECT_TRUE(code >= 0 && code < kCodebook) << code;
+  }
 }
 
 // A stand-in network: every slot draws code 1 with probability `prob`; it records the flags.
@@ -169,6 +177,9 @@ TEST(T2iFast, ImpossibleSettingsAreRefused) {
   p.guidance = 0;
   EXPECT_THROW(p.validate(), Error);  // nothing to reuse without guidance
   p = params();
+  p.cache_image = true;  // the image cache lives in the context cache
+  EXPECT_THROW(p.validate(), Error);
+  p = params();
   p.threshold = 1.5;
   EXPECT_THROW(p.validate(), Error);
   p = params();
@@ -178,6 +189,7 @@ TEST(T2iFast, ImpossibleSettingsAreRefused) {
   EXPECT_THROW(serve::parse_image_request(R"({"prompt":"a cat","guidance_scale":0,"cfg_refresh":2})", lim),
                serve::ApiError);
   EXPECT_THROW(serve::parse_image_request(R"({"prompt":"a cat","threshold":2})", lim), serve::ApiError);
+  EXPECT_THROW(serve::parse_image_request(R"({"prompt":"a cat","cache_image":true})", lim), serve::ApiError);
   const serve::ImageGenerationRequest ok =
       serve::parse_image_request(R"({"prompt":"a cat","context_cache":4,"cfg_refresh":2,"threshold":0.9})", lim);
   EXPECT_EQ(ok.context_cache, 4);

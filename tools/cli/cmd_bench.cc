@@ -15,6 +15,7 @@
 #include "model/cached_network.h"
 #include "model/logits_fn.h"
 #include "model/quant_recipe.h"
+#include "sample/fast_modes.h"
 #include "sample/t2i_sampler.h"
 #include "model/transformer.h"
 #include "vq/magvit.h"
@@ -69,39 +70,6 @@ struct Opts {
   std::string modes = "none";
 };
 
-// "a,b,c" -> {"a", "b", "c"}
-std::vector<std::string> split_modes(const std::string& list) {
-  std::vector<std::string> modes;
-  for (size_t at = 0; at <= list.size();) {
-    const size_t next = std::min(list.find(',', at), list.size());
-    modes.push_back(list.substr(at, next - at));
-    at = next + 1;
-  }
-  return modes;
-}
-
-// One decoding mode of `bench generate --modes`: "none" (exact), "prefix" or "dual", then any
-// of "+tX" (threshold X), "+fX" (factor X), "+rK" (refresh the cache every K steps).
-TextSamplerParams parse_mode(const std::string& spec, TextSamplerParams p) {
-  size_t at = spec.find('+');
-  p.cache = cache_mode_from_name(spec.substr(0, at));
-  while (at != std::string::npos) {
-    const size_t next = spec.find('+', at + 1);
-    const std::string part = spec.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
-    MMADA_CHECK(part.size() >= 2 && (part[0] == 't' || part[0] == 'f' || part[0] == 'r'), "bench mode '", spec,
-                "': each '+' part is tX (threshold), fX (factor) or rK (cache refresh)");
-    char* end = nullptr;
-    const double v = std::strtod(part.c_str() + 1, &end);
-    MMADA_CHECK(end && *end == 0, "bench mode '", spec, "': '", part, "' is not a letter and a number");
-    if (part[0] == 't') p.threshold = v;
-    if (part[0] == 'f') p.factor = v;
-    if (part[0] == 'r') p.cache_refresh = int64_t(v);
-    at = next;
-  }
-  p.validate();
-  return p;
-}
-
 // The official benchmark's text setting (temperature 0, low-confidence, no early stop, so the
 // same number of network calls as the reference): seconds per generation and tokens/s, for each
 // decoding mode; the fast modes' tokens are compared with the exact mode's (run first).
@@ -115,7 +83,7 @@ int bench_generate(const Transformer& m, const Opts& o) {
   base.bf16_logits = m.precision() == Precision::BF16;
   std::vector<std::string> modes = split_modes(o.modes);
   std::vector<TextSamplerParams> params;
-  for (const std::string& spec : modes) params.push_back(parse_mode(spec, base));  // fail before timing
+  for (const std::string& spec : modes) params.push_back(text_mode(spec, base));  // fail before timing
   if (modes.front() != "none") {  // the exact tokens the others are compared with
     modes.insert(modes.begin(), "none");
     params.insert(params.begin(), base);
@@ -148,26 +116,6 @@ int bench_generate(const Transformer& m, const Opts& o) {
   return 0;
 }
 
-// One mode of `bench t2i --modes`: "none" (exact) or '+'-joined parts xK (text-condition cache
-// refreshed every K steps), cK (unconditional branch every K steps), tX (threshold X).
-T2iParams parse_t2i_mode(const std::string& spec, T2iParams p) {
-  for (size_t at = 0; spec != "none" && at <= spec.size();) {
-    const size_t next = std::min(spec.find('+', at), spec.size());
-    const std::string part = spec.substr(at, next - at);
-    MMADA_CHECK(part.size() >= 2 && (part[0] == 'x' || part[0] == 'c' || part[0] == 't'), "bench t2i mode '", spec,
-                "': use none, or '+'-joined xK (context cache), cK (cfg refresh), tX (threshold)");
-    char* end = nullptr;
-    const double v = std::strtod(part.c_str() + 1, &end);
-    MMADA_CHECK(end && *end == 0, "bench t2i mode '", spec, "': '", part, "' is not a letter and a number");
-    if (part[0] == 'x') p.context_refresh = int64_t(v);
-    if (part[0] == 'c') p.cfg_refresh = int64_t(v);
-    if (part[0] == 't') p.threshold = v;
-    at = next + 1;
-  }
-  p.validate();
-  return p;
-}
-
 // The official t2i setting: 513 text slots, (size/16)^2 image tokens, CFG rows batched with the
 // conditional ones, cosine schedule; sampling only (the MAGVIT-v2 decode is timed apart). Fast
 // modes report the share of codes equal to the exact mode's under the same seeds.
@@ -183,7 +131,7 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
   base.bf16 = m.precision() == Precision::BF16;
   std::vector<std::string> modes = split_modes(o.modes);
   std::vector<T2iParams> params;
-  for (const std::string& spec : modes) params.push_back(parse_t2i_mode(spec, base));  // fail before timing
+  for (const std::string& spec : modes) params.push_back(t2i_mode(spec, base));  // fail before timing
   if (modes.size() > 1 && modes.front() != "none") {  // the exact codes the others are compared with
     modes.insert(modes.begin(), "none");
     params.insert(params.begin(), base);
@@ -315,7 +263,8 @@ mmada::cli::Command bench_cmd(
                      "generate: decoding modes to time, comma-separated: none (exact), prefix, dual, each with "
                      "optional +tX (threshold), +fX (factor), +rK (cache refresh every K steps), e.g. "
                      "none,prefix,dual,dual+t0.9; t2i: none or '+'-joined xK (prompt K/V cache refreshed every K "
-                     "steps), cK (guidance branch every K steps), tX (threshold), e.g. none,c2,x4+c3; fast modes "
+                     "steps), i1 (image codes cached too), cK (guidance branch every K steps), tX (threshold), e.g. "
+                     "none,c2,x4+i1+c3; fast modes "
                      "report token agreement with none")
           ->capture_default_str();
       sub.add_option("--preset", o->preset, "model shape: 8b (MMaDA-8B) or tiny")->capture_default_str();

@@ -26,7 +26,7 @@ struct ImagineOpts {
   int64_t context_cache = 0, cfg_refresh = 0;
   uint64_t seed = 0;
   int batch = 1, preview_every = 0;
-  bool stats = false, vq_exact = false;
+  bool stats = false, vq_exact = false, cache_image = false;
 };
 
 // Decodes codes [B, N] on a grid x grid layout; slots still masked (code >= codebook) are
@@ -57,7 +57,7 @@ std::string settings_text(const ImagineOpts& o, int64_t seed) {
   s << o.prompt << "\nSteps: " << o.steps << ", CFG scale: " << o.cfg << ", Temperature: " << o.temperature
     << ", Schedule: " << o.schedule << ", Seed: " << seed << ", Size: " << o.size << "x" << o.size
     << ", Text length: " << o.text_len;
-  if (o.context_cache > 0) s << ", Context cache: " << o.context_cache;
+  if (o.context_cache > 0) s << ", Context cache: " << o.context_cache << (o.cache_image ? " (with image codes)" : "");
   if (o.cfg_refresh > 1) s << ", CFG refresh: " << o.cfg_refresh;
   if (o.threshold > 0) s << ", Threshold: " << o.threshold;
   s << ", Model: " << o.f.model_dir() << ", VQ: " << o.vq;
@@ -88,6 +88,7 @@ int run_imagine(ImagineOpts& o) {
   p.context_refresh = o.context_cache;
   p.cfg_refresh = o.cfg_refresh;
   p.threshold = o.threshold;
+  p.cache_image = o.cache_image;
   p.validate();  // before loading anything
 
   const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
@@ -161,6 +162,8 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
   sub.add_option("--context-cache", o->context_cache,
                  "fast: recompute the prompt's keys/values every K steps, run only the image part in between (0 = off)")
       ->capture_default_str();
+  sub.add_flag("--cache-image", o->cache_image,
+               "fast, with --context-cache: keep committed image codes' keys/values too; steps run only the codes that changed");
   sub.add_option("--cfg-refresh", o->cfg_refresh,
                  "fast: run the unconditional (guidance) branch every K steps, reuse its logits in between (0, 1 = every step)")
       ->capture_default_str();

@@ -3,12 +3,75 @@
 
 #include "command.h"
 #include "core/error.h"
+#include "sample/fast_modes.h"
 #include "train/eval_exact_match.h"
 #include "train/eval_images.h"
 #include "train/trainer.h"
 
 namespace mmada::cli {
 namespace {
+
+double pct(int64_t a, int64_t b) { return b ? 100.0 * double(a) / double(b) : 0.0; }
+
+template <class T>
+double agreement(const std::vector<T>& a, const std::vector<T>& b) {
+  int64_t same = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) same += a[i] == b[i];
+  return a.empty() ? 1.0 : double(same) / double(a.size());
+}
+
+struct EvalModes {
+  std::string text, t2i;  // comma-separated fast-mode names (sample/fast_modes.h); empty = exact only
+  int64_t block = 0;      // text/describe block length for the sampled evaluations (0: one block)
+};
+
+// Arithmetic exact match with the engine's sampler, one table row per text mode; agreement is
+// the share of answers equal to the first mode's.
+void eval_text_modes(const train::Trainer& t, const std::string& data, const EvalModes& em) {
+  const auto enc = train::make_text_encoder(t.config().tokenizer);
+  std::printf("| mode | block | exact match | network calls / problem | s | answers equal to %s |\n"
+              "|---|---:|---:|---:|---:|---:|\n", split_modes(em.text).front().c_str());
+  std::vector<std::string> first;
+  for (const std::string& mode : split_modes(em.text)) {
+    TextSamplerParams sp = text_mode(mode, TextSamplerParams{});
+    sp.block_length = em.block;
+    const train::ExactMatchResult r =
+        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp);
+    if (first.empty()) first = r.answers;
+    std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
+                (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
+                double(r.network_calls) / double(std::max<int64_t>(r.total, 1)), r.seconds,
+                agreement(r.answers, first));
+    std::fflush(stdout);
+  }
+}
+
+// Describe accuracy and the t2i proxy, one row per (describe mode, t2i mode) pair taken in step
+// (the shorter list repeats its last entry).
+void eval_image_modes(const train::Trainer& t, train::ImageEvalOptions opt, const EvalModes& em) {
+  std::vector<std::string> dm = split_modes(em.text.empty() ? "none" : em.text);
+  std::vector<std::string> tm = split_modes(em.t2i.empty() ? "none" : em.t2i);
+  const size_t rows = std::max(dm.size(), tm.size());
+  dm.resize(rows, dm.back());
+  tm.resize(rows, tm.back());
+  opt.describe_block = em.block;
+  std::printf("| describe mode | describe | steps / batch | s | answers equal to first | t2i mode | t2i proxy | "
+              "steps / batch | s | codes equal to first |\n|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
+  train::ImageEvalResult first;
+  for (size_t i = 0; i < rows; ++i) {
+    opt.describe_mode = dm[i];
+    opt.t2i_mode = tm[i];
+    const train::ImageEvalResult r = train::eval_images(t.checkpoint_dir(), t.config(), t.encoder(), *t.image_data(), opt);
+    if (i == 0) first = r;
+    std::printf("| %s | %.1f%% | %.1f | %.2f | %.3f | %s | %.1f%% | %.1f | %.2f | %.3f |\n", dm[i].c_str(),
+                pct(r.describe_correct, r.describe_total),
+                double(r.describe_calls) / double(std::max<int64_t>(r.describe_batches, 1)), r.describe_seconds,
+                agreement(r.describe_answers, first.describe_answers), tm[i].c_str(), pct(r.t2i_correct, r.t2i_total),
+                double(r.t2i_calls) / double(std::max<int64_t>(r.classes, 1)), r.t2i_seconds,
+                agreement(r.t2i_codes, first.t2i_codes));
+    std::fflush(stdout);
+  }
+}
 
 Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run config",
                   [](CLI::App& sub) -> RunFn {
@@ -28,18 +91,35 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                     sub.add_option("--eval-split", img->split, "held-out split of the IDX folder")->capture_default_str();
                     sub.add_option("--eval-t2i-steps", img->t2i_timesteps, "T2I sampler steps")->capture_default_str();
                     sub.add_option("--eval-guidance", img->t2i_guidance, "T2I classifier-free guidance")->capture_default_str();
-                    return [path, eval, eval_only, img] {
+                    auto modes = std::make_shared<EvalModes>();
+                    sub.add_option("--eval-modes", modes->text,
+                                   "evaluate with the engine's sampler in these text modes (none, prefix, dual, "
+                                   "+tX, +fX, +rK; docs/fast-decoding.md), a table row each; also the describe modes");
+                    sub.add_option("--eval-t2i-modes", modes->t2i,
+                                   "t2i proxy in these modes (none, xK, cK, tX joined by '+'), a table row each");
+                    sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
+                        ->capture_default_str();
+                    return [path, eval, eval_only, img, modes] {
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
                       if (*eval_only) cfg.resume = true;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
+                        if (!modes->text.empty() || !modes->t2i.empty()) {
+                          MMADA_CHECK(!eval->empty() || img->describe_images > 0 || img->t2i_per_class > 0,
+                                      "--eval-modes / --eval-t2i-modes need --eval, --eval-images or --eval-t2i-per-class");
+                          if (!eval->empty() && !modes->text.empty()) eval_text_modes(t, *eval, *modes);
+                          if (img->describe_images > 0 || img->t2i_per_class > 0) {
+                            MMADA_CHECK(t.image_data(), "--eval-images / --eval-t2i-per-class need data.images in the config");
+                            eval_image_modes(t, *img, *modes);
+                          }
+                          return;
+                        }
                         if (img->describe_images > 0 || img->t2i_per_class > 0) {
                           MMADA_CHECK(t.image_data(), "--eval-images / --eval-t2i-per-class need data.images in the config");
                           const train::ImageEvalResult r = train::eval_images(
                               t.checkpoint_dir(), t.config(), t.encoder(), *t.image_data(), *img);
                           for (const auto& e : r.examples) std::fprintf(stderr, "  %s\n", e.c_str());
                           const double chance = 100.0 / double(r.classes);
-                          auto pct = [](int64_t a, int64_t b) { return b ? 100.0 * double(a) / double(b) : 0.0; };
                           if (r.describe_total)
                             std::printf("describe accuracy: %lld / %lld = %.1f%% (chance %.0f%%)\n",
                                         (long long)r.describe_correct, (long long)r.describe_total,
