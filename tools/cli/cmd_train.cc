@@ -33,7 +33,9 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, const Eva
               "|---|---:|---:|---:|---:|---:|\n", split_modes(em.text).front().c_str());
   std::vector<std::string> first;
   for (const std::string& mode : split_modes(em.text)) {
-    TextSamplerParams sp = text_mode(mode, TextSamplerParams{});
+    TextSamplerParams shape;  // validated on a canvas of several blocks; the real one is per problem
+    if (em.block > 0) shape.block_length = em.block, shape.gen_length = shape.steps = 4 * em.block;
+    TextSamplerParams sp = text_mode(mode, shape);
     sp.block_length = em.block;
     const train::ExactMatchResult r =
         train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp);
