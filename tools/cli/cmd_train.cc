@@ -1,12 +1,17 @@
 // mmada train --config run.json: the CPU training loop (docs/train-config.md).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "command.h"
 #include "core/error.h"
+#include "io/image.h"
 #include "sample/fast_modes.h"
 #include "train/eval_exact_match.h"
 #include "train/eval_images.h"
 #include "train/trainer.h"
+#include "vq/magvit.h"
+#include "vq/preprocess.h"
 
 namespace mmada::cli {
 namespace {
@@ -23,7 +28,34 @@ double agreement(const std::vector<T>& a, const std::vector<T>& b) {
 struct EvalModes {
   std::string text, t2i;  // comma-separated fast-mode names (sample/fast_modes.h); empty = exact only
   int64_t block = 0;      // text/describe block length for the sampled evaluations (0: one block)
+  std::string grid;       // PNG: the first generated image of each class, a row per t2i mode
 };
+
+// Decodes code grids with the run's tokenizer and tiles them: one row per entry of `rows`, each
+// a list of images' codes; each tile is scaled up to at least 96 pixels (nearest neighbour).
+void write_code_grid(const std::string& path, const std::string& vq_dir,
+                     const std::vector<std::vector<std::vector<int32_t>>>& rows, const PngText& text) {
+  const Magvit vq = Magvit::load(vq_dir);
+  const int64_t N = int64_t(rows.at(0).at(0).size()), g = int64_t(std::lround(std::sqrt(double(N))));
+  MMADA_CHECK(g * g == N, "image grid: ", N, " codes per image are not a square");
+  const int side = int(g * vq.config().downsample_factor()), scale = std::max(1, (96 + side - 1) / side);
+  const int tile = side * scale, pad = 4;
+  const int cols = int(rows[0].size()), W = pad + cols * (tile + pad), H = pad + int(rows.size()) * (tile + pad);
+  RgbImage out(W, H);
+  std::fill(out.rgb.begin(), out.rgb.end(), uint8_t(255));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    Tensor t = Tensor::empty(DType::I64, {int64_t(rows[r].size()), N});
+    for (size_t c = 0; c < rows[r].size(); ++c)
+      for (int64_t j = 0; j < N; ++j) t.ptr<int64_t>()[int64_t(c) * N + j] = rows[r][c][size_t(j)];
+    const std::vector<RgbImage> imgs = pixels_to_images(vq.decode(t, g, g));
+    for (size_t c = 0; c < imgs.size(); ++c)
+      for (int y = 0; y < tile; ++y)
+        for (int x = 0; x < tile; ++x)
+          std::copy_n(imgs[c].row(y / scale) + (x / scale) * 3, 3,
+                      out.row(pad + int(r) * (tile + pad) + y) + (pad + int(c) * (tile + pad) + x) * 3);
+  }
+  write_png(path, out, text);
+}
 
 // Arithmetic exact match with the engine's sampler, one table row per text mode; agreement is
 // the share of answers equal to the first mode's.
@@ -60,18 +92,37 @@ void eval_image_modes(const train::Trainer& t, train::ImageEvalOptions opt, cons
   std::printf("| describe mode | describe | steps / batch | s | answers equal to first | t2i mode | t2i proxy | "
               "steps / batch | s | codes equal to first |\n|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
   train::ImageEvalResult first;
+  std::vector<std::vector<std::vector<int32_t>>> grid;  // [mode][class] codes of the first image
+  std::string legend = "rows, top to bottom:";
   for (size_t i = 0; i < rows; ++i) {
     opt.describe_mode = dm[i];
     opt.t2i_mode = tm[i];
     const train::ImageEvalResult r = train::eval_images(t.checkpoint_dir(), t.config(), t.encoder(), *t.image_data(), opt);
     if (i == 0) first = r;
-    std::printf("| %s | %.1f%% | %.1f | %.2f | %.3f | %s | %.1f%% | %.1f | %.2f | %.3f |\n", dm[i].c_str(),
-                pct(r.describe_correct, r.describe_total),
-                double(r.describe_calls) / double(std::max<int64_t>(r.describe_batches, 1)), r.describe_seconds,
-                agreement(r.describe_answers, first.describe_answers), tm[i].c_str(), pct(r.t2i_correct, r.t2i_total),
-                double(r.t2i_calls) / double(std::max<int64_t>(r.classes, 1)), r.t2i_seconds,
-                agreement(r.t2i_codes, first.t2i_codes));
+    auto cell = [](bool ran, const std::string& v) { return ran ? v : std::string("-"); };
+    char d[128], g[128];
+    std::snprintf(d, sizeof d, "%.1f%% | %.1f | %.2f | %.3f", pct(r.describe_correct, r.describe_total),
+                  double(r.describe_calls) / double(std::max<int64_t>(r.describe_batches, 1)), r.describe_seconds,
+                  agreement(r.describe_answers, first.describe_answers));
+    std::snprintf(g, sizeof g, "%.1f%% | %.1f | %.2f | %.3f", pct(r.t2i_correct, r.t2i_total),
+                  double(r.t2i_calls) / double(std::max<int64_t>(r.classes, 1)), r.t2i_seconds,
+                  agreement(r.t2i_codes, first.t2i_codes));
+    std::printf("| %s | %s | %s | %s |\n", dm[i].c_str(), cell(r.describe_total > 0, d).c_str(), tm[i].c_str(),
+                cell(r.t2i_total > 0, g).c_str());
     std::fflush(stdout);
+    if (!em.grid.empty() && r.t2i_total > 0) {
+      const size_t N = r.t2i_codes.size() / size_t(r.t2i_total);
+      grid.emplace_back();
+      for (int64_t c = 0; c < r.classes; ++c) {
+        const auto at = r.t2i_codes.begin() + int64_t(size_t(c * opt.t2i_per_class) * N);
+        grid.back().emplace_back(at, at + int64_t(N));
+      }
+      legend += " " + tm[i];
+    }
+  }
+  if (!grid.empty()) {
+    write_code_grid(em.grid, t.config().images.vq, grid, {{"Description", legend + "; columns: classes in order"}});
+    std::printf("wrote %s (%s; a column per class)\n", em.grid.c_str(), legend.c_str());
   }
 }
 
@@ -99,6 +150,8 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                                    "+tX, +fX, +rK; docs/fast-decoding.md), a table row each; also the describe modes");
                     sub.add_option("--eval-t2i-modes", modes->t2i,
                                    "t2i proxy in these modes (none, xK, cK, tX joined by '+'), a table row each");
+                    sub.add_option("--eval-grid", modes->grid,
+                                   "with --eval-t2i-per-class: PNG of the first generated image per class, a row per t2i mode");
                     sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
                         ->capture_default_str();
                     return [path, eval, eval_only, img, modes] {
@@ -106,7 +159,9 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                       if (*eval_only) cfg.resume = true;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
-                        if (!modes->text.empty() || !modes->t2i.empty()) {
+                        if (!modes->text.empty() || !modes->t2i.empty() || !modes->grid.empty()) {
+                          MMADA_CHECK(modes->grid.empty() || img->t2i_per_class > 0,
+                                      "--eval-grid draws generated images: give --eval-t2i-per-class too");
                           MMADA_CHECK(!eval->empty() || img->describe_images > 0 || img->t2i_per_class > 0,
                                       "--eval-modes / --eval-t2i-modes need --eval, --eval-images or --eval-t2i-per-class");
                           if (!eval->empty() && !modes->text.empty()) eval_text_modes(t, *eval, *modes);
