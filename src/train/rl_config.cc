@@ -104,27 +104,32 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
 
   // Rewards: default the paper's text pair, correctness 2.0 + format 0.5.
   if (!top.has("rewards")) {
-    c.rewards = {{"correctness", "correctness", 2.0, "", 10}, {"format", "format", 0.5, "", 10}};
+    c.rewards = {{"correctness", "correctness", 2.0, "", "", 10}, {"format", "format", 0.5, "", "", 10}};
   } else {
     MMADA_CHECK(top.j["rewards"].is_array() && !top.j["rewards"].empty(), where,
                 ".rewards must be a non-empty array");
     for (size_t i = 0; i < top.j["rewards"].size(); ++i) {
       const Section s(top.j["rewards"][i], where + ".rewards[" + std::to_string(i) + "]",
-                      {"type", "name", "weight", "command", "timeout_s"});
+                      {"type", "name", "weight", "command", "url", "timeout_s"});
       RewardSpec spec;
-      spec.type = s.str("type", "", {"correctness", "format", "command"});
+      spec.type = s.str("type", "", {"correctness", "format", "command", "http"});
       MMADA_CHECK(!spec.type.empty(), s.where, ".type is required");
       spec.name = s.str("name", spec.type);
       const double dflt = spec.type == "correctness" ? 2.0 : spec.type == "format" ? 0.5 : 1.0;
       spec.weight = s.num("weight", dflt, -1e6, 1e6);
+      MMADA_CHECK(spec.type == "command" || !s.has("command"), s.where, ": \"command\" only applies to type \"command\"");
+      MMADA_CHECK(spec.type == "http" || !s.has("url"), s.where, ": \"url\" only applies to type \"http\"");
+      MMADA_CHECK(spec.type == "command" || spec.type == "http" || !s.has("timeout_s"), s.where,
+                  ": \"timeout_s\" only applies to types \"command\" and \"http\"");
       if (spec.type == "command") {
         spec.command = s.str("command", "");
         MMADA_CHECK(!spec.command.empty(), s.where, ".command is required for a command reward");
-        spec.timeout_s = s.num("timeout_s", 10, 0, 86400, true);
-      } else {
-        MMADA_CHECK(!s.has("command") && !s.has("timeout_s"), s.where,
-                    ": \"command\"/\"timeout_s\" only apply to type \"command\"");
       }
+      if (spec.type == "http") {
+        spec.url = s.str("url", "");
+        MMADA_CHECK(!spec.url.empty(), s.where, ".url is required for an http reward");
+      }
+      if (spec.type == "command" || spec.type == "http") spec.timeout_s = s.num("timeout_s", 10, 0, 86400, true);
       for (const RewardSpec& o : c.rewards)
         MMADA_CHECK(o.name != spec.name, s.where, ": duplicate reward name \"", spec.name, "\"");
       c.rewards.push_back(spec);

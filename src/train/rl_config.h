@@ -15,11 +15,12 @@
 namespace mmada::train {
 
 struct RewardSpec {
-  std::string type;   // "correctness", "format", "command"
+  std::string type;   // "correctness", "format", "command", "http"
   std::string name;   // log name (defaults to the type)
   double weight = 1.0;
   std::string command;   // command only
-  double timeout_s = 10;  // command only
+  std::string url;       // http only
+  double timeout_s = 10;  // command and http
 };
 
 struct RlConfig {

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -202,6 +203,25 @@ class FormatReward : public Reward {
   std::string name_ = "format";
 };
 
+// The JSON a scorer receives (command stdin, HTTP body). A model's bytes need not be UTF-8:
+// invalid sequences become U+FFFD rather than an error.
+std::string scorer_input(const RewardInput& in) {
+  return nlohmann::json{{"prompt", in.prompt}, {"response", in.response}, {"reference", in.reference}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A scorer's answer: one finite number (surrounding white space allowed); else nullopt and why.
+std::optional<double> scorer_number(const std::string& text, std::string* failure) {
+  const std::string t = trim(text);
+  char* end = nullptr;
+  const double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) {
+    *failure = "output is not a number: \"" + t.substr(0, 60) + "\"";
+    return std::nullopt;
+  }
+  return v;
+}
+
 class CommandReward : public Reward {
  public:
   CommandReward(std::string name, std::string command, double timeout_s)
@@ -209,21 +229,9 @@ class CommandReward : public Reward {
   const std::string& name() const override { return name_; }
 
   std::optional<double> score(const RewardInput& in) override {
-    // A model's bytes need not be UTF-8: invalid sequences become U+FFFD rather than an error.
-    const std::string input =
-        nlohmann::json{{"prompt", in.prompt}, {"response", in.response}, {"reference", in.reference}}
-            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-        "\n";
     std::string out;
-    if (!run(input, &out)) return std::nullopt;
-    const std::string t = trim(out);
-    char* end = nullptr;
-    const double v = std::strtod(t.c_str(), &end);
-    if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) {
-      failure_ = "output is not a number: \"" + t.substr(0, 60) + "\"";
-      return std::nullopt;
-    }
-    return v;
+    if (!run(scorer_input(in) + "\n", &out)) return std::nullopt;
+    return scorer_number(out, &failure_);
   }
   std::string last_failure() const override { return failure_; }
 
@@ -333,7 +341,56 @@ class CommandReward : public Reward {
   std::string failure_;
 };
 
+// POSTs the scorer input as JSON to http://host[:port]/path; the body of a 200 answer is the
+// number. Connection and read time-outs bound the whole call.
+class HttpReward : public Reward {
+ public:
+  HttpReward(std::string name, const std::string& url, double timeout_s) : name_(std::move(name)) {
+    static const std::regex re(R"(^http://([^/:]+)(:([0-9]{1,5}))?(/.*)?$)");
+    std::smatch m;
+    MMADA_CHECK(std::regex_match(url, m, re), "reward \"", name_, "\": url \"", url,
+                "\" is not http://host[:port][/path] (https is not supported)");
+    host_ = m[1];
+    port_ = m[3].matched ? std::stoi(m[3]) : 80;
+    MMADA_CHECK(port_ >= 1 && port_ <= 65535, "reward \"", name_, "\": port ", port_, " out of range");
+    path_ = m[4].matched ? std::string(m[4]) : "/";
+    timeout_ = std::chrono::microseconds(int64_t(timeout_s * 1e6));
+  }
+  const std::string& name() const override { return name_; }
+  std::optional<double> score(const RewardInput& in) override {
+    httplib::Client cli(host_, port_);
+    cli.set_connection_timeout(timeout_);
+    cli.set_read_timeout(timeout_);
+    cli.set_write_timeout(timeout_);
+    const httplib::Result res = cli.Post(path_, scorer_input(in), "application/json");
+    if (!res) {
+      failure_ = "request failed: " + httplib::to_string(res.error());
+      return std::nullopt;
+    }
+    if (res->status != 200) {
+      failure_ = "HTTP status " + std::to_string(res->status);
+      return std::nullopt;
+    }
+    if (res->body.size() > 65536) {
+      failure_ = "answered more than 64 KiB";
+      return std::nullopt;
+    }
+    return scorer_number(res->body, &failure_);
+  }
+  std::string last_failure() const override { return failure_; }
+
+ private:
+  std::string name_, host_, path_, failure_;
+  int port_ = 80;
+  std::chrono::microseconds timeout_{0};
+};
+
 }  // namespace
+
+std::unique_ptr<Reward> make_http_reward(const std::string& name, const std::string& url, double timeout_s) {
+  MMADA_CHECK(timeout_s > 0, "reward \"", name, "\": timeout must be > 0");
+  return std::make_unique<HttpReward>(name, url, timeout_s);
+}
 
 std::unique_ptr<Reward> make_correctness_reward() { return std::make_unique<CorrectnessReward>(); }
 std::unique_ptr<Reward> make_format_reward() { return std::make_unique<FormatReward>(); }

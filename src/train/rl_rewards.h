@@ -10,6 +10,7 @@
 //                as JSON on stdin and prints one number. A time-out, a crash, a non-zero exit
 //                or output that is not a finite number fails that rollout (std::nullopt); the
 //                RL loop skips the rollout and counts a warning.
+//   http         the same JSON POSTed to a scorer's URL; the answer's body is the number.
 // Image rewards (CLIP, ImageReward, a classifier) take RewardInput::image_png when text-to-
 // image rollouts exist; nothing here depends on the response being text.
 #pragma once
@@ -67,6 +68,9 @@ std::unique_ptr<Reward> make_format_reward();
 // `command` runs under /bin/sh -c in its own process group; killed (the group) after timeout_s.
 std::unique_ptr<Reward> make_command_reward(const std::string& name, const std::string& command,
                                             double timeout_s);
+// POSTs the same JSON to url (http://host[:port][/path]); a 200 answer whose body is one number
+// is the score; anything else (refused, timed out after timeout_s, other status, garbage) fails.
+std::unique_ptr<Reward> make_http_reward(const std::string& name, const std::string& url, double timeout_s);
 
 // A weighted sum of rewards (paper: correctness 2.0, format 0.5).
 struct WeightedReward {

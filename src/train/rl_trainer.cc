@@ -37,6 +37,7 @@ uint64_t fold(std::initializer_list<uint64_t> parts) {
 std::unique_ptr<Reward> make_reward(const RewardSpec& s) {
   if (s.type == "correctness") return make_correctness_reward();
   if (s.type == "format") return make_format_reward();
+  if (s.type == "http") return make_http_reward(s.name, s.url, s.timeout_s);
   return make_command_reward(s.name, s.command, s.timeout_s);
 }
 

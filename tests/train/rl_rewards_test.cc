@@ -3,6 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
 
 #include "train/rl_rewards.h"
 
@@ -91,6 +97,38 @@ TEST(RlRewards, CommandRewardFailuresAreSkipsNotCrashes) {
   EXPECT_FALSE(hang->score({"q", "r", "", {}}).has_value());
   EXPECT_NE(hang->last_failure().find("timed out"), std::string::npos);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+}
+
+// A local scorer: 1 when the JSON body's response is "82", 0.25 otherwise; "slow" sleeps past
+// the client's time-out, "junk" answers text, "teapot" answers status 418.
+TEST(RlRewards, HttpRewardPostsJsonAndReadsNumber) {
+  httplib::Server srv;
+  srv.Post("/score", [](const httplib::Request& req, httplib::Response& res) {
+    const nlohmann::json j = nlohmann::json::parse(req.body);
+    const std::string r = j.at("response");
+    if (r == "slow") std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    if (r == "teapot") res.status = 418;
+    res.set_content(r == "junk" ? "not-a-number" : r == "82" ? "1" : " 0.25\n", "text/plain");
+  });
+  const int port = srv.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread th([&] { srv.listen_after_bind(); });
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/score";
+  auto r = make_http_reward("judge", url, 0.5);
+  EXPECT_EQ(r->name(), "judge");
+  EXPECT_EQ(*r->score({"q", "82", "", {}}), 1.0);
+  EXPECT_EQ(*r->score({"q", "81", "", {}}), 0.25);
+  EXPECT_FALSE(r->score({"q", "junk", "", {}}).has_value());
+  EXPECT_NE(r->last_failure().find("not a number"), std::string::npos);
+  EXPECT_FALSE(r->score({"q", "teapot", "", {}}).has_value());
+  EXPECT_NE(r->last_failure().find("418"), std::string::npos);
+  EXPECT_FALSE(r->score({"q", "slow", "", {}}).has_value());  // read time-out
+  srv.stop();
+  th.join();
+  auto refused = make_http_reward("gone", url, 0.5);  // nobody listens any more
+  EXPECT_FALSE(refused->score({"q", "82", "", {}}).has_value());
+  EXPECT_THROW(make_http_reward("s", "https://example.com/x", 1), Error);
+  EXPECT_THROW(make_http_reward("p", "http://host:99999/x", 1), Error);
 }
 
 TEST(RlRewards, WeightedSumWithPaperDefaults) {

@@ -185,7 +185,9 @@ TEST(RlConfig, RejectsBadConfigs) {
   expect_error(with("\"temperature\": 1.0", "\"temperature\": -1"), "temperature");
   expect_error(with("{\"type\": \"format\"}", "{\"type\": \"clip\"}"), "is not one of");
   expect_error(with("{\"type\": \"format\"}", "{\"type\": \"command\"}"), ".command is required");
-  expect_error(with("{\"type\": \"format\"}", "{\"type\": \"format\", \"timeout_s\": 3}"), "only apply");
+  expect_error(with("{\"type\": \"format\"}", "{\"type\": \"format\", \"timeout_s\": 3}"), "only applies");
+  expect_error(with("{\"type\": \"format\"}", "{\"type\": \"http\"}"), "url is required");
+  expect_error(with("{\"type\": \"format\"}", "{\"type\": \"format\", \"url\": \"http://x\"}"), "only applies");
   expect_error(with("{\"type\": \"format\"}", "{\"type\": \"format\", \"name\": \"len\"}"), "duplicate");
   expect_error(with("\"steps\": 2,", ""), "\"steps\" is required");
   expect_error(R"({"data": {"prompts": "p"}, "rollout": {"row_length": 9}, "steps": 1, "output_dir": "o"})",
