@@ -116,6 +116,10 @@ Tensor run_group_image_cache(const Transformer& m, const T2iDrawRequest& q, cons
       std::copy(back.begin(), back.end(), o.begin() + int64_t(at));
       tail = std::max<int64_t>(tail, int64_t(was.size()));
     }
+    // Whole multiples of 64 columns: a few span shapes (one recorded graph each on backends with
+    // graphs) serve every step and every image; the extra columns are cached committed codes,
+    // recomputed fresh.
+    tail = std::min<int64_t>(N, (tail + 63) / 64 * 64);
   }
   c.masked = now;
   // Lay the rows out: <|eoi|> at column PL-N-1, then the image codes in `order`.
