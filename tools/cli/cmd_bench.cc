@@ -56,11 +56,14 @@ std::string peak_device_gib(const Backend& be) {
 
 struct Opts;
 int bench_generate(const Transformer& m, const Opts& o);
-int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer);
+int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<int64_t>* ref_codes);
 int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o);
+int bench_model(const ModelConfig& c, Precision p, const Opts& o, const BackendOptions& bo,
+                std::vector<int64_t>* ref_codes);
 
 struct Opts {
-  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu", quant;
+  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu", quant,
+      gpu_weights = "bf16";
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
   int64_t prompt_len = 64, gen = 256, steps = 256, block = 32, t2i_size = 512;
@@ -144,7 +147,9 @@ int bench_generate(const Transformer& m, const Opts& o) {
 
 // The official t2i setting: 513 text slots, (size/16)^2 image tokens, CFG rows batched with the
 // conditional ones, cosine schedule; sampling only (the MAGVIT-v2 decode is timed apart).
-int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
+// ref_codes: the codes of the first weight format benched (empty before it), which the last
+// timed run's codes of this one are compared with (same seed).
+int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<int64_t>* ref_codes) {
   const int64_t n = (o.t2i_size / 16) * (o.t2i_size / 16), text_len = 513;
   const std::vector<int64_t> prompt = {468, 3901, 13187, 46998, 40977, 997, 268, 27028, 7339, 13};
   const T2iRow c = build_t2i_row(prompt, text_len, n, m.config().mask_token_id);
@@ -155,21 +160,27 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
   p.mask_id = m.config().mask_token_id;
   p.bf16 = m.precision() == Precision::BF16;
   const int64_t L = int64_t(c.ids.size());
-  std::printf("| size | tokens | seq | steps | cfg | s/image | ms/step | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("| size | tokens | seq | steps | cfg | s/image | ms/step | peak GPU GiB | codes as first weights |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   double best = 1e30;
+  std::vector<int64_t> codes;
+  m.shared_backend()->reset_memory_peak();
   for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
     if (timer && k == 1) timer->reset();  // profile the timed runs only
     SeededT2iRandom rng{static_cast<uint64_t>(k)};
     const auto t0 = std::chrono::steady_clock::now();
-    generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
-                   o.cfg > 0 ? u.ids : std::vector<int64_t>{}, o.cfg > 0 ? u.mask : std::vector<uint8_t>{},
-                   1, L, n, p, rng);
+    codes = generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
+                           o.cfg > 0 ? u.ids : std::vector<int64_t>{}, o.cfg > 0 ? u.mask : std::vector<uint8_t>{},
+                           1, L, n, p, rng).codes;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (k > 0) best = std::min(best, s);
   }
-  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s |\n", (long long)o.t2i_size, (long long)n,
+  if (ref_codes->empty()) *ref_codes = codes;
+  int64_t same = 0;
+  for (size_t i = 0; i < codes.size() && i < ref_codes->size(); ++i) same += codes[i] == (*ref_codes)[i];
+  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s | %.4f |\n", (long long)o.t2i_size, (long long)n,
               (long long)L, (long long)o.steps, o.cfg, best, best * 1e3 / double(o.steps),
-              peak_device_gib(m.backend()).c_str());
+              peak_device_gib(m.backend()).c_str(), double(same) / double(std::max<size_t>(codes.size(), 1)));
   if (timer) {
     const double steps = double(std::max<int64_t>(o.repeat, 1) * o.steps);
     for (const auto& [op, st] : timer->stats())
@@ -277,6 +288,10 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
       sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
       sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_option("--gpu-weights", o->gpu_weights,
+                     "weight formats to time, comma-separated, each built from the same random weights: bf16, fp8, "
+                     "fp8-all (cuda; t2i compares each one's codes with the first's)")
+          ->capture_default_str();
       sub.add_option("--quant", o->quant, "quantize the random weights as made: q8, q4 or q4_0 (docs/quantization.md)")
           ->check(CLI::IsMember({"q8", "q4", "q4_0"}));
       sub.add_flag("--check", o->check, "vq: compare the GPU's pixels and codes with the CPU's");
@@ -291,55 +306,73 @@ mmada::cli::Command bench_cmd(
         if (o->layers > 0) c.n_layers = o->layers;
         if (o->what == "vq") return bench_vq(make_backend(o->backend), *o);
         const Precision p = precision_from_name(o->precision);
-        std::fprintf(stderr, "building random %s%s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
-                     o->precision.c_str(), o->quant.empty() ? "" : (" -> " + o->quant).c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
-                     (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
-        std::shared_ptr<Backend> be = make_backend(o->backend);
-        std::shared_ptr<TimingBackend> timer;
-        if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
-        QuantRecipe recipe;
-        if (!o->quant.empty()) recipe = QuantRecipe::from_name(o->quant);
-        const Transformer m = Transformer::random(c, p, 1234, be, o->quant.empty() ? nullptr : &recipe);
-        std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
-                    be->name().c_str());
-        if (o->what == "generate") return bench_generate(m, *o);
-        if (o->what == "t2i") return bench_t2i(m, *o, timer.get());
-        {  // warm-up: plans, kernels and pools are made on first use
-          std::vector<int64_t> ids(16, 1);
-          ForwardRequest r;
-          r.ids = ids.data();
-          r.L = 16;
-          m.forward(r);
+        std::vector<BackendOptions> formats;
+        for (size_t at = 0; at <= o->gpu_weights.size();) {  // all checked before anything is built
+          const size_t next = std::min(o->gpu_weights.find(',', at), o->gpu_weights.size());
+          formats.push_back({gpu_weights_from_name(o->gpu_weights.substr(at, next - at))});
+          at = next + 1;
         }
-        for (int64_t L : o->seqs) {
-          std::vector<int64_t> ids(static_cast<size_t>(L));
-          for (int64_t i = 0; i < L; ++i) ids[size_t(i)] = (i * 7919) % c.vocab;
-          ForwardRequest r;
-          r.ids = ids.data();
-          r.L = L;
-          if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
-          if (timer) timer->reset();
-          be->reset_memory_peak();
-          double best = 1e30;
-          for (int64_t k = 0; k < o->repeat; ++k) {
-            const auto t0 = std::chrono::steady_clock::now();
-            Tensor logits = m.forward_device(r);  // logits stay where they were computed
-            m.backend().sync();
-            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-          }
-          const double head_rows = o->head == "all" ? double(L) : 1.0;
-          const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
-          std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s |\n", (long long)L, best, double(L) / best,
-                      flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str());
-          std::fflush(stdout);
-          if (timer) {
-            for (const auto& [op, st] : timer->stats())
-              std::printf("|   %s | %.2f ms/forward | %ld calls |\n", op.c_str(),
-                          st.seconds * 1e3 / double(o->repeat), st.calls / long(o->repeat));
-          }
+        std::vector<int64_t> ref_codes;
+        for (const BackendOptions& bo : formats) {
+          const int rc = bench_model(c, p, *o, bo, &ref_codes);
+          if (rc) return rc;
         }
         return 0;
       };
     });
+
+// One weight format: the random model on its backend, then what `bench` was asked to time.
+int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const BackendOptions& bo,
+                std::vector<int64_t>* ref_codes) {
+  const Opts* o = &o_;
+  std::fprintf(stderr, "building random %s%s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
+               o->precision.c_str(), o->quant.empty() ? "" : (" -> " + o->quant).c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
+               (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
+  std::shared_ptr<Backend> be = make_backend(o->backend, bo);
+  std::shared_ptr<TimingBackend> timer;
+  if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
+  QuantRecipe recipe;
+  if (!o->quant.empty()) recipe = QuantRecipe::from_name(o->quant);
+  const Transformer m = Transformer::random(c, p, 1234, be, o->quant.empty() ? nullptr : &recipe);
+  std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
+              be->name().c_str());
+  if (o->what == "generate") return bench_generate(m, *o);
+  if (o->what == "t2i") return bench_t2i(m, *o, timer.get(), ref_codes);
+  {  // warm-up: plans, kernels and pools are made on first use
+    std::vector<int64_t> ids(16, 1);
+    ForwardRequest r;
+    r.ids = ids.data();
+    r.L = 16;
+    m.forward(r);
+  }
+  for (int64_t L : o->seqs) {
+    std::vector<int64_t> ids(static_cast<size_t>(L));
+    for (int64_t i = 0; i < L; ++i) ids[size_t(i)] = (i * 7919) % c.vocab;
+    ForwardRequest r;
+    r.ids = ids.data();
+    r.L = L;
+    if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
+    if (timer) timer->reset();
+    be->reset_memory_peak();
+    double best = 1e30;
+    for (int64_t k = 0; k < o->repeat; ++k) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Tensor logits = m.forward_device(r);  // logits stay where they were computed
+      m.backend().sync();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double head_rows = o->head == "all" ? double(L) : 1.0;
+    const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
+    std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s |\n", (long long)L, best, double(L) / best,
+                flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str());
+    std::fflush(stdout);
+    if (timer) {
+      for (const auto& [op, st] : timer->stats())
+        std::printf("|   %s | %.2f ms/forward | %ld calls |\n", op.c_str(),
+                    st.seconds * 1e3 / double(o->repeat), st.calls / long(o->repeat));
+    }
+  }
+  return 0;
+}
 
 }  // namespace
