@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <algorithm>
 #include <sstream>
 
 #include "command.h"
@@ -58,8 +60,12 @@ struct Opts;
 int bench_generate(const Transformer& m, const Opts& o);
 int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<int64_t>* ref_codes);
 int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o);
-int bench_model(const ModelConfig& c, Precision p, const Opts& o, const BackendOptions& bo,
-                std::vector<int64_t>* ref_codes);
+// What the first weight format benched produced, for the later ones to be compared with.
+struct FirstFormat {
+  std::vector<int64_t> t2i_codes;                   // bench t2i: the last timed run's codes
+  std::map<int64_t, std::vector<float>> logits;     // bench forward: logits per length
+};
+int bench_model(const ModelConfig& c, Precision p, const Opts& o, const BackendOptions& bo, FirstFormat* first);
 
 struct Opts {
   std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu", quant,
@@ -175,12 +181,19 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::ve
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (k > 0) best = std::min(best, s);
   }
-  if (ref_codes->empty()) *ref_codes = codes;
-  int64_t same = 0;
-  for (size_t i = 0; i < codes.size() && i < ref_codes->size(); ++i) same += codes[i] == (*ref_codes)[i];
-  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s | %.4f |\n", (long long)o.t2i_size, (long long)n,
+  std::string agree = "-";
+  if (ref_codes->empty()) {
+    *ref_codes = codes;
+  } else {
+    int64_t same = 0;
+    for (size_t i = 0; i < codes.size() && i < ref_codes->size(); ++i) same += codes[i] == (*ref_codes)[i];
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4f", double(same) / double(std::max<size_t>(codes.size(), 1)));
+    agree = buf;
+  }
+  std::printf("| %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %s | %s |\n", (long long)o.t2i_size, (long long)n,
               (long long)L, (long long)o.steps, o.cfg, best, best * 1e3 / double(o.steps),
-              peak_device_gib(m.backend()).c_str(), double(same) / double(std::max<size_t>(codes.size(), 1)));
+              peak_device_gib(m.backend()).c_str(), agree.c_str());
   if (timer) {
     const double steps = double(std::max<int64_t>(o.repeat, 1) * o.steps);
     for (const auto& [op, st] : timer->stats())
@@ -310,11 +323,12 @@ mmada::cli::Command bench_cmd(
         for (size_t at = 0; at <= o->gpu_weights.size();) {  // all checked before anything is built
           const size_t next = std::min(o->gpu_weights.find(',', at), o->gpu_weights.size());
           formats.push_back({gpu_weights_from_name(o->gpu_weights.substr(at, next - at))});
+          make_backend(o->backend, formats.back());  // refuses what this backend cannot run
           at = next + 1;
         }
-        std::vector<int64_t> ref_codes;
+        FirstFormat first;
         for (const BackendOptions& bo : formats) {
-          const int rc = bench_model(c, p, *o, bo, &ref_codes);
+          const int rc = bench_model(c, p, *o, bo, &first);
           if (rc) return rc;
         }
         return 0;
@@ -322,8 +336,7 @@ mmada::cli::Command bench_cmd(
     });
 
 // One weight format: the random model on its backend, then what `bench` was asked to time.
-int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const BackendOptions& bo,
-                std::vector<int64_t>* ref_codes) {
+int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const BackendOptions& bo, FirstFormat* first) {
   const Opts* o = &o_;
   std::fprintf(stderr, "building random %s%s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
                o->precision.c_str(), o->quant.empty() ? "" : (" -> " + o->quant).c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
@@ -334,10 +347,11 @@ int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const Backend
   QuantRecipe recipe;
   if (!o->quant.empty()) recipe = QuantRecipe::from_name(o->quant);
   const Transformer m = Transformer::random(c, p, 1234, be, o->quant.empty() ? nullptr : &recipe);
-  std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
-              be->name().c_str());
+  std::printf("backend: %s\n", be->name().c_str());
   if (o->what == "generate") return bench_generate(m, *o);
-  if (o->what == "t2i") return bench_t2i(m, *o, timer.get(), ref_codes);
+  if (o->what == "t2i") return bench_t2i(m, *o, timer.get(), &first->t2i_codes);
+  std::printf("| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB | top-1 as first weights | logits rel. error |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   {  // warm-up: plans, kernels and pools are made on first use
     std::vector<int64_t> ids(16, 1);
     ForwardRequest r;
@@ -355,16 +369,42 @@ int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const Backend
     if (timer) timer->reset();
     be->reset_memory_peak();
     double best = 1e30;
+    Tensor logits;
     for (int64_t k = 0; k < o->repeat; ++k) {
       const auto t0 = std::chrono::steady_clock::now();
-      Tensor logits = m.forward_device(r);  // logits stay where they were computed
+      logits = m.forward_device(r);  // logits stay where they were computed
       m.backend().sync();
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     const double head_rows = o->head == "all" ? double(L) : 1.0;
     const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
-    std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s |\n", (long long)L, best, double(L) / best,
-                flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str());
+    // Against the first format's logits at this length: rows whose argmax agrees, and
+    // ‖logits − first‖ / ‖first‖ (on random weights: a measure of the arithmetic, not of quality).
+    std::string top1 = "-", rel = "-";
+    if (logits.defined() && logits.numel() > 0) {
+      std::vector<float> host(static_cast<size_t>(logits.numel()));
+      m.backend().download(logits.data, host.data(), host.size() * 4);
+      auto [it, is_first] = first->logits.try_emplace(L, std::move(host));  // host kept if not first
+      if (!is_first) {
+        const std::vector<float>& want = it->second;
+        const int64_t V = logits.size(-1), rows = logits.numel() / V;
+        int64_t same = 0;
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* a = host.data() + i * V;
+          const float* b = want.data() + i * V;
+          same += std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
+          for (int64_t j = 0; j < V; ++j) num += double(a[j] - b[j]) * double(a[j] - b[j]), den += double(b[j]) * double(b[j]);
+        }
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.4f", double(same) / double(rows));
+        top1 = buf;
+        std::snprintf(buf, sizeof buf, "%.4f", std::sqrt(num / std::max(den, 1e-300)));
+        rel = buf;
+      }
+    }
+    std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s | %s | %s |\n", (long long)L, best, double(L) / best,
+                flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str(), top1.c_str(), rel.c_str());
     std::fflush(stdout);
     if (timer) {
       for (const auto& [op, st] : timer->stats())
