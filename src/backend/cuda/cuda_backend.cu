@@ -70,6 +70,11 @@ class DevicePool {
     c_->stats.in_use -= round(bytes);
     free_[round(bytes)].push_back(p);
   }
+  // Gives the cached free blocks back to the driver (cudaFree waits for the device first).
+  void trim() {
+    std::lock_guard<std::mutex> lk(c_->mu);
+    release_locked();
+  }
 
  private:
   static size_t round(size_t b) {
@@ -209,6 +214,11 @@ class CudaBackend : public Backend {
       cuda::quantize_fp8(w.ptr<__nv_bfloat16>(), n, q.ptr<uint8_t>(), fp8_scale(q), partial.ptr<float>(), stream_);
     else
       cuda::quantize_fp8(w.ptr<float>(), n, q.ptr<uint8_t>(), fp8_scale(q), partial.ptr<float>(), stream_);
+    // The wider original goes back to the driver, not to the pool's cache: the model would
+    // otherwise hold both copies' memory until an allocation failed.
+    w = Tensor();
+    partial = Tensor();
+    if (!capturing_) pool_->trim();
     return q;
   }
 
