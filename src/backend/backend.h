@@ -13,6 +13,18 @@
 
 namespace mmada {
 
+// How a GPU backend holds the model's weight matrices (--gpu-weights). bf16: as loaded (the
+// exact mode). fp8: the layers' matrices (q/k/v/o, gate/up/down) become E4M3 with one float32
+// scale per tensor and each linear quantises its input to E4M3 with a per-call scale (FP8 tensor
+// cores: Ada/Hopper and newer); the LM head stays bf16. fp8-all: the LM head too.
+enum class GpuWeights { BF16, FP8, FP8_ALL };
+GpuWeights gpu_weights_from_name(const std::string& s);  // throws mmada::Error on other names
+std::string gpu_weights_name(GpuWeights w);
+
+struct BackendOptions {
+  GpuWeights weights = GpuWeights::BF16;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -58,6 +70,14 @@ class Backend {
   // dst[r, :] = src[r, col0 : col0 + ncols] (src row stride src_ld, dst contiguous).
   virtual void copy_cols(const float* src, int64_t rows, int64_t src_ld, int64_t col0,
                          int64_t ncols, float* dst) = 0;
+  // The form linear() takes a weight matrix in, made once when a model is uploaded: w is backend
+  // memory [N, K] as upload() made it (or a fused stack of such); lm_head says whether it is the
+  // LM head. Default: w itself. The CUDA backend with --gpu-weights fp8 returns an F8_E4M3
+  // tensor whose float32 scale follows its N·K bytes in the same allocation (see cuda_backend.cu).
+  virtual Tensor linear_weight(Tensor w, bool lm_head) {
+    (void)lm_head;
+    return w;
+  }
   // Whether the forward should fuse q/k/v and gate/up weights into single GEMMs (worth it where
   // launches are dear and weights can be re-laid out at upload: the GPU).
   virtual bool fuse_projections() const { return false; }
@@ -92,10 +112,12 @@ class Backend {
 };
 
 std::shared_ptr<Backend> cpu_backend();
-// The CUDA backend on GPU `device`; throws mmada::Error in a build without CUDA.
-std::shared_ptr<Backend> cuda_backend(int device = 0);
+// The CUDA backend on GPU `device` (one per device and options); throws mmada::Error in a build
+// without CUDA, or for fp8 weights on a GPU without FP8 tensor cores.
+std::shared_ptr<Backend> cuda_backend(int device = 0, const BackendOptions& opt = {});
 bool cuda_available();
-// "cpu" or "cuda[:N]".
-std::shared_ptr<Backend> make_backend(const std::string& name);
+// "cpu" or "cuda[:N]". The CPU backend takes only bf16 weights here (its 8/4-bit formats come
+// from quantized checkpoints: docs/quantization.md) and refuses fp8 with an error.
+std::shared_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opt = {});
 
 }  // namespace mmada

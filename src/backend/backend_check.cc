@@ -224,4 +224,37 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed) {
   return out;
 }
 
+std::vector<OpCheck> check_linear_weights(Backend& ref, Backend& test, uint64_t seed, const std::string& tag,
+                                          double tolerance) {
+  Inputs in{CounterRng{seed}};
+  Pair pr(ref, test);
+  std::vector<OpCheck> out;
+  auto f = [](const Tensor& t) { return t.ptr<float>(); };
+  struct Case {
+    int64_t M, K, N, n0, n1, ldy;
+    bool acc;
+  };
+  // Whole weights with and without accumulation, the model's K, a row slice (the LM head's
+  // image columns), and an output stride the FP8 kernels cannot take (the bf16 fallback).
+  const Case cases[] = {{45, 256, 384, 0, 384, 384, false}, {45, 256, 384, 0, 384, 384, true},
+                        {64, 4096, 512, 0, 512, 512, false}, {7, 128, 1000, 100, 612, 512, false},
+                        {7, 128, 1000, 100, 611, 511, false}};
+  for (const Case& c : cases) {
+    Tensor x = in.random({c.M, c.K}), W = in.random({c.N, c.K}, 1.0f / std::sqrt(float(c.K)));
+    Tensor y0 = in.random({c.M, c.ldy});
+    std::string name = "linear " + tag + " " + std::to_string(c.M) + "x" + std::to_string(c.K) + " -> " +
+                       std::to_string(c.N);
+    if (c.n1 - c.n0 != c.N) name += " rows [" + std::to_string(c.n0) + "," + std::to_string(c.n1) + ")";
+    if (c.ldy != c.n1 - c.n0) name += " ldy " + std::to_string(c.ldy);
+    if (c.acc) name += " accumulate";
+    // The reference is the float32 linear on the float32 weight; the test backend holds the
+    // weight in its own form (linear_weight), made on the device from the same float32 values.
+    out.push_back({name, pr.compare({x, W}, y0, [&](Backend& b, auto& d, Tensor& o) {
+                     const Tensor w = b.linear_weight(d[1], /*lm_head=*/false);
+                     b.linear(f(d[0]), c.M, c.K, w, c.n0, c.n1, f(o), c.ldy, c.acc);
+                   }), tolerance});
+  }
+  return out;
+}
+
 }  // namespace mmada

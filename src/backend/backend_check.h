@@ -17,4 +17,9 @@ struct OpCheck {
 
 std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed);
 
+// linear() with the weight in the test backend's own form (Backend::linear_weight, e.g. FP8)
+// against the reference's float32 linear; `tag` names the form in the op names.
+std::vector<OpCheck> check_linear_weights(Backend& ref, Backend& test, uint64_t seed, const std::string& tag,
+                                          double tolerance);
+
 }  // namespace mmada

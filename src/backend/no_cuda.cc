@@ -5,7 +5,7 @@
 
 namespace mmada {
 
-std::shared_ptr<Backend> cuda_backend(int) {
+std::shared_ptr<Backend> cuda_backend(int, const BackendOptions&) {
   fail("this mmada was built without CUDA (configure with -DMMADA_CUDA=ON on a machine with nvcc)");
 }
 bool cuda_available() { return false; }

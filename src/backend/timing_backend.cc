@@ -1,5 +1,6 @@
 #include "backend/timing_backend.h"
 
+#include <cctype>
 #include <chrono>
 
 namespace mmada {
@@ -23,8 +24,9 @@ void TimingBackend::rmsnorm(const float* x, const float* w, float* y, int64_t ro
 }
 void TimingBackend::linear(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                            int64_t n1, float* y, int64_t ldy, bool acc) {
-  const std::string op = "linear " + std::to_string(n1 - n0) + "x" + std::to_string(K) +
-                         (W.dtype == DType::BF16 ? " bf16" : " f32");
+  std::string type(dtype_name(W.dtype));  // bf16, f32, f8_e4m3, q8_0, ...
+  for (char& ch : type) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string op = "linear " + std::to_string(n1 - n0) + "x" + std::to_string(K) + " " + type;
   timed(op, [&] { in_->linear(x, M, K, W, n0, n1, y, ldy, acc); });
 }
 void TimingBackend::rope(float* x, int64_t B, int64_t L, int64_t heads, int64_t d, double theta,

@@ -41,6 +41,7 @@ class TimingBackend : public Backend {
   void silu_gate(const float* gu, int64_t rows, int64_t F, float* out) override;
   void copy_cols(const float* src, int64_t rows, int64_t ld, int64_t col0, int64_t n, float* dst) override;
   bool fuse_projections() const override { return in_->fuse_projections(); }
+  Tensor linear_weight(Tensor w, bool lm_head) override { return in_->linear_weight(std::move(w), lm_head); }
   void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, float* out) override;
   void pick_tokens(const float* logits, int64_t R, int64_t V, double t, uint64_t seed,
                    const uint64_t* streams, bool bf16_logits, int64_t* tokens, double* probs) override;

@@ -10,6 +10,7 @@ struct DTypeInfo {
   const char* name;
   size_t size;          // bytes per block
   int64_t block = 1;    // elements per block
+  bool in_files = true; // read from safetensors files
 };
 constexpr DTypeInfo kDTypes[] = {
     {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
@@ -19,6 +20,7 @@ constexpr DTypeInfo kDTypes[] = {
     // Block layouts of core/quant.h (GGUF's).
     {DType::Q8_0, "Q8_0", 34, 32}, {DType::Q4_0, "Q4_0", 18, 32},
     {DType::Q4_K, "Q4_K", 144, 256}, {DType::Q6_K, "Q6_K", 210, 256},
+    {DType::F8_E4M3, "F8_E4M3", 1, 1, false},
 };
 const DTypeInfo* info(DType t) {
   for (const auto& d : kDTypes)
@@ -58,7 +60,7 @@ std::string_view dtype_name(DType t) {
 
 bool dtype_from_name(std::string_view s, DType* out) {
   for (const auto& d : kDTypes)
-    if (d.block == 1 && s == d.name) {
+    if (d.block == 1 && d.in_files && s == d.name) {
       *out = d.t;
       return true;
     }

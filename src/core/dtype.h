@@ -12,7 +12,9 @@ namespace mmada {
 // blocks with their own scales, byte for byte the GGUF layouts of the same names (core/quant.h),
 // so GGUF tensors map without copies. A tensor of such a type keeps its logical shape [N, K]
 // (K a multiple of the block) and is stored row after row.
-enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, Q8_0, Q4_0, Q4_K, Q6_K };
+// F8_E4M3 (1 sign, 4 exponent, 3 mantissa bits, max 448) exists only in GPU memory: the CUDA
+// backend's FP8 weights (--gpu-weights fp8); no file format here reads or writes it.
+enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, Q8_0, Q4_0, Q4_K, Q6_K, F8_E4M3 };
 
 size_t dtype_size(DType t);                    // bytes per element; 0 for block-quantized types
 bool dtype_is_quantized(DType t);
@@ -21,7 +23,7 @@ size_t dtype_block_bytes(DType t);             // bytes per block (the element s
 // Bytes of n elements; n must be a multiple of the block (callers check shapes first).
 size_t dtype_nbytes(DType t, int64_t n);
 std::string_view dtype_name(DType t);          // safetensors spelling: "BF16", "F32", ... or "Q8_0"
-bool dtype_from_name(std::string_view s, DType* out);  // safetensors dtypes only (not the blocks)
+bool dtype_from_name(std::string_view s, DType* out);  // safetensors dtypes we read (not the blocks, not F8)
 bool quant_type_from_name(std::string_view s, DType* out);  // "Q8_0", "Q4_0", "Q4_K", "Q6_K"
 
 inline float bf16_to_f32(uint16_t h) {

@@ -179,6 +179,12 @@ void Transformer::upload() {
       dw_.layers[li].qkv = stack({&h.q_proj, &h.k_proj, &h.v_proj});
       dw_.layers[li].gate_up = stack({&h.ff_proj, &h.up_proj});
     }
+  // The form the backend's linear takes (E4M3 + scale with --gpu-weights fp8), made once here.
+  for (LayerWeights& l : dw_.layers)
+    for (Tensor* t : {&l.qkv, &l.gate_up, &l.q_proj, &l.k_proj, &l.v_proj, &l.ff_proj, &l.up_proj,
+                      &l.attn_out, &l.ff_out})
+      if (t->data) *t = be_->linear_weight(std::move(*t), /*lm_head=*/false);
+  dw_.head = be_->linear_weight(std::move(dw_.head), /*lm_head=*/true);
 }
 
 // Released KV cache storages, kept for the next cache of the same shape (a few: each holds

@@ -18,9 +18,9 @@ std::string find_tokenizer_dir(const std::string& model_dir, const std::string& 
 }
 
 TextModel TextModel::load(const std::string& model_dir, const std::string& tokenizer_dir,
-                          Precision p, const std::string& backend) {
+                          Precision p, const std::string& backend, const BackendOptions& backend_options) {
   TextModel tm;
-  tm.model = std::make_shared<Transformer>(Transformer::load(model_dir, p, make_backend(backend)));
+  tm.model = std::make_shared<Transformer>(Transformer::load(model_dir, p, make_backend(backend, backend_options)));
   tm.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(tokenizer_dir));
   return tm;
 }

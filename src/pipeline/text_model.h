@@ -20,7 +20,8 @@ struct TextModel {
   std::shared_ptr<Transformer> model;
   std::shared_ptr<Tokenizer> tokenizer;
   static TextModel load(const std::string& model_dir, const std::string& tokenizer_dir,
-                        Precision p, const std::string& backend = "cpu");
+                        Precision p, const std::string& backend = "cpu",
+                        const BackendOptions& backend_options = {});
 };
 
 struct ChatRequest {

@@ -30,7 +30,7 @@ std::string without_trailing_replacement(std::string s) {
 }  // namespace
 
 Engine::Engine(const EngineOptions& o) : o_(o) {
-  tm_ = TextModel::load(o.model_dir, o.tokenizer_dir, o.precision, o.backend);
+  tm_ = TextModel::load(o.model_dir, o.tokenizer_dir, o.precision, o.backend, o.backend_options);
   if (!o.vq_dir.empty()) {
     vq_ = std::make_unique<Magvit>(Magvit::load(o.vq_dir));
     vq_->use_backend(tm_.model->shared_backend(), o.vq_exact ? ConvMath::Exact : ConvMath::Tf32);

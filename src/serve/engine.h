@@ -18,6 +18,7 @@ struct EngineOptions {
   std::string model_dir, tokenizer_dir, vq_dir;  // vq_dir empty: no image routes
   Precision precision = Precision::BF16;
   std::string backend = "cpu";  // cpu or cuda[:N]: the transformer and MAGVIT-v2
+  BackendOptions backend_options;  // --gpu-weights
   bool vq_exact = false;        // GPU: float32 instead of TF32 convolutions when decoding
   int64_t t2i_text_len = 513;  // text part of the T2I row (the released models' 513)
   int mmu_size = 512;          // attached images are resized/cropped to this square

@@ -54,6 +54,10 @@ TEST_F(GenerateCli, BadSettingsAreOneLineErrors) {
   expect_clean_error(run_cli(base_ + " -p x --remasking lowest"), "unknown remasking 'lowest'");
   expect_clean_error(run_cli(base_ + " -p x --temperature -1"), "temperature must be >= 0");
   expect_clean_error(run_cli(base_ + " --gen-length 8 --steps 8 --block-length 8"), "no prompt");
+  expect_clean_error(run_cli(base_ + " -p x --gpu-weights int3"), "unknown --gpu-weights 'int3' (use bf16, fp8 or fp8-all)");
+  expect_clean_error(run_cli(base_ + " -p x --gpu-weights fp8"), "--gpu-weights fp8 needs a GPU with FP8 tensor cores");
+  // bench checks its comma-separated list before building any weights.
+  expect_clean_error(run_cli(cli_ + " bench forward --preset tiny --gpu-weights bf16,fp9"), "unknown --gpu-weights 'fp9'");
 }
 
 TEST_F(GenerateCli, PromptLongerThanTheContextIsRefused) {

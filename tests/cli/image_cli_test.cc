@@ -118,6 +118,10 @@ TEST_F(ImageCli, ConvertBinToSafetensors) {
 
 TEST_F(ImageCli, BadInputsGiveOneLineErrors) {
   expect_clean_error(run(cli_ + " imagine" + models() + " -p x --size 50 -o '" + dir_ + "/x.png'"), "multiple of 16");
+  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --gpu-weights fp8-all -o '" + dir_ + "/x.png'"),
+                     "--gpu-weights fp8-all needs a GPU");
+  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --gpu-weights q8 -o '" + dir_ + "/x.png'"),
+                     "unknown --gpu-weights 'q8'");
   expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' -p x -o '" + dir_ + "/x.png'"),
                      "pass --vq DIR");
   expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' --vq '" + dir_ +

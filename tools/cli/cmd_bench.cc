@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <algorithm>
 #include <sstream>
 
 #include "command.h"
@@ -57,11 +59,18 @@ std::string peak_device_gib(const Backend& be) {
 
 struct Opts;
 int bench_generate(const Transformer& m, const Opts& o);
-int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer);
+int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<std::vector<int64_t>>* ref_codes);
 int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o);
+// What the first weight format benched produced, for the later ones to be compared with.
+struct FirstFormat {
+  std::vector<std::vector<int64_t>> t2i_codes;      // bench t2i: each mode's last timed run's codes
+  std::map<int64_t, std::vector<float>> logits;     // bench forward: logits per length
+};
+int bench_model(const ModelConfig& c, Precision p, const Opts& o, const BackendOptions& bo, FirstFormat* first);
 
 struct Opts {
-  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu", quant;
+  std::string what, preset = "8b", config, precision = "bf16", head = "all", backend = "cpu", quant,
+      gpu_weights = "bf16";
   std::vector<int64_t> seqs = {256, 512, 1024};
   int64_t layers = 0, repeat = 1;
   int64_t prompt_len = 64, gen = 256, steps = 256, block = 32, t2i_size = 512;
@@ -118,8 +127,10 @@ int bench_generate(const Transformer& m, const Opts& o) {
 
 // The official t2i setting: 513 text slots, (size/16)^2 image tokens, CFG rows batched with the
 // conditional ones, cosine schedule; sampling only (the MAGVIT-v2 decode is timed apart). Fast
-// modes report the share of codes equal to the exact mode's under the same seeds.
-int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
+// modes report the share of codes equal to the exact mode's under the same seeds; ref_codes
+// holds each mode's last timed codes of the first weight format benched (empty before it), which
+// this format's are compared with.
+int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<std::vector<int64_t>>* ref_codes) {
   const int64_t n = (o.t2i_size / 16) * (o.t2i_size / 16), text_len = 513;
   const std::vector<int64_t> prompt = {468, 3901, 13187, 46998, 40977, 997, 268, 27028, 7339, 13};
   const T2iRow c = build_t2i_row(prompt, text_len, n, m.config().mask_token_id);
@@ -137,13 +148,21 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
     params.insert(params.begin(), base);
   }
   const int64_t L = int64_t(c.ids.size()), runs = std::max<int64_t>(o.repeat, 1);
-  std::printf("| mode | size | tokens | seq | steps | cfg | s/image | ms/step | steps run | agreement | peak GPU GiB |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  const bool first_format = ref_codes->empty();
+  std::printf("| mode | size | tokens | seq | steps | cfg | s/image | ms/step | steps run | agreement | peak GPU GiB | codes as first weights |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   std::vector<std::vector<int64_t>> exact;  // per timed seed
+  auto share = [](const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+    int64_t same = 0;
+    for (size_t i = 0; i < a.size() && i < b.size(); ++i) same += a[i] == b[i];
+    return double(same) / double(std::max<size_t>(a.size(), 1));
+  };
   for (size_t mi = 0; mi < modes.size(); ++mi) {
     const T2iParams& p = params[mi];
-    double best = 1e30;
-    int64_t same = 0, total = 0, steps_run = 0;
+    double best = 1e30, agree = 0;
+    int64_t steps_run = 0;
+    std::vector<int64_t> codes;
+    m.shared_backend()->reset_memory_peak();
     for (int64_t k = 0; k < runs + 1; ++k) {  // the first run warms up
       if (timer && k == 1) timer->reset();  // profile the timed runs only
       SeededT2iRandom rng{static_cast<uint64_t>(k)};
@@ -155,14 +174,22 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer) {
       if (k == 0) continue;
       best = std::min(best, s);
       steps_run = r.steps_run;
+      codes = r.codes;
       if (mi == 0) exact.push_back(r.codes);
-      for (size_t i = 0; i < r.codes.size(); ++i) same += r.codes[i] == exact[size_t(k - 1)][i];
-      total += int64_t(r.codes.size());
+      agree += share(r.codes, exact[size_t(k - 1)]) / double(runs);
     }
-    std::printf("| %s | %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %lld | %.4f | %s |\n", modes[mi].c_str(),
+    std::string vs_first = "-";
+    if (first_format) {
+      ref_codes->push_back(codes);
+    } else if (mi < ref_codes->size()) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4f", share(codes, (*ref_codes)[mi]));
+      vs_first = buf;
+    }
+    std::printf("| %s | %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %lld | %.4f | %s | %s |\n", modes[mi].c_str(),
                 (long long)o.t2i_size, (long long)n, (long long)L, (long long)o.steps, o.cfg, best,
-                best * 1e3 / double(steps_run), (long long)steps_run, double(same) / double(total),
-                peak_device_gib(m.backend()).c_str());
+                best * 1e3 / double(steps_run), (long long)steps_run, agree, peak_device_gib(m.backend()).c_str(),
+                vs_first.c_str());
     std::fflush(stdout);
   }
   if (timer) {
@@ -275,6 +302,10 @@ mmada::cli::Command bench_cmd(
       sub.add_option("--head", o->head, "LM head rows: all, or none (blocks only)")->check(CLI::IsMember({"all", "none"}))->capture_default_str();
       sub.add_option("--repeat", o->repeat, "forwards per length (the best is reported)")->capture_default_str();
       sub.add_option("--backend", o->backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_option("--gpu-weights", o->gpu_weights,
+                     "weight formats to time, comma-separated, each built from the same random weights: bf16, fp8, "
+                     "fp8-all (cuda; t2i compares each one's codes with the first's)")
+          ->capture_default_str();
       sub.add_option("--quant", o->quant, "quantize the random weights as made: q8, q4 or q4_0 (docs/quantization.md)")
           ->check(CLI::IsMember({"q8", "q4", "q4_0"}));
       sub.add_flag("--check", o->check, "vq: compare the GPU's pixels and codes with the CPU's");
@@ -289,55 +320,98 @@ mmada::cli::Command bench_cmd(
         if (o->layers > 0) c.n_layers = o->layers;
         if (o->what == "vq") return bench_vq(make_backend(o->backend), *o);
         const Precision p = precision_from_name(o->precision);
-        std::fprintf(stderr, "building random %s%s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
-                     o->precision.c_str(), o->quant.empty() ? "" : (" -> " + o->quant).c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
-                     (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
-        std::shared_ptr<Backend> be = make_backend(o->backend);
-        std::shared_ptr<TimingBackend> timer;
-        if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
-        QuantRecipe recipe;
-        if (!o->quant.empty()) recipe = QuantRecipe::from_name(o->quant);
-        const Transformer m = Transformer::random(c, p, 1234, be, o->quant.empty() ? nullptr : &recipe);
-        std::printf("backend: %s\n| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB |\n|---:|---:|---:|---:|---:|---:|\n",
-                    be->name().c_str());
-        if (o->what == "generate") return bench_generate(m, *o);
-        if (o->what == "t2i") return bench_t2i(m, *o, timer.get());
-        {  // warm-up: plans, kernels and pools are made on first use
-          std::vector<int64_t> ids(16, 1);
-          ForwardRequest r;
-          r.ids = ids.data();
-          r.L = 16;
-          m.forward(r);
+        std::vector<BackendOptions> formats;
+        for (const std::string& name : split_modes(o->gpu_weights)) {  // all checked before anything is built
+          formats.push_back({gpu_weights_from_name(name)});
+          make_backend(o->backend, formats.back());  // refuses what this backend cannot run
         }
-        for (int64_t L : o->seqs) {
-          std::vector<int64_t> ids(static_cast<size_t>(L));
-          for (int64_t i = 0; i < L; ++i) ids[size_t(i)] = (i * 7919) % c.vocab;
-          ForwardRequest r;
-          r.ids = ids.data();
-          r.L = L;
-          if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
-          if (timer) timer->reset();
-          be->reset_memory_peak();
-          double best = 1e30;
-          for (int64_t k = 0; k < o->repeat; ++k) {
-            const auto t0 = std::chrono::steady_clock::now();
-            Tensor logits = m.forward_device(r);  // logits stay where they were computed
-            m.backend().sync();
-            best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-          }
-          const double head_rows = o->head == "all" ? double(L) : 1.0;
-          const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
-          std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s |\n", (long long)L, best, double(L) / best,
-                      flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str());
-          std::fflush(stdout);
-          if (timer) {
-            for (const auto& [op, st] : timer->stats())
-              std::printf("|   %s | %.2f ms/forward | %ld calls |\n", op.c_str(),
-                          st.seconds * 1e3 / double(o->repeat), st.calls / long(o->repeat));
-          }
+        FirstFormat first;
+        for (const BackendOptions& bo : formats) {
+          const int rc = bench_model(c, p, *o, bo, &first);
+          if (rc) return rc;
         }
         return 0;
       };
     });
+
+// One weight format: the random model on its backend, then what `bench` was asked to time.
+int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const BackendOptions& bo, FirstFormat* first) {
+  const Opts* o = &o_;
+  std::fprintf(stderr, "building random %s%s weights: d=%lld layers=%lld heads=%lld/%lld mlp=%lld vocab=%lld (%.2f B params)\n",
+               o->precision.c_str(), o->quant.empty() ? "" : (" -> " + o->quant).c_str(), (long long)c.d_model, (long long)c.n_layers, (long long)c.n_heads,
+               (long long)c.n_kv_heads, (long long)c.mlp_hidden, (long long)c.vocab, double(c.param_count()) / 1e9);
+  std::shared_ptr<Backend> be = make_backend(o->backend, bo);
+  std::shared_ptr<TimingBackend> timer;
+  if (o->profile) be = timer = std::make_shared<TimingBackend>(be);
+  QuantRecipe recipe;
+  if (!o->quant.empty()) recipe = QuantRecipe::from_name(o->quant);
+  const Transformer m = Transformer::random(c, p, 1234, be, o->quant.empty() ? nullptr : &recipe);
+  std::printf("backend: %s\n", be->name().c_str());
+  if (o->what == "generate") return bench_generate(m, *o);
+  if (o->what == "t2i") return bench_t2i(m, *o, timer.get(), &first->t2i_codes);
+  std::printf("| seq | s/forward | tokens/s | TFLOP/s | peak RSS GiB | peak GPU GiB | top-1 as first weights | logits rel. error |\n"
+              "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  {  // warm-up: plans, kernels and pools are made on first use
+    std::vector<int64_t> ids(16, 1);
+    ForwardRequest r;
+    r.ids = ids.data();
+    r.L = 16;
+    m.forward(r);
+  }
+  for (int64_t L : o->seqs) {
+    std::vector<int64_t> ids(static_cast<size_t>(L));
+    for (int64_t i = 0; i < L; ++i) ids[size_t(i)] = (i * 7919) % c.vocab;
+    ForwardRequest r;
+    r.ids = ids.data();
+    r.L = L;
+    if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
+    if (timer) timer->reset();
+    be->reset_memory_peak();
+    double best = 1e30;
+    Tensor logits;
+    for (int64_t k = 0; k < o->repeat; ++k) {
+      const auto t0 = std::chrono::steady_clock::now();
+      logits = m.forward_device(r);  // logits stay where they were computed
+      m.backend().sync();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double head_rows = o->head == "all" ? double(L) : 1.0;
+    const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
+    // Against the first format's logits at this length: rows whose argmax agrees, and
+    // ‖logits − first‖ / ‖first‖ (on random weights: a measure of the arithmetic, not of quality).
+    std::string top1 = "-", rel = "-";
+    if (logits.defined() && logits.numel() > 0) {
+      std::vector<float> host(static_cast<size_t>(logits.numel()));
+      m.backend().download(logits.data, host.data(), host.size() * 4);
+      auto [it, is_first] = first->logits.try_emplace(L, std::move(host));  // host kept if not first
+      if (!is_first) {
+        const std::vector<float>& want = it->second;
+        const int64_t V = logits.size(-1), rows = logits.numel() / V;
+        int64_t same = 0;
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < rows; ++i) {
+          const float* a = host.data() + i * V;
+          const float* b = want.data() + i * V;
+          same += std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
+          for (int64_t j = 0; j < V; ++j) num += double(a[j] - b[j]) * double(a[j] - b[j]), den += double(b[j]) * double(b[j]);
+        }
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.4f", double(same) / double(rows));
+        top1 = buf;
+        std::snprintf(buf, sizeof buf, "%.4f", std::sqrt(num / std::max(den, 1e-300)));
+        rel = buf;
+      }
+    }
+    std::printf("| %lld | %.3f | %.1f | %.3f | %.2f | %s | %s | %s |\n", (long long)L, best, double(L) / best,
+                flops / best / 1e12, peak_rss_gib(), peak_device_gib(*be).c_str(), top1.c_str(), rel.c_str());
+    std::fflush(stdout);
+    if (timer) {
+      for (const auto& [op, st] : timer->stats())
+        std::printf("|   %s | %.2f ms/forward | %ld calls |\n", op.c_str(),
+                    st.seconds * 1e3 / double(o->repeat), st.calls / long(o->repeat));
+    }
+  }
+  return 0;
+}
 
 }  // namespace

@@ -34,6 +34,25 @@ Command check_cmd("check-backend", "Compare every op of a backend with the CPU r
                         }
                         if (!test->native_stream()) break;  // the CPU has one kind of arithmetic
                       }
+                      if (test->native_stream()) {
+                        // FP8 weights and activations (--gpu-weights fp8). E4M3 keeps 3 mantissa
+                        // bits: each operand is rounded with relative error <= 2^-4 (RMS ~2^-5.5
+                        // over a binade), so the products' sums are off by ~2^-5 of their norm;
+                        // 2^-4 is the bound, and a wrong scale or layout gives errors near 1.
+                        std::shared_ptr<Backend> fp8;
+                        try {
+                          fp8 = make_backend(*backend, BackendOptions{GpuWeights::FP8});
+                        } catch (const Error& e) {  // a GPU without FP8 tensor cores
+                          std::printf("fp8 linear: skipped (%s)\n", e.what());
+                        }
+                        if (fp8) {
+                          try {
+                            for (auto& r : check_linear_weights(*cpu_backend(), *fp8, *seed, "fp8", 0.0625)) res.push_back(r);
+                          } catch (const Error& e) {
+                            res.push_back({std::string("linear fp8: ") + e.what(), INFINITY, 0.0});
+                          }
+                        }
+                      }
                       int bad = 0;
                       std::printf("backend: %s\n| op | rel error | tolerance | result |\n|---|---:|---:|---|\n", test->name().c_str());
                       for (const auto& r : res) {

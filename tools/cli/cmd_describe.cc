@@ -31,7 +31,7 @@ int run_describe(DescribeOpts& o) {
   // Read the image before loading any model, so a bad file fails fast.
   const RgbImage img = load_image(o.image);
   const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
-                                       o.f.backend);
+                                       o.f.backend, o.f.backend_options());
   const Magvit vq = load_vq(o.vq, tm.model->shared_backend());
   check_image_size(o.size, vq.config().downsample_factor());
   const auto t0 = std::chrono::steady_clock::now();

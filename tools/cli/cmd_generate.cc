@@ -61,7 +61,8 @@ Command generate_cmd(
         if (!o->system.empty()) req.messages.push_back({"system", o->system});
         req.messages.push_back({"user", o->prompt});
         const TextModel tm = TextModel::load(o->f.model_dir(), o->f.tokenizer_dir(),
-                                             precision_from_name(o->f.precision), o->f.backend);
+                                             precision_from_name(o->f.precision), o->f.backend,
+                                             o->f.backend_options());
         ProgressBar bar("generating");
         int64_t committed = 0;
         const auto t0 = std::chrono::steady_clock::now();
@@ -93,7 +94,8 @@ Command chat_cmd(
       return [o] {
         const TextSamplerParams params = o->f.params();
         const TextModel tm = TextModel::load(o->f.model_dir(), o->f.tokenizer_dir(),
-                                             precision_from_name(o->f.precision), o->f.backend);
+                                             precision_from_name(o->f.precision), o->f.backend,
+                                             o->f.backend_options());
         const bool tty = isatty(STDIN_FILENO);
         std::vector<ChatMessage> history;
         if (!o->system.empty()) history.push_back({"system", o->system});

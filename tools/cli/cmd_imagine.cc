@@ -92,7 +92,7 @@ int run_imagine(ImagineOpts& o) {
   p.validate();  // before loading anything
 
   const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
-                                       o.f.backend);
+                                       o.f.backend, o.f.backend_options());
   const Magvit vq = load_vq(o.vq, tm.model->shared_backend(), decode_math(o.vq_exact));
   check_image_size(o.size, vq.config().downsample_factor());
   const ModelConfig& mc = tm.model->config();
@@ -152,6 +152,7 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
   sub.add_option("--tokenizer", o->f.tokenizer, "tokenizer folder if the model folder has none");
   sub.add_option("--precision", o->f.precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
   sub.add_option("--backend", o->f.backend, "cpu or cuda[:N] (the transformer and MAGVIT-v2)")->capture_default_str();
+  sub.add_option("--gpu-weights", o->f.gpu_weights, "bf16 (exact), fp8 (E4M3 layer matrices and activations, Hopper/Ada) or fp8-all (the LM head too); cuda only")->capture_default_str();
   sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
   sub.add_flag("--vq-exact", o->vq_exact, "GPU: decode with float32 convolutions instead of TF32 (7x slower, pixels equal to the CPU's)");
   sub.add_option("-p,--prompt", o->prompt, "what to draw");

@@ -50,7 +50,7 @@ std::string mime_of(const std::string& name) {
 struct ServeOpts {
   serve::EngineOptions engine;
   serve::ServerOptions server;
-  std::string model, precision = "bf16", max_body = "20MB", max_image_bytes = "8MB";
+  std::string model, precision = "bf16", gpu_weights = "bf16", max_body = "20MB", max_image_bytes = "8MB";
 };
 
 Command serve_cmd(
@@ -64,6 +64,7 @@ Command serve_cmd(
       sub.add_option("--vq", e.vq_dir, "MAGVIT-v2 folder (needed for images in chat and image generation)");
       sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
       sub.add_option("--backend", e.backend, "cpu or cuda[:N]")->capture_default_str();
+      sub.add_option("--gpu-weights", o->gpu_weights, "bf16 (exact), fp8 (E4M3 layer matrices and activations, Hopper/Ada) or fp8-all (the LM head too); cuda only")->capture_default_str();
       sub.add_flag("--vq-exact", e.vq_exact, "GPU: decode images with float32 convolutions instead of TF32");
       sub.add_option("--host", s.host, "address to bind (loopback by default)")->capture_default_str();
       sub.add_option("--port", s.port, "port")->capture_default_str();
@@ -86,6 +87,7 @@ Command serve_cmd(
         e.model_dir = o->model.empty() ? default_model_dir() : o->model;
         if (e.tokenizer_dir.empty()) e.tokenizer_dir = find_tokenizer_dir(e.model_dir, assets_dir() + "/llada-tokenizer");
         e.precision = precision_from_name(o->precision);
+        e.backend_options.weights = gpu_weights_from_name(o->gpu_weights);
         s.max_body = parse_byte_size(o->max_body);
         s.limits.max_image_bytes = parse_byte_size(o->max_image_bytes);
         if (s.api_key.empty())

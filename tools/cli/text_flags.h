@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "backend/backend.h"
 #include "command.h"
 #include "sample/text_sampler.h"
 
@@ -12,7 +13,7 @@ namespace mmada::cli {
 // on for the CLI (off in the library, for parity).
 struct TextFlags {
   std::string model, tokenizer, precision = "bf16", remasking = "low_confidence", backend = "cpu",
-              cache = "none";
+              cache = "none", gpu_weights = "bf16";
   TextSamplerParams p;
   bool think = false, no_early_stop = false;
 
@@ -29,6 +30,7 @@ struct TextFlags {
     sub.add_option("--precision", precision, "bf16 (weights stay bf16) or f32 (parity mode)")
         ->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
     sub.add_option("--backend", backend, "cpu or cuda[:N]")->capture_default_str();
+    sub.add_option("--gpu-weights", gpu_weights, "bf16 (exact), fp8 (E4M3 layer matrices and activations, Hopper/Ada) or fp8-all (the LM head too); cuda only")->capture_default_str();
     sub.add_option("--gen-length", p.gen_length, "tokens to generate")->capture_default_str();
     sub.add_option("--steps", p.steps, "denoising steps in total")->capture_default_str();
     sub.add_option("--block-length", p.block_length, "semi-autoregressive block size")->capture_default_str();
@@ -60,6 +62,8 @@ struct TextFlags {
     q.validate();
     return q;
   }
+  // --backend's options; throws mmada::Error on an unknown --gpu-weights.
+  BackendOptions backend_options() const { return {gpu_weights_from_name(gpu_weights)}; }
   std::string model_dir() const;
   std::string tokenizer_dir() const;
 };

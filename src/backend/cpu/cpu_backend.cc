@@ -92,10 +92,31 @@ std::shared_ptr<Backend> cpu_backend() {
   return b;
 }
 
-std::shared_ptr<Backend> make_backend(const std::string& name) {
-  if (name == "cpu") return cpu_backend();
-  if (name == "cuda") return cuda_backend(0);
-  if (name.rfind("cuda:", 0) == 0) return cuda_backend(std::stoi(name.substr(5)));
+GpuWeights gpu_weights_from_name(const std::string& s) {
+  if (s == "bf16") return GpuWeights::BF16;
+  if (s == "fp8") return GpuWeights::FP8;
+  if (s == "fp8-all") return GpuWeights::FP8_ALL;
+  fail("unknown --gpu-weights '", s, "' (use bf16, fp8 or fp8-all)");
+}
+
+std::string gpu_weights_name(GpuWeights w) {
+  return w == GpuWeights::BF16 ? "bf16" : w == GpuWeights::FP8 ? "fp8" : "fp8-all";
+}
+
+std::shared_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opt) {
+  if (name == "cpu") {
+    MMADA_CHECK(opt.weights == GpuWeights::BF16, "--gpu-weights ", gpu_weights_name(opt.weights),
+                " needs a GPU with FP8 tensor cores (--backend cuda); on the CPU use a quantized "
+                "checkpoint (mmada quantize --type q8|q4)");
+    return cpu_backend();
+  }
+  if (name == "cuda") return cuda_backend(0, opt);
+  if (name.rfind("cuda:", 0) == 0) {
+    const std::string n = name.substr(5);
+    MMADA_CHECK(!n.empty() && n.size() < 4 && n.find_first_not_of("0123456789") == std::string::npos,
+                "unknown backend '", name, "' (use cpu or cuda[:N])");
+    return cuda_backend(std::stoi(n), opt);
+  }
   fail("unknown backend '", name, "' (use cpu or cuda[:N])");
 }
 

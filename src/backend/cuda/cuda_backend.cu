@@ -1,6 +1,7 @@
 // The CUDA backend: device memory from a caching pool, GEMMs through cuBLASLt (bf16 tensor
-// cores with float32 accumulation, or exact float32), and the kernels of elementwise.cu and
-// attention.cu. Everything runs on one stream; download() synchronises.
+// cores with float32 accumulation, exact float32, or E4M3 with --gpu-weights fp8), and the
+// kernels of elementwise.cu, attention.cu and fp8.cu. Everything runs on one stream;
+// download() synchronises.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -69,6 +70,11 @@ class DevicePool {
     c_->stats.in_use -= round(bytes);
     free_[round(bytes)].push_back(p);
   }
+  // Gives the cached free blocks back to the driver (cudaFree waits for the device first).
+  void trim() {
+    std::lock_guard<std::mutex> lk(c_->mu);
+    release_locked();
+  }
 
  private:
   static size_t round(size_t b) {
@@ -86,7 +92,7 @@ class DevicePool {
 
 class CudaBackend : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  CudaBackend(int device, const BackendOptions& opt) : device_(device), weights_(opt.weights) {
     int n = 0;
     MMADA_CUDA_CHECK(cudaGetDeviceCount(&n));
     MMADA_CHECK(device >= 0 && device < n, "CUDA device ", device, " requested, ", n, " present");
@@ -98,6 +104,15 @@ class CudaBackend : public Backend {
     cudaDeviceProp prop;
     MMADA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     name_ = std::string("cuda:") + std::to_string(device) + " (" + prop.name + ")";
+    if (weights_ != GpuWeights::BF16) {
+      // E4M3 tensor cores: Ada (8.9), Hopper (9.0) and newer.
+      MMADA_CHECK(prop.major * 10 + prop.minor >= 89, "--gpu-weights ", gpu_weights_name(weights_),
+                  " needs FP8 tensor cores (compute capability 8.9 or newer); ", name_, " has ",
+                  prop.major, ".", prop.minor);
+      name_ += ", " + gpu_weights_name(weights_) + " weights";
+      const char* fast = std::getenv("MMADA_CUDA_FP8_FAST_ACCUM");
+      fp8_fast_accum_ = fast && std::string(fast) == "1";
+    }
     // "flash" (default: fused kernel, no L x L buffer) or "gemm" (batched cuBLASLt GEMMs around
     // a float32 score matrix; kept for comparison).
     const char* attn = std::getenv("MMADA_CUDA_ATTENTION");
@@ -108,13 +123,16 @@ class CudaBackend : public Backend {
 
   std::string name() const override { return name_; }
 
-  Tensor alloc(DType dtype, Shape shape) override {
+  Tensor alloc(DType dtype, Shape shape) override { return alloc_with_tail(dtype, std::move(shape), 0); }
+
+  // A tensor with `tail` more bytes after its elements (an FP8 weight's scale).
+  Tensor alloc_with_tail(DType dtype, Shape shape, size_t tail) {
     Tensor t;
     t.dtype = dtype;
     t.shape = std::move(shape);
     t.strides.assign(t.shape.size(), 1);
     for (size_t i = t.shape.size(); i-- > 1;) t.strides[i - 1] = t.strides[i] * t.shape[i];
-    const size_t bytes = std::max<size_t>(t.nbytes(), 1);
+    const size_t bytes = std::max<size_t>(t.nbytes() + tail, 1);
     // While a graph is recorded, memory comes from that graph's own pool: blocks freed during
     // the recording are reused by later recorded ops (stream order holds inside the graph too),
     // and none of them is ever handed to work outside the graph.
@@ -181,6 +199,28 @@ class CudaBackend : public Backend {
                                        size_t(rows), cudaMemcpyDeviceToDevice, stream_));
   }
   bool fuse_projections() const override { return true; }
+
+  // --gpu-weights fp8: E4M3 bytes [N, K] row-major (the layout FP8 GEMMs need: "TN"), padded to
+  // 16 bytes, then the float32 dequantisation scale (w ≈ scale · q) in the same allocation, so
+  // the tensor carries its scale wherever the model passes it.
+  Tensor linear_weight(Tensor w, bool lm_head) override {
+    if (weights_ == GpuWeights::BF16 || (lm_head && weights_ != GpuWeights::FP8_ALL)) return w;
+    // cuBLASLt's FP8 kernels need rows of a multiple of 16 bytes; other shapes stay as they are.
+    if (w.dim() != 2 || (w.dtype != DType::BF16 && w.dtype != DType::F32) || w.size(1) % 16 != 0) return w;
+    const int64_t n = w.numel();
+    Tensor q = alloc_with_tail(DType::F8_E4M3, w.shape, fp8_bytes(n) - size_t(n) + 16);
+    Tensor partial = alloc(DType::F32, {cuda::kFp8AmaxParts});
+    if (w.dtype == DType::BF16)
+      cuda::quantize_fp8(w.ptr<__nv_bfloat16>(), n, q.ptr<uint8_t>(), fp8_scale(q), partial.ptr<float>(), stream_);
+    else
+      cuda::quantize_fp8(w.ptr<float>(), n, q.ptr<uint8_t>(), fp8_scale(q), partial.ptr<float>(), stream_);
+    // The wider original goes back to the driver, not to the pool's cache: the model would
+    // otherwise hold both copies' memory until an allocation failed.
+    w = Tensor();
+    partial = Tensor();
+    if (!capturing_) pool_->trim();
+    return q;
+  }
 
   bool supports_graphs() const override { return !std::getenv("MMADA_CUDA_NO_GRAPHS"); }
   void capture_begin() override {
@@ -268,8 +308,10 @@ class CudaBackend : public Backend {
                 " does not take inputs of width ", K);
     const int64_t N = n1 - n0;
     if (M == 0 || N == 0) return;
+    if (W.dtype == DType::F8_E4M3) return linear_fp8(x, M, K, W, n0, N, y, ldy, accumulate);
     const bool bf16 = W.dtype == DType::BF16;
-    MMADA_CHECK(bf16 || W.dtype == DType::F32, "CUDA linear: weights must be BF16 or F32");
+    MMADA_CHECK(bf16 || W.dtype == DType::F32, "CUDA linear: weights must be BF16 or F32 (or FP8 made by --gpu-weights fp8), got ",
+                dtype_name(W.dtype));
     const void* A = static_cast<const char*>(W.data) + n0 * K * int64_t(dtype_size(W.dtype));
     const void* B = x;
     Tensor xb;
@@ -279,10 +321,40 @@ class CudaBackend : public Backend {
       B = xb.data;
     }
     // Row-major y[M,N] = x[M,K]·Wᵀ is column-major yᵀ[N,M] = (W as K×N col-major)ᵀ · xᵀ.
-    gemm(GemmShape{true, false, N, M, K, K, K, ldy, bf16, 1, 0, 0, 0}, A, B, y, accumulate ? 1.0f : 0.0f);
+    gemm(GemmShape{true, false, N, M, K, K, K, ldy, bf16 ? kBF16 : kF32, 1, 0, 0, 0}, A, B, y,
+         accumulate ? 1.0f : 0.0f);
   }
 
  private:
+  static size_t fp8_bytes(int64_t n) { return (size_t(n) + 15) / 16 * 16; }
+  static float* fp8_scale(const Tensor& w) {
+    return reinterpret_cast<float*>(w.ptr<uint8_t>() + fp8_bytes(w.numel()));
+  }
+
+  // y = x · W[n0 : n0 + N]ᵀ with W in E4M3: x is quantised to E4M3 with its own dynamic scale,
+  // then one FP8 GEMM (float32 accumulation) multiplies by both scales and writes float32 y.
+  void linear_fp8(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t N, float* y,
+                  int64_t ldy, bool accumulate) {
+    const uint8_t* A = W.ptr<uint8_t>() + n0 * K;
+    const float* w_scale = fp8_scale(W);
+    const float beta = accumulate ? 1.0f : 0.0f;
+    // The FP8 kernels want 16-byte aligned pointers and leading dimensions; where y is not (a
+    // head slice of odd width), the slice is widened to bf16 and takes the bf16 GEMM.
+    if (K % 16 != 0 || ldy % 4 != 0 || reinterpret_cast<uintptr_t>(y) % 16 != 0) {
+      Tensor wb = alloc(DType::BF16, {N * K}), xb = alloc(DType::BF16, {M * K});
+      cuda::fp8_to_bf16(A, w_scale, N * K, wb.ptr<__nv_bfloat16>(), stream_);
+      cuda::f32_to_bf16(x, xb.ptr<__nv_bfloat16>(), M * K, stream_);
+      gemm(GemmShape{true, false, N, M, K, K, K, ldy, kBF16, 1, 0, 0, 0}, wb.data, xb.data, y, beta);
+      return;
+    }
+    const size_t qbytes = fp8_bytes(M * K);
+    Tensor buf = alloc(DType::U8, {int64_t(qbytes) + 16 + 4 * cuda::kFp8AmaxParts});
+    uint8_t* xq = buf.ptr<uint8_t>();
+    float* x_scale = reinterpret_cast<float*>(xq + qbytes);
+    cuda::quantize_fp8(x, M * K, xq, x_scale, x_scale + 4, stream_);
+    gemm(GemmShape{true, false, N, M, K, K, K, ldy, kFP8, 1, 0, 0, 0}, A, xq, y, beta, w_scale, x_scale);
+  }
+
   struct Captured {
     cudaGraphExec_t exec = nullptr;
     std::shared_ptr<DevicePool> pool;  // every block the recorded ops touch
@@ -291,16 +363,17 @@ class CudaBackend : public Backend {
     }
   };
 
-  // Column-major C[m,n] = op(A)·op(B) (+ beta·C), A/B bf16 or f32, C f32; `batch` strided
-  // products with element strides sa, sb, sc.
+  // Column-major C[m,n] = op(A)·op(B) (+ beta·C), A/B of type `ab`, C f32; `batch` strided
+  // products with element strides sa, sb, sc. FP8 operands come with device scales (per call).
+  enum Operands : int { kF32, kBF16, kFP8 };
   struct GemmShape {
     bool ta, tb;
     int64_t m, n, k, lda, ldb, ldc;
-    bool bf16;
+    Operands ab;
     int64_t batch, sa, sb, sc;
-    using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
+    using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int,
                            int64_t, int64_t, int64_t, int64_t>;
-    Key key() const { return Key(ta, tb, m, n, k, lda, ldb, ldc, bf16, batch, sa, sb, sc); }
+    Key key() const { return Key(ta, tb, m, n, k, lda, ldb, ldc, ab, batch, sa, sb, sc); }
   };
   struct Plan {
     cublasLtMatmulDesc_t desc;
@@ -309,9 +382,14 @@ class CudaBackend : public Backend {
     bool algo_ok = false;
   };
 
-  void gemm(const GemmShape& g, const void* A, const void* B, float* C, float beta) {
+  void gemm(const GemmShape& g, const void* A, const void* B, float* C, float beta,
+            const float* a_scale = nullptr, const float* b_scale = nullptr) {
     const Plan& p = plan(g);
     const float alpha = 1.0f;
+    if (g.ab == kFP8) {  // D = scale_a · scale_b · A·B (+ beta·C); pointers are read at launch
+      MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a_scale, sizeof a_scale));
+      MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b_scale, sizeof b_scale));
+    }
     MMADA_CUBLAS_CHECK(cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c, C, p.c,
                                       p.algo_ok ? &p.algo : nullptr, workspace_, workspace_bytes_,
                                       stream_));
@@ -330,8 +408,14 @@ class CudaBackend : public Backend {
     auto it = plans_.find(g.key());
     if (it != plans_.end()) return it->second;
     Plan p;
-    const cudaDataType_t ab = g.bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t ab = g.ab == kFP8 ? CUDA_R_8F_E4M3 : g.ab == kBF16 ? CUDA_R_16BF : CUDA_R_32F;
     MMADA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    if (g.ab == kFP8) {
+      // Off by default: the partial sums are then promoted to float32 periodically (the
+      // accurate mode); MMADA_CUDA_FP8_FAST_ACCUM=1 trades that for speed.
+      const int8_t fast = fp8_fast_accum_ ? 1 : 0;
+      MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof fast));
+    }
     const cublasOperation_t ta = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     MMADA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
@@ -375,14 +459,14 @@ class CudaBackend : public Backend {
       // Batched over kv heads g (one call when there is no GQA); head h = g·group + r.
       for (int64_t r = 0; r < group; ++r) {
         // Sᵀ(col-major, L_j × Lq_i) = K_g(d×L col-major)ᵀ · Q_h(d×Lq): S row-major [i][j].
-        gemm(GemmShape{true, false, L, Lq, d, ks, qs, L, true, KVH, d, group * d, group * Lq * L},
+        gemm(GemmShape{true, false, L, Lq, d, ks, qs, L, kBF16, KVH, d, group * d, group * Lq * L},
              k, q + r * d, S.ptr<float>() + r * Lq * L, 0.0f);
       }
       cuda::masked_softmax_rows(S.ptr<float>(), P.ptr<__nv_bfloat16>(), H, L, q0, Lq,
                                 mask ? mask + b * L : nullptr, mode, 1.0f / sqrtf(float(d)), stream_);
       for (int64_t r = 0; r < group; ++r) {
         // Oᵀ(d × Lq_i, ld H·d) = V_g(d×L_j col-major) · Pᵀ(L_j×Lq_i col-major = P row-major).
-        gemm(GemmShape{false, false, d, Lq, L, ks, L, qs, true, KVH, d, group * Lq * L, group * d},
+        gemm(GemmShape{false, false, d, Lq, L, ks, L, qs, kBF16, KVH, d, group * Lq * L, group * d},
              v, P.ptr<__nv_bfloat16>() + r * Lq * L, out + b * Lq * qs + r * d, 0.0f);
       }
     }
@@ -390,6 +474,8 @@ class CudaBackend : public Backend {
 
  private:
   int device_;
+  GpuWeights weights_ = GpuWeights::BF16;
+  bool fp8_fast_accum_ = false;
   std::string name_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
@@ -409,12 +495,13 @@ class CudaBackend : public Backend {
 
 }  // namespace
 
-std::shared_ptr<Backend> cuda_backend(int device) {
+std::shared_ptr<Backend> cuda_backend(int device, const BackendOptions& opt) {
   static std::mutex mu;
-  static std::map<int, std::shared_ptr<Backend>> backends;
+  static std::map<std::pair<int, GpuWeights>, std::shared_ptr<Backend>> backends;
   std::lock_guard<std::mutex> lk(mu);
-  auto it = backends.find(device);
-  if (it == backends.end()) it = backends.emplace(device, std::make_shared<CudaBackend>(device)).first;
+  const auto key = std::make_pair(device, opt.weights);
+  auto it = backends.find(key);
+  if (it == backends.end()) it = backends.emplace(key, std::make_shared<CudaBackend>(device, opt)).first;
   return it->second;
 }
 

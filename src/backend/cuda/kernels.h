@@ -22,6 +22,16 @@ void gather_rows(const float* x, const int64_t* rows, int64_t n, int64_t d, floa
                  cudaStream_t s);
 void f32_to_bf16(const float* x, __nv_bfloat16* y, int64_t n, cudaStream_t s);
 
+// E4M3 with one dynamic scale for the whole tensor (fp8.cu): q[i] = e4m3(x[i] / scale) with
+// scale = max|x| / 448 written to *scale (device), so x ≈ scale · q. partial: device scratch of
+// kFp8AmaxParts floats. Rounds to nearest even, saturating.
+constexpr int kFp8AmaxParts = 1024;
+void quantize_fp8(const float* x, int64_t n, uint8_t* q, float* scale, float* partial, cudaStream_t s);
+void quantize_fp8(const __nv_bfloat16* x, int64_t n, uint8_t* q, float* scale, float* partial,
+                  cudaStream_t s);
+// y[i] = bf16(scale · q[i]): the fallback where a GEMM's layout does not suit the FP8 kernels.
+void fp8_to_bf16(const uint8_t* q, const float* scale, int64_t n, __nv_bfloat16* y, cudaStream_t s);
+
 // Attention of the queries at positions [q0, q0 + Lq) of each row (q, out: [B*Lq, heads*d])
 // against all L keys (k, v: [B*L, n_kv*d]), kv head = h / (n_heads / n_kv). mask: [B*L] or null;
 // mode 0 = pair (m_i && m_j), 1 = hf-causal (j <= i && m_j). Rows with no visible key attend
