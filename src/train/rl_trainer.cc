@@ -115,7 +115,7 @@ std::vector<RlPrompt> load_rl_prompts(const std::string& path, const TextEncoder
   return out;
 }
 
-RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
+RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   enc_ = make_text_encoder(cfg_.tokenizer);
   mcfg_ = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
   MMADA_CHECK(mcfg_.vocab >= enc_->vocab_size(), "model vocab ", mcfg_.vocab,
@@ -127,13 +127,13 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
   end_ids_ = {enc_->tokens().eos, enc_->encode("<|eot_id|>").at(0)};
 
   opt_ = std::make_unique<AdamW>(mcfg_, cfg_.optim);
-  state_.seed = cfg_.seed;
+  state_.seed = cfg_.run.seed;
   const std::string ck = checkpoint_dir();
-  if (cfg_.resume && fs::exists(fs::path(ck) / "trainer_state.json")) {
+  if (cfg_.run.resume && fs::exists(fs::path(ck) / "trainer_state.json")) {
     params_ = load_master_weights(ck, mcfg_);
     load_optimizer_state(ck, mcfg_, *opt_, state_);
-    MMADA_CHECK(state_.seed == cfg_.seed, ck, ": checkpoint seed ", state_.seed,
-                " differs from the config's ", cfg_.seed, " (the resumed run would not match)");
+    MMADA_CHECK(state_.seed == cfg_.run.seed, ck, ": checkpoint seed ", state_.seed,
+                " differs from the config's ", cfg_.run.seed, " (the resumed run would not match)");
     std::fprintf(stderr, "mmada rl: resumed from %s at step %lld\n", ck.c_str(), (long long)state_.step);
   } else {
     params_ = load_master_weights(cfg_.init_from, mcfg_);
@@ -147,7 +147,7 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
 RlTrainer::~RlTrainer() = default;
 
 void RlTrainer::save() {
-  save_checkpoint(checkpoint_dir(), mcfg_, params_, cfg_.save_dtype, opt_.get(), &state_);
+  save_checkpoint(checkpoint_dir(), mcfg_, params_, cfg_.run.save_dtype, opt_.get(), &state_);
 }
 
 RlStepRecord RlTrainer::step() {
@@ -349,9 +349,9 @@ RlStepRecord RlTrainer::step() {
 
 void RlTrainer::run(const std::function<void(const RlStepRecord&)>& on_step, int64_t until_step) {
   const int64_t last = until_step > 0 ? std::min(until_step, cfg_.steps) : cfg_.steps;
-  fs::create_directories(cfg_.output_dir);
-  std::ofstream log(cfg_.log_path, std::ios::app);
-  MMADA_CHECK(log.good(), cfg_.log_path, ": cannot open the RL log");
+  fs::create_directories(cfg_.run.output_dir);
+  std::ofstream log(cfg_.run.log_path, std::ios::app);
+  MMADA_CHECK(log.good(), cfg_.run.log_path, ": cannot open the RL log");
   while (state_.step < last) {
     const RlStepRecord r = step();
     json j = {{"step", r.step},
@@ -379,9 +379,9 @@ void RlTrainer::run(const std::function<void(const RlStepRecord&)>& on_step, int
     log << j.dump() << "\n";
     log.flush();
     if (on_step) on_step(r);
-    if (cfg_.save_every > 0 && r.step % cfg_.save_every == 0) save();
+    if (cfg_.run.save_every > 0 && r.step % cfg_.run.save_every == 0) save();
   }
-  if (cfg_.save_every == 0 || state_.step % cfg_.save_every != 0) save();
+  if (cfg_.run.save_every == 0 || state_.step % cfg_.run.save_every != 0) save();
 }
 
 }  // namespace mmada::train

@@ -57,7 +57,7 @@ class RlTrainer {
   const TrainerState& state() const { return state_; }
   const RewardSet& rewards() const { return rewards_; }
   const TextEncoder& encoder() const { return *enc_; }
-  std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
+  std::string checkpoint_dir() const { return cfg_.run.checkpoint_dir(); }
   void save();
   int64_t warnings() const { return warnings_; }
 

@@ -36,7 +36,7 @@ ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed) {
   return w;
 }
 
-Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
+Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   enc_ = make_text_encoder(cfg_.tokenizer);
   int64_t vocab_needed = enc_->vocab_size();
   if (cfg_.has_images) {
@@ -80,19 +80,19 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
   }
 
   opt_ = std::make_unique<AdamW>(mcfg_, cfg_.optim);
-  state_.seed = cfg_.seed;
+  state_.seed = cfg_.run.seed;
   const std::string ck = checkpoint_dir();
-  if (cfg_.resume && fs::exists(fs::path(ck) / "trainer_state.json")) {
+  if (cfg_.run.resume && fs::exists(fs::path(ck) / "trainer_state.json")) {
     params_ = load_master_weights(ck, mcfg_);
     load_optimizer_state(ck, mcfg_, *opt_, state_);
-    MMADA_CHECK(state_.seed == cfg_.seed, ck, ": checkpoint seed ", state_.seed,
-                " differs from the config's ", cfg_.seed, " (the resumed run would not match)");
+    MMADA_CHECK(state_.seed == cfg_.run.seed, ck, ": checkpoint seed ", state_.seed,
+                " differs from the config's ", cfg_.run.seed, " (the resumed run would not match)");
     std::fprintf(stderr, "mmada train: resumed from %s at step %lld\n", ck.c_str(),
                  (long long)state_.step);
   } else if (!cfg_.init_from.empty()) {
     params_ = load_master_weights(cfg_.init_from, mcfg_);
   } else {
-    params_ = random_init(mcfg_, cfg_.init_std, cfg_.seed);
+    params_ = random_init(mcfg_, cfg_.init_std, cfg_.run.seed);
   }
   grads_ = zero_weights(mcfg_, DType::F32);
 }
@@ -100,7 +100,7 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
 Trainer::~Trainer() = default;
 
 void Trainer::save() {
-  save_checkpoint(checkpoint_dir(), mcfg_, params_, cfg_.save_dtype, opt_.get(), &state_);
+  save_checkpoint(checkpoint_dir(), mcfg_, params_, cfg_.run.save_dtype, opt_.get(), &state_);
 }
 
 StepRecord Trainer::update() {
@@ -193,9 +193,9 @@ StepRecord Trainer::update() {
 
 void Trainer::run(const std::function<void(const StepRecord&)>& on_step, int64_t until_step) {
   const int64_t last = until_step > 0 ? std::min(until_step, cfg_.steps) : cfg_.steps;
-  fs::create_directories(cfg_.output_dir);
-  std::ofstream log(cfg_.log_path, std::ios::app);
-  MMADA_CHECK(log.good(), cfg_.log_path, ": cannot open the training log");
+  fs::create_directories(cfg_.run.output_dir);
+  std::ofstream log(cfg_.run.log_path, std::ios::app);
+  MMADA_CHECK(log.good(), cfg_.run.log_path, ": cannot open the training log");
   while (state_.step < last) {
     const StepRecord r = update();
     nlohmann::json j = {{"step", r.step},          {"loss", r.loss},
@@ -206,9 +206,9 @@ void Trainer::run(const std::function<void(const StepRecord&)>& on_step, int64_t
     log << j.dump() << "\n";
     log.flush();
     if (on_step) on_step(r);
-    if (cfg_.save_every > 0 && r.step % cfg_.save_every == 0) save();
+    if (cfg_.run.save_every > 0 && r.step % cfg_.run.save_every == 0) save();
   }
-  if (cfg_.save_every == 0 || state_.step % cfg_.save_every != 0) save();
+  if (cfg_.run.save_every == 0 || state_.step % cfg_.run.save_every != 0) save();
 }
 
 }  // namespace mmada::train

@@ -41,7 +41,7 @@ class Trainer {
   const ImageTaskData* image_data() const { return images_.get(); }
   ModelWeights& params() { return params_; }
   const TrainerState& state() const { return state_; }
-  std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
+  std::string checkpoint_dir() const { return cfg_.run.checkpoint_dir(); }
   void save();
 
  private:

@@ -30,7 +30,7 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                     sub.add_option("--eval-guidance", img->t2i_guidance, "T2I classifier-free guidance")->capture_default_str();
                     return [path, eval, eval_only, img] {
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
-                      if (*eval_only) cfg.resume = true;
+                      if (*eval_only) cfg.run.resume = true;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
                         if (img->describe_images > 0 || img->t2i_per_class > 0) {
