@@ -196,16 +196,18 @@ Band band_for(const LogData& log, const std::string& key) {
 std::vector<double> moving_average(const std::vector<double>& v, int window) {
   if (window <= 1) return v;
   std::vector<double> out(v.size(), kNaN);
+  double sum = 0;  // of the finite values in the window
+  int64_t n = 0;
   for (size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) continue;
-    double sum = 0;
-    int n = 0;
-    for (size_t j = i + 1 > size_t(window) ? i + 1 - size_t(window) : 0; j <= i; ++j)
-      if (std::isfinite(v[j])) {
-        sum += v[j];
-        ++n;
-      }
-    out[i] = sum / n;
+    if (std::isfinite(v[i])) {
+      sum += v[i];
+      ++n;
+    }
+    if (i >= size_t(window) && std::isfinite(v[i - size_t(window)])) {
+      sum -= v[i - size_t(window)];
+      --n;
+    }
+    if (std::isfinite(v[i])) out[i] = sum / double(n);
   }
   return out;
 }
@@ -277,7 +279,7 @@ std::string bucket_table(const std::vector<LogData>& logs, const std::vector<std
             sum += l.at(key)[i];
             ++k;
           }
-      out += k ? " " + fmt(sum / double(k)) + " |" : " |";
+      out += k ? str_cat(" ", fmt(sum / double(k)), " |") : std::string(" |");
     }
     out += "\n";
   }
@@ -294,7 +296,7 @@ std::string bucket_table(const std::vector<LogData>& logs, const std::vector<std
         }
         prev = v;
       }
-    out += l.has(key) ? " " + fmt(k ? sum / double(k) : 0.0) + " |" : " |";
+    out += l.has(key) ? str_cat(" ", fmt(k ? sum / double(k) : 0.0), " |") : std::string(" |");
   }
   return out + "\n";
 }

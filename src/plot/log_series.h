@@ -14,7 +14,7 @@ namespace mmada::plot {
 // null, which is how nlohmann writes a non-finite double).
 struct LogData {
   std::string path;
-  std::vector<double> step;  // the "step" key, or the record's 1-based line position without it
+  std::vector<double> step;  // the "step" key, or the record's 1-based position without it
   std::map<std::string, std::vector<double>> values;  // numeric keys except "step"
   int64_t malformed = 0;     // lines skipped: not JSON, not an object, or a non-numeric "step"
   std::string first_malformed;  // "line N: why" of the first of them

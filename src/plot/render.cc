@@ -204,9 +204,9 @@ void draw_panel(cairo_t* cr, double px0, double py0, const PlotOptions& opt, con
   cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
   cairo_rectangle(cr, std::floor(f.x0) + 0.5, std::floor(f.y0) + 0.5, std::floor(f.w), std::floor(f.h));
   cairo_stroke(cr);
-  if (f.yr.empty()) {
+  if (f.yr.empty() || !std::isfinite(f.yr.hi - f.yr.lo) || !std::isfinite(f.xr.hi - f.xr.lo)) {
     font(cr, kLegendSize);
-    text(cr, f.x0 + f.w / 2, f.y0 + f.h / 2, "no finite values", 0.5);
+    text(cr, f.x0 + f.w / 2, f.y0 + f.h / 2, f.yr.empty() ? "no finite values" : "values too large to draw", 0.5);
     return;
   }
   if (f.xr.hi == f.xr.lo) {
@@ -299,8 +299,12 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double f = raw / mag;
   const double step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-  // Multiples of the step (k·step, not accumulated sums, so 0.3 prints as 0.3).
-  for (double k = std::ceil(lo / step); k * step <= hi + step * 1e-9; k += 1) ticks.push_back(k * step);
+  // Multiples of the step (k·step, not accumulated sums, so 0.3 prints as 0.3). A range tiny
+  // against its magnitude (1e16 .. 1e16 + 4) cannot be counted in steps: no ticks then.
+  const double first = std::ceil(lo / step), last = std::floor(hi / step + 1e-9);
+  if (!std::isfinite(first) || !std::isfinite(last) || last - first > 1000) return ticks;
+  for (int i = 0; first + i <= last; ++i)
+    if (ticks.empty() || (first + i) * step > ticks.back()) ticks.push_back((first + i) * step);
   return ticks;
 }
 

@@ -170,6 +170,7 @@ TEST(PlotLog, NiceTicks) {
   const std::vector<double> t = nice_ticks(1, 2501, 6);  // a 2,501-step training log
   EXPECT_EQ(t, (std::vector<double>{500, 1000, 1500, 2000, 2500}));
   EXPECT_TRUE(nice_ticks(3, 3).empty());
+  EXPECT_TRUE(nice_ticks(1e16, 1e16 + 4).size() <= 5u);  // terminates though k + 1 == k there
 }
 
 class PlotRender : public ::testing::Test {
@@ -218,6 +219,13 @@ TEST_F(PlotRender, WritesAPngThatReadsBackWithCurves) {
   EXPECT_LT(ink, pixels / 2);
   EXPECT_GT(blue, 100);
   EXPECT_GT(orange, 100);
+}
+
+TEST_F(PlotRender, ExtremeAndMissingValuesStillRender) {
+  const std::vector<LogData> logs = {parse("{\"step\":1,\"a\":-1e308,\"b\":null,\"c\":1e16}\n"
+                                           "{\"step\":2,\"a\":1e308,\"b\":null,\"c\":1.0000000000000004e16}\n")};
+  const RgbImage img = render_plot(logs, {"x"}, parse_panel_keys("a,b,c"), PlotOptions{});
+  EXPECT_EQ(img.width, 3 * PlotOptions{}.panel_width);
 }
 
 TEST_F(PlotRender, RefusesImpossibleSizes) {
