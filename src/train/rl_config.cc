@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "train/json_section.h"
+#include "train/run_settings.h"
 
 namespace mmada::train {
 
@@ -17,9 +18,8 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   }
   RlConfig c;
   const Section top(root, where,
-                    {"model", "tokenizer", "data", "rollout", "unigrpo", "rewards", "optim",
-                     "steps", "seed", "output_dir", "save_every", "save_dtype", "resume",
-                     "log_file"});
+                    with_run_keys({"model", "tokenizer", "data", "rollout", "unigrpo", "rewards",
+                                   "optim", "steps"}));
   const Section m = top.sub("model", {"init_from"});
   c.init_from = m.str("init_from", "");
   MMADA_CHECK(!c.init_from.empty(), where,
@@ -153,13 +153,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   oc.max_train_steps = c.steps * g.mu;  // optimiser updates of the whole run
   MMADA_CHECK(oc.max_train_steps > oc.warmup_steps, where,
               ".optim.warmup_steps must be below steps × mu (", oc.max_train_steps, ")");
-  c.seed = uint64_t(top.integer("seed", 10086, 0));
-  c.output_dir = top.str("output_dir", "");
-  MMADA_CHECK(!c.output_dir.empty(), where, ": \"output_dir\" is required");
-  c.save_every = top.integer("save_every", 0, 0);
-  c.save_dtype = top.str("save_dtype", "f32", {"f32", "bf16"}) == "bf16" ? DType::BF16 : DType::F32;
-  c.resume = top.boolean("resume", false);
-  c.log_path = top.str("log_file", c.output_dir + "/rl_log.jsonl");
+  c.run = parse_run_settings(top, "rl_log.jsonl");
   return c;
 }
 

@@ -10,6 +10,7 @@
 #include "sample/text_sampler.h"
 #include "train/jsonl_data.h"
 #include "train/optimizer.h"
+#include "train/run_settings.h"
 #include "train/unigrpo.h"
 
 namespace mmada::train {
@@ -47,12 +48,7 @@ struct RlConfig {
   bool cosine = false;      // lr schedule: constant after warm-up, or cosine to 0 at the end
 
   int64_t steps = 0;        // RL steps in the whole run (a resumed run counts the earlier ones)
-  uint64_t seed = 10086;
-  std::string output_dir;
-  int64_t save_every = 0;
-  DType save_dtype = DType::F32;
-  bool resume = false;
-  std::string log_path;     // default <output_dir>/rl_log.jsonl
+  RunSettings run;          // seed, output_dir, checkpoints, log (default rl_log.jsonl)
 
   int64_t prompts_per_step() const { return batch_size / unigrpo.group_size; }
 

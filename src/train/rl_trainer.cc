@@ -116,45 +116,31 @@ std::vector<RlPrompt> load_rl_prompts(const std::string& path, const TextEncoder
   return out;
 }
 
-RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
+RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   enc_ = make_text_encoder(cfg_.tokenizer);
-  mcfg_ = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
-  MMADA_CHECK(mcfg_.vocab >= enc_->vocab_size(), "model vocab ", mcfg_.vocab,
+  const ModelConfig mcfg = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
+  MMADA_CHECK(mcfg.vocab >= enc_->vocab_size(), "model vocab ", mcfg.vocab,
               " is smaller than the tokenizer's ", enc_->vocab_size());
-  MMADA_CHECK(mcfg_.mask_token_id == enc_->tokens().mask, "model mask_token_id ",
-              mcfg_.mask_token_id, " differs from the tokenizer's [MASK] ", enc_->tokens().mask);
+  MMADA_CHECK(mcfg.mask_token_id == enc_->tokens().mask, "model mask_token_id ",
+              mcfg.mask_token_id, " differs from the tokenizer's [MASK] ", enc_->tokens().mask);
   prompts_ = load_rl_prompts(cfg_.prompts_path, *enc_, cfg_.on_malformed);
   for (const RewardSpec& s : cfg_.rewards) rewards_.add(make_reward(s), s.weight);
   end_ids_ = {enc_->tokens().eos, enc_->encode("<|eot_id|>").at(0)};
 
-  opt_ = std::make_unique<AdamW>(mcfg_, cfg_.optim);
-  state_.seed = cfg_.seed;
-  const std::string ck = checkpoint_dir();
-  if (cfg_.resume && fs::exists(fs::path(ck) / "trainer_state.json")) {
-    params_ = load_master_weights(ck, mcfg_);
-    load_optimizer_state(ck, mcfg_, *opt_, state_);
-    MMADA_CHECK(state_.seed == cfg_.seed, ck, ": checkpoint seed ", state_.seed,
-                " differs from the config's ", cfg_.seed, " (the resumed run would not match)");
-    std::fprintf(stderr, "mmada rl: resumed from %s at step %lld\n", ck.c_str(), (long long)state_.step);
-  } else {
-    params_ = load_master_weights(cfg_.init_from, mcfg_);
-  }
+  run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada rl",
+                     [&] { return load_master_weights(cfg_.init_from, mcfg); });
   // The frozen reference is the initial model, also after a resume.
   if (cfg_.unigrpo.beta > 0 && cfg_.unigrpo.kl_reference == KlReference::Ref)
-    ref_ = load_master_weights(cfg_.init_from, mcfg_);
-  grads_ = zero_weights(mcfg_, DType::F32);
+    ref_ = load_master_weights(cfg_.init_from, mcfg);
 }
 
 RlTrainer::~RlTrainer() = default;
 
-void RlTrainer::save() {
-  save_checkpoint(checkpoint_dir(), mcfg_, params_, cfg_.save_dtype, opt_.get(), &state_);
-}
-
 RlStepRecord RlTrainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
+  const ModelConfig& mcfg = run_.mcfg;
   const UniGrpoConfig& ug = cfg_.unigrpo;
-  const int64_t G = ug.group_size, NP = cfg_.prompts_per_step(), s = state_.step;
+  const int64_t G = ug.group_size, NP = cfg_.prompts_per_step(), s = run_.state.step;
   const RowTokens& tk = enc_->tokens();
   RlStepRecord rec;
   rec.step = s + 1;
@@ -171,10 +157,10 @@ RlStepRecord RlTrainer::step() {
       b.mask_mode = AttnMask::Pair;
     }
     b.rows = rows;
-    const cpu::RopeTable rope = cpu::make_rope_table(L, mcfg_.head_dim(), mcfg_.rope_theta);
+    const cpu::RopeTable rope = cpu::make_rope_table(L, mcfg.head_dim(), mcfg.rope_theta);
     Activations<float> acts;
-    const std::vector<float> logits = train_forward<float>(mcfg_, params_, b, rope, acts);
-    Tensor t = Tensor::empty(DType::F32, {int64_t(rows.size()), mcfg_.vocab});
+    const std::vector<float> logits = train_forward<float>(mcfg, run_.params, b, rope, acts);
+    Tensor t = Tensor::empty(DType::F32, {int64_t(rows.size()), mcfg.vocab});
     std::memcpy(t.ptr<float>(), logits.data(), logits.size() * sizeof(float));
     return t;
   };
@@ -280,11 +266,11 @@ RlStepRecord RlTrainer::step() {
                                      ug.mask_sampling, tk.mask, rng_,
                                      fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(i)})));
       }
-      g.l_old.push_back(masked_logprobs<float>(mcfg_, params_, rows, what));
+      g.l_old.push_back(masked_logprobs<float>(mcfg, run_.params, rows, what));
       if (ug.beta > 0)
         g.l_ref.push_back(ug.kl_reference == KlReference::Old
                               ? g.l_old.back()
-                              : masked_logprobs<float>(mcfg_, ref_, rows, what));
+                              : masked_logprobs<float>(mcfg, ref_, rows, what));
       else
         g.l_ref.emplace_back();
       g.rows.push_back(std::move(rows));
@@ -298,7 +284,7 @@ RlStepRecord RlTrainer::step() {
   int64_t tokens = 0, clipped = 0;
   double kl_sum = 0;
   for (int64_t n = 0; n < ug.mu && B > 0; ++n) {
-    zero_grads(mcfg_, grads_);
+    zero_grads(mcfg, run_.grads);
     ObjectiveSums sum;
     for (int64_t p = 0; p < NP; ++p) {
       Group& g = groups[size_t(p)];
@@ -315,8 +301,8 @@ RlStepRecord RlTrainer::step() {
       const std::string what = str_cat("RL step ", s + 1, ", update ", n + 1, ", prompt \"",
                                        g.prompt->question, "\"");
       const ObjectiveSums gs = unigrpo_group_backward<float>(
-          mcfg_, params_, g.rows[size_t(n)], g.l_old[size_t(n)], g.l_ref[size_t(n)], rt, B, ug,
-          grads_, what);
+          mcfg, run_.params, g.rows[size_t(n)], g.l_old[size_t(n)], g.l_ref[size_t(n)], rt, B, ug,
+          run_.grads, what);
       sum.loss += gs.loss;
       sum.policy += gs.policy;
       sum.kl += gs.kl;
@@ -325,15 +311,15 @@ RlStepRecord RlTrainer::step() {
     }
     MMADA_CHECK(std::isfinite(sum.loss), "non-finite UniGRPO loss at RL step ", s + 1, ", update ",
                 n + 1, "; stopped, the last good checkpoint is ", checkpoint_dir());
-    rec.grad_norm = clip_grad_norm(mcfg_, grads_, cfg_.optim.grad_clip);
+    rec.grad_norm = clip_grad_norm(mcfg, run_.grads, cfg_.optim.grad_clip);
     MMADA_CHECK(std::isfinite(rec.grad_norm), "non-finite gradient norm at RL step ", s + 1,
                 ", update ", n + 1, "; stopped, the last good checkpoint is ", checkpoint_dir());
-    const int64_t os = opt_->steps();
+    const int64_t os = run_.opt->steps();
     const OptimConfig& oc = cfg_.optim;
     rec.lr = cfg_.cosine ? lr_at(oc, os)
              : os < oc.warmup_steps ? oc.lr * double(os) / double(oc.warmup_steps)
                                     : oc.lr;
-    opt_->step(params_, grads_, rec.lr);
+    run_.opt->step(run_.params, run_.grads, rec.lr);
     rec.loss += sum.loss / double(ug.mu);
     rec.policy += sum.policy / double(ug.mu);
     kl_sum += sum.kl;
@@ -342,47 +328,42 @@ RlStepRecord RlTrainer::step() {
   }
   rec.kl = tokens ? kl_sum / double(tokens) : 0;
   rec.clip_frac = tokens ? double(clipped) / double(tokens) : 0;
-  state_.step = s + 1;
-  state_.micro_step = state_.step;
+  run_.state.step = s + 1;
+  run_.state.micro_step = run_.state.step;
   rec.update_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return rec;
 }
 
 void RlTrainer::run(const std::function<void(const RlStepRecord&)>& on_step, int64_t until_step) {
   const int64_t last = until_step > 0 ? std::min(until_step, cfg_.steps) : cfg_.steps;
-  fs::create_directories(cfg_.output_dir);
-  std::ofstream log(cfg_.log_path, std::ios::app);
-  MMADA_CHECK(log.good(), cfg_.log_path, ": cannot open the RL log");
-  while (state_.step < last) {
-    const RlStepRecord r = step();
-    json j = {{"step", r.step},
-              {"reward_mean", r.reward_mean},
-              {"reward_std", r.reward_std},
-              {"loss", r.loss},
-              {"policy", r.policy},
-              {"kl", r.kl},
-              {"clip_frac", r.clip_frac},
-              {"len_mean", r.len_mean},
-              {"len_min", r.len_min},
-              {"len_max", r.len_max},
-              {"rollouts", r.rollouts},
-              {"skipped", r.skipped},
-              {"groups_kept", r.groups_kept},
-              {"groups_dropped", r.groups_dropped},
-              {"lr", r.lr},
-              {"grad_norm", r.grad_norm},
-              {"rollout_seconds", r.rollout_seconds},
-              {"update_seconds", r.update_seconds}};
-    for (size_t k = 0; k < rewards_.size(); ++k) {
-      j["reward_" + rewards_.name(k) + "_mean"] = r.each_mean[k];
-      j["reward_" + rewards_.name(k) + "_std"] = r.each_std[k];
-    }
-    log << j.dump() << "\n";
-    log.flush();
-    if (on_step) on_step(r);
-    if (cfg_.save_every > 0 && r.step % cfg_.save_every == 0) save();
-  }
-  if (cfg_.save_every == 0 || state_.step % cfg_.save_every != 0) save();
+  run_.run_steps<RlStepRecord>(
+      last, "RL log", [&] { return step(); },
+      [&](const RlStepRecord& r) {
+        json j = {{"step", r.step},
+                  {"reward_mean", r.reward_mean},
+                  {"reward_std", r.reward_std},
+                  {"loss", r.loss},
+                  {"policy", r.policy},
+                  {"kl", r.kl},
+                  {"clip_frac", r.clip_frac},
+                  {"len_mean", r.len_mean},
+                  {"len_min", r.len_min},
+                  {"len_max", r.len_max},
+                  {"rollouts", r.rollouts},
+                  {"skipped", r.skipped},
+                  {"groups_kept", r.groups_kept},
+                  {"groups_dropped", r.groups_dropped},
+                  {"lr", r.lr},
+                  {"grad_norm", r.grad_norm},
+                  {"rollout_seconds", r.rollout_seconds},
+                  {"update_seconds", r.update_seconds}};
+        for (size_t k = 0; k < rewards_.size(); ++k) {
+          j["reward_" + rewards_.name(k) + "_mean"] = r.each_mean[k];
+          j["reward_" + rewards_.name(k) + "_std"] = r.each_std[k];
+        }
+        return j;
+      },
+      on_step);
 }
 
 }  // namespace mmada::train

@@ -16,6 +16,7 @@
 #include "train/rl_config.h"
 #include "train/rl_rewards.h"
 #include "train/text_encoder.h"
+#include "train/training_run.h"
 
 namespace mmada::train {
 
@@ -52,24 +53,22 @@ class RlTrainer {
   void run(const std::function<void(const RlStepRecord&)>& on_step = nullptr, int64_t until_step = 0);
   RlStepRecord step();  // one RL step (no checkpoint, no log line)
 
-  const ModelConfig& model_config() const { return mcfg_; }
-  ModelWeights& params() { return params_; }
-  const TrainerState& state() const { return state_; }
+  const ModelConfig& model_config() const { return run_.mcfg; }
+  ModelWeights& params() { return run_.params; }
+  const TrainerState& state() const { return run_.state; }
   const RewardSet& rewards() const { return rewards_; }
   const TextEncoder& encoder() const { return *enc_; }
-  std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
-  void save();
+  std::string checkpoint_dir() const { return run_.checkpoint_dir(); }
+  void save() { run_.save(); }
   int64_t warnings() const { return warnings_; }
 
  private:
   RlConfig cfg_;
-  ModelConfig mcfg_;
   std::unique_ptr<TextEncoder> enc_;
   std::vector<RlPrompt> prompts_;
   RewardSet rewards_;
-  ModelWeights params_, ref_, grads_;
-  std::unique_ptr<AdamW> opt_;
-  TrainerState state_;
+  TrainingRun run_;   // model config, policy weights, AdamW, step counters (as the Trainer's)
+  ModelWeights ref_;  // the frozen KL reference
   CounterRng rng_;
   std::vector<int64_t> end_ids_;
   int64_t warnings_ = 0;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "train/json_section.h"
+#include "train/run_settings.h"
 
 namespace mmada::train {
 
@@ -19,8 +20,7 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
   }
   TrainConfig c;
   Section top(root, where,
-              {"model", "tokenizer", "data", "batch", "loss", "optim", "steps", "seed",
-               "output_dir", "save_every", "save_dtype", "resume", "log_file"});
+              with_run_keys({"model", "tokenizer", "data", "batch", "loss", "optim", "steps"}));
 
   const Section m = top.sub("model", {"init_from", "d_model", "n_layers", "n_heads", "n_kv_heads",
                                       "mlp_hidden", "vocab", "rope_theta", "rms_norm_eps",
@@ -159,13 +159,7 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
   oc.max_train_steps = o.integer("max_train_steps", c.steps, 1);
   MMADA_CHECK(oc.max_train_steps > oc.warmup_steps, where,
               ".optim.max_train_steps must exceed warmup_steps");
-  c.seed = uint64_t(top.integer("seed", 10086, 0));
-  c.output_dir = top.str("output_dir", "");
-  MMADA_CHECK(!c.output_dir.empty(), where, ": \"output_dir\" is required");
-  c.save_every = top.integer("save_every", 0, 0);
-  c.save_dtype = top.str("save_dtype", "f32", {"f32", "bf16"}) == "bf16" ? DType::BF16 : DType::F32;
-  c.resume = top.boolean("resume", false);
-  c.log_path = top.str("log_file", c.output_dir + "/train_log.jsonl");
+  c.run = parse_run_settings(top, "train_log.jsonl");
   return c;
 }
 

@@ -11,6 +11,7 @@
 #include "train/jsonl_data.h"
 #include "train/objectives.h"
 #include "train/optimizer.h"
+#include "train/run_settings.h"
 #include "train/train_ops.h"
 
 namespace mmada::train {
@@ -44,12 +45,7 @@ struct TrainConfig {
 
   // Run.
   int64_t steps = 0;         // optimiser updates in this run (total, counting a resumed part)
-  uint64_t seed = 10086;
-  std::string output_dir;
-  int64_t save_every = 0;    // 0 = only at the end
-  DType save_dtype = DType::F32;
-  bool resume = false;       // continue from <output_dir>/checkpoint if it exists
-  std::string log_path;      // JSONL, default <output_dir>/train_log.jsonl
+  RunSettings run;           // seed, output_dir, checkpoints, log (default train_log.jsonl)
 
   int64_t row_length() const { return text_slots + image_tokens + 3; }
 

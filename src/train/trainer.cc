@@ -36,9 +36,10 @@ ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed) {
   return w;
 }
 
-Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
+Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   enc_ = make_text_encoder(cfg_.tokenizer);
   int64_t vocab_needed = enc_->vocab_size();
+  ModelConfig mcfg;
   if (cfg_.has_images) {
     images_ = std::make_unique<ImageTaskData>(tokenize_images(cfg_.images), cfg_.images, *enc_);
     const ImageCodes& c = images_->codes();
@@ -59,19 +60,19 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
     vocab_needed = std::max(vocab_needed, enc_->image_code_offset() + c.codebook);
   }
   if (!cfg_.init_from.empty()) {
-    mcfg_ = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
+    mcfg = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
   } else {
-    mcfg_ = cfg_.model;
-    if (mcfg_.vocab == 0) mcfg_.vocab = vocab_needed;
-    mcfg_.mask_token_id = enc_->tokens().mask;
-    mcfg_.eos_token_id = mcfg_.pad_token_id = enc_->tokens().eos;
-    mcfg_.max_sequence_length = std::max<int64_t>(4096, cfg_.row_length());
+    mcfg = cfg_.model;
+    if (mcfg.vocab == 0) mcfg.vocab = vocab_needed;
+    mcfg.mask_token_id = enc_->tokens().mask;
+    mcfg.eos_token_id = mcfg.pad_token_id = enc_->tokens().eos;
+    mcfg.max_sequence_length = std::max<int64_t>(4096, cfg_.row_length());
   }
-  MMADA_CHECK(mcfg_.vocab >= vocab_needed, "model vocab ", mcfg_.vocab, " is smaller than the ",
+  MMADA_CHECK(mcfg.vocab >= vocab_needed, "model vocab ", mcfg.vocab, " is smaller than the ",
               vocab_needed, " rows the tokenizer", cfg_.has_images ? " and the image codes" : "",
               " need");
-  MMADA_CHECK(mcfg_.mask_token_id == enc_->tokens().mask, "model mask_token_id ",
-              mcfg_.mask_token_id, " differs from the tokenizer's [MASK] ", enc_->tokens().mask);
+  MMADA_CHECK(mcfg.mask_token_id == enc_->tokens().mask, "model mask_token_id ",
+              mcfg.mask_token_id, " differs from the tokenizer's [MASK] ", enc_->tokens().mask);
   if (!cfg_.lm_sources.empty()) {
     std::vector<JsonlSource> sources;
     for (const SourceSpec& s : cfg_.lm_sources)
@@ -79,41 +80,26 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.seed} {
     loader_ = std::make_unique<MixedTextLoader>(std::move(sources));
   }
 
-  opt_ = std::make_unique<AdamW>(mcfg_, cfg_.optim);
-  state_.seed = cfg_.seed;
-  const std::string ck = checkpoint_dir();
-  if (cfg_.resume && fs::exists(fs::path(ck) / "trainer_state.json")) {
-    params_ = load_master_weights(ck, mcfg_);
-    load_optimizer_state(ck, mcfg_, *opt_, state_);
-    MMADA_CHECK(state_.seed == cfg_.seed, ck, ": checkpoint seed ", state_.seed,
-                " differs from the config's ", cfg_.seed, " (the resumed run would not match)");
-    std::fprintf(stderr, "mmada train: resumed from %s at step %lld\n", ck.c_str(),
-                 (long long)state_.step);
-  } else if (!cfg_.init_from.empty()) {
-    params_ = load_master_weights(cfg_.init_from, mcfg_);
-  } else {
-    params_ = random_init(mcfg_, cfg_.init_std, cfg_.seed);
-  }
-  grads_ = zero_weights(mcfg_, DType::F32);
+  run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada train", [&] {
+    return cfg_.init_from.empty() ? random_init(mcfg, cfg_.init_std, cfg_.run.seed)
+                                  : load_master_weights(cfg_.init_from, mcfg);
+  });
 }
 
 Trainer::~Trainer() = default;
 
-void Trainer::save() {
-  save_checkpoint(checkpoint_dir(), mcfg_, params_, cfg_.save_dtype, opt_.get(), &state_);
-}
-
 StepRecord Trainer::update() {
   const auto t0 = std::chrono::steady_clock::now();
+  const ModelConfig& mcfg = run_.mcfg;
   const int64_t L = cfg_.row_length();
   const RowTokens& tk = enc_->tokens();
-  const cpu::RopeTable rope = cpu::make_rope_table(L, mcfg_.head_dim(), mcfg_.rope_theta);
+  const cpu::RopeTable rope = cpu::make_rope_table(L, mcfg.head_dim(), mcfg.rope_theta);
   const double coeff[kNumTasks] = {cfg_.t2i_coeff, cfg_.lm_coeff, cfg_.mmu_coeff};
   StepRecord rec;
-  zero_grads(mcfg_, grads_);
+  zero_grads(mcfg, run_.grads);
   int64_t tokens = 0;
   for (int64_t micro = 0; micro < cfg_.accumulation; ++micro) {
-    const int64_t ms = state_.micro_step;
+    const int64_t ms = run_.state.micro_step;
     size_t source = 0;
     // Rows stacked t2i, lm, mmu (training.md §2); row r of the micro-step noises from stream
     // 0x1000000 + ms*4096 + r (with only lm rows, r is the lm row index as before).
@@ -157,18 +143,18 @@ StepRecord Trainer::update() {
     }
     tokens += b.B * L;
     if (b.rows.empty()) {  // nothing masked anywhere (possible for tiny p): no loss, no gradient
-      ++state_.micro_step;
+      ++run_.state.micro_step;
       continue;
     }
     Activations<float> acts;
-    const std::vector<float> logits = train_forward<float>(mcfg_, params_, b, rope, acts);
+    const std::vector<float> logits = train_forward<float>(mcfg, run_.params, b, rope, acts);
     std::vector<float> dlogits(logits.size());
     std::vector<double> ce(b.rows.size());
     const double loss = cross_entropy<float>(logits.data(), labels.data(), weight.data(),
-                                             int64_t(b.rows.size()), mcfg_.vocab,
+                                             int64_t(b.rows.size()), mcfg.vocab,
                                              cfg_.label_smoothing, dlogits.data(), ce.data());
     if (!std::isfinite(loss))
-      fail("non-finite loss (", loss, ") at step ", state_.step + 1, ", micro-step ", ms,
+      fail("non-finite loss (", loss, ") at step ", run_.state.step + 1, ", micro-step ", ms,
            cfg_.rows_lm > 0 ? " (lm source " + cfg_.lm_sources[source].path + ")" : std::string(),
            "; training stopped, the last good checkpoint is ", checkpoint_dir());
     for (size_t i = 0; i < ce.size(); ++i) {
@@ -176,16 +162,16 @@ StepRecord Trainer::update() {
       if (coeff[t] > 0) rec.task_loss[t] += weight[i] * ce[i] / coeff[t];
     }
     rec.loss += loss;
-    train_backward<float>(mcfg_, params_, b, rope, acts, dlogits, grads_);
-    ++state_.micro_step;
+    train_backward<float>(mcfg, run_.params, b, rope, acts, dlogits, run_.grads);
+    ++run_.state.micro_step;
   }
-  rec.grad_norm = clip_grad_norm(mcfg_, grads_, cfg_.optim.grad_clip);
-  MMADA_CHECK(std::isfinite(rec.grad_norm), "non-finite gradient norm at step ", state_.step + 1,
-              " (micro-steps ", state_.micro_step - cfg_.accumulation, "..", state_.micro_step - 1,
+  rec.grad_norm = clip_grad_norm(mcfg, run_.grads, cfg_.optim.grad_clip);
+  MMADA_CHECK(std::isfinite(rec.grad_norm), "non-finite gradient norm at step ", run_.state.step + 1,
+              " (micro-steps ", run_.state.micro_step - cfg_.accumulation, "..", run_.state.micro_step - 1,
               "); training stopped, the last good checkpoint is ", checkpoint_dir());
-  rec.lr = lr_at(cfg_.optim, opt_->steps());
-  opt_->step(params_, grads_, rec.lr);
-  rec.step = ++state_.step;
+  rec.lr = lr_at(cfg_.optim, run_.opt->steps());
+  run_.opt->step(run_.params, run_.grads, rec.lr);
+  rec.step = ++run_.state.step;
   rec.step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec.tokens_per_s = double(tokens) / std::max(1e-9, rec.step_seconds);
   return rec;
@@ -193,22 +179,16 @@ StepRecord Trainer::update() {
 
 void Trainer::run(const std::function<void(const StepRecord&)>& on_step, int64_t until_step) {
   const int64_t last = until_step > 0 ? std::min(until_step, cfg_.steps) : cfg_.steps;
-  fs::create_directories(cfg_.output_dir);
-  std::ofstream log(cfg_.log_path, std::ios::app);
-  MMADA_CHECK(log.good(), cfg_.log_path, ": cannot open the training log");
-  while (state_.step < last) {
-    const StepRecord r = update();
-    nlohmann::json j = {{"step", r.step},          {"loss", r.loss},
-                        {"loss_t2i", r.task_loss[0]}, {"loss_lm", r.task_loss[1]},
-                        {"loss_mmu", r.task_loss[2]}, {"lr", r.lr},
-                        {"grad_norm", r.grad_norm},   {"tokens_per_s", r.tokens_per_s},
-                        {"step_seconds", r.step_seconds}};
-    log << j.dump() << "\n";
-    log.flush();
-    if (on_step) on_step(r);
-    if (cfg_.save_every > 0 && r.step % cfg_.save_every == 0) save();
-  }
-  if (cfg_.save_every == 0 || state_.step % cfg_.save_every != 0) save();
+  run_.run_steps<StepRecord>(
+      last, "training log", [&] { return update(); },
+      [](const StepRecord& r) {
+        return nlohmann::json{{"step", r.step},          {"loss", r.loss},
+                              {"loss_t2i", r.task_loss[0]}, {"loss_lm", r.task_loss[1]},
+                              {"loss_mmu", r.task_loss[2]}, {"lr", r.lr},
+                              {"grad_norm", r.grad_norm},   {"tokens_per_s", r.tokens_per_s},
+                              {"step_seconds", r.step_seconds}};
+      },
+      on_step);
 }
 
 }  // namespace mmada::train

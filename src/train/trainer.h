@@ -14,6 +14,7 @@
 #include "train/optimizer.h"
 #include "train/text_encoder.h"
 #include "train/train_config.h"
+#include "train/training_run.h"
 
 namespace mmada::train {
 
@@ -34,27 +35,24 @@ class Trainer {
   // each. Saves every save_every steps and at the end.
   void run(const std::function<void(const StepRecord&)>& on_step = nullptr, int64_t until_step = 0);
 
-  const ModelConfig& model_config() const { return mcfg_; }
+  const ModelConfig& model_config() const { return run_.mcfg; }
   // The run's config with what the data decided filled in (image_tokens).
   const TrainConfig& config() const { return cfg_; }
   const TextEncoder& encoder() const { return *enc_; }
   const ImageTaskData* image_data() const { return images_.get(); }
-  ModelWeights& params() { return params_; }
-  const TrainerState& state() const { return state_; }
-  std::string checkpoint_dir() const { return cfg_.output_dir + "/checkpoint"; }
-  void save();
+  ModelWeights& params() { return run_.params; }
+  const TrainerState& state() const { return run_.state; }
+  std::string checkpoint_dir() const { return run_.checkpoint_dir(); }
+  void save() { run_.save(); }
 
  private:
   StepRecord update();
 
   TrainConfig cfg_;
-  ModelConfig mcfg_;
   std::unique_ptr<TextEncoder> enc_;
   std::unique_ptr<MixedTextLoader> loader_;  // null without lm rows
   std::unique_ptr<ImageTaskData> images_;    // null without t2i/mmu rows
-  ModelWeights params_, grads_;
-  std::unique_ptr<AdamW> opt_;
-  TrainerState state_;
+  TrainingRun run_;                          // model config, weights, AdamW, step counters
   CounterRng rng_;
 };
 

@@ -12,22 +12,12 @@
 #include "model/logits_fn.h"
 #include "model/transformer.h"
 #include "sample/text_sampler.h"
+#include "tiny_model.h"
 
 namespace mmada {
 namespace {
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.d_model = 32;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.n_layers = 2;
-  c.mlp_hidden = 48;
-  c.vocab = 97;
-  c.rope_theta = 500000.0;
-  c.mask_token_id = 96;
-  return c;
-}
+using test::small_model_config;
 
 std::vector<float> random_vec(size_t n, uint64_t seed, float scale) {
   std::mt19937_64 g(seed);
@@ -143,7 +133,7 @@ class CachedForward : public ::testing::TestWithParam<Precision> {};
 // On a freshly refreshed cache the canvas has not changed, so every cached key/value is what
 // the full forward computes: the span's logits must be the full forward's.
 TEST_P(CachedForward, FreshCacheGivesTheFullForwardLogits) {
-  Transformer m = Transformer::random(small_config(), GetParam(), 11);
+  Transformer m = Transformer::random(small_model_config(), GetParam(), 11);
   const int64_t B = 2, L = 14;
   std::vector<int64_t> ids(static_cast<size_t>(B * L));
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t((i * 41 + 5) % 97);
@@ -182,7 +172,7 @@ TEST_P(CachedForward, FreshCacheGivesTheFullForwardLogits) {
 INSTANTIATE_TEST_SUITE_P(Precisions, CachedForward, ::testing::Values(Precision::F32, Precision::BF16));
 
 TEST(CachedForward, BadRequestsAreErrors) {
-  Transformer m = Transformer::random(small_config(), Precision::F32, 11);
+  Transformer m = Transformer::random(small_model_config(), Precision::F32, 11);
   std::vector<int64_t> ids(10, 3);
   ForwardRequest r;
   r.ids = ids.data();
@@ -208,11 +198,7 @@ TEST(CachedForward, BadRequestsAreErrors) {
 }
 
 TextSamplerParams tiny_params() {
-  TextSamplerParams p;
-  p.gen_length = 16;
-  p.block_length = 4;
-  p.steps = 8;
-  p.mask_id = 96;
+  TextSamplerParams p = test::sampler_params(16, 4, 8, 96);
   p.end_ids = {95};
   p.end_fill_id = 95;
   return p;
@@ -221,7 +207,7 @@ TextSamplerParams tiny_params() {
 // Refreshing at every step recomputes everything: token for token the exact sampler, for both
 // caches, with and without guidance and temperature.
 TEST(CachedGeneration, RefreshEveryStepIsExactMode) {
-  Transformer m = Transformer::random(small_config(), Precision::F32, 21);
+  Transformer m = Transformer::random(small_model_config(), Precision::F32, 21);
   const std::vector<int64_t> prompt = {5, 17, 33, 2, 64, 8};
   for (double cfg : {0.0, 1.5})
     for (double temp : {0.0, 1.0})
@@ -244,7 +230,7 @@ TEST(CachedGeneration, RefreshEveryStepIsExactMode) {
 // every position gets committed. (How close the tokens stay to exact mode is measured on real
 // weights, docs/fast-decoding.md, not asserted on random ones.)
 TEST(CachedGeneration, RefreshesOncePerBlockAndCompletesTheCanvas) {
-  Transformer m = Transformer::random(small_config(), Precision::F32, 21);
+  Transformer m = Transformer::random(small_model_config(), Precision::F32, 21);
   const std::vector<int64_t> prompt = {5, 17, 33, 2, 64, 8, 1, 2, 3, 4};  // B = 2, P = 5
   std::vector<uint8_t> pmask = {1, 1, 1, 1, 1, 0, 0, 1, 1, 1};         // row 1 left-padded
   for (CacheMode mode : {CacheMode::Prefix, CacheMode::Dual})
@@ -267,7 +253,7 @@ TEST(CachedGeneration, RefreshesOncePerBlockAndCompletesTheCanvas) {
 }
 
 TEST(CachedGeneration, CacheWithoutACachedNetworkIsAnError) {
-  Transformer m = Transformer::random(small_config(), Precision::F32, 21);
+  Transformer m = Transformer::random(small_model_config(), Precision::F32, 21);
   TextSamplerParams p = tiny_params();
   p.cache = CacheMode::Prefix;
   EXPECT_THROW(generate_text(make_logits_fn(m), {1, 2}, 1, 2, nullptr, p), Error);

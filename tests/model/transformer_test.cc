@@ -9,22 +9,12 @@
 #include "io/safetensors.h"
 #include "model/packing.h"
 #include "model/transformer.h"
+#include "tiny_model.h"
 
 namespace mmada {
 namespace {
 
-ModelConfig small_config(int64_t n_kv_heads) {
-  ModelConfig c;
-  c.d_model = 32;
-  c.n_heads = 4;
-  c.n_kv_heads = n_kv_heads;
-  c.n_layers = 2;
-  c.mlp_hidden = 48;
-  c.vocab = 97;
-  c.rope_theta = 500000.0;
-  c.mask_token_id = 96;
-  return c;
-}
+using test::small_model_config;
 
 std::vector<double> as_f64(const Tensor& t) {
   Tensor f = t.to_f32();
@@ -143,7 +133,7 @@ class ForwardVsFloat64 : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ForwardVsFloat64, F32MatchesWithin1e4) {
   const Case k = GetParam();
-  Transformer m = Transformer::random(small_config(k.n_kv), Precision::F32, 7);
+  Transformer m = Transformer::random(small_model_config(k.n_kv), Precision::F32, 7);
   const int64_t B = 2, L = 9;
   std::vector<int64_t> ids(static_cast<size_t>(B * L));
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t((i * 37 + 11) % 97);
@@ -168,7 +158,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ForwardVsFloat64,
                                            Case{1, true}));
 
 TEST(Transformer, Bf16StaysCloseToFloat64) {
-  ModelConfig c = small_config(4);
+  ModelConfig c = small_model_config(4);
   Transformer m = Transformer::random(c, Precision::BF16, 3);
   std::vector<int64_t> ids = {1, 5, 9, 13, 17, 21, 25, 29};
   ForwardRequest r;
@@ -184,7 +174,7 @@ TEST(Transformer, Bf16StaysCloseToFloat64) {
 }
 
 TEST(Transformer, HeadOnSelectedRowsAndColumnsMatchesFullHead) {
-  Transformer m = Transformer::random(small_config(2), Precision::F32, 5);
+  Transformer m = Transformer::random(small_model_config(2), Precision::F32, 5);
   std::vector<int64_t> ids = {3, 1, 4, 1, 5, 9, 2, 6};
   ForwardRequest full;
   full.ids = ids.data();
@@ -207,7 +197,7 @@ TEST(Transformer, HeadOnSelectedRowsAndColumnsMatchesFullHead) {
 class PackedForward : public ::testing::TestWithParam<Precision> {};
 
 TEST_P(PackedForward, MatchesPaddedForwardAtRealPositions) {
-  Transformer m = Transformer::random(small_config(2), GetParam(), 13);
+  Transformer m = Transformer::random(small_model_config(2), GetParam(), 13);
   const int64_t B = 3, L = 20;
   const int64_t pads[B] = {7, 3, 0};
   std::vector<int64_t> ids(static_cast<size_t>(B * L));
@@ -258,7 +248,7 @@ TEST_P(PackedForward, MatchesPaddedForwardAtRealPositions) {
 INSTANTIATE_TEST_SUITE_P(Precisions, PackedForward, ::testing::Values(Precision::F32, Precision::BF16));
 
 TEST(Transformer, RejectsOutOfRangeTokenIds) {
-  Transformer m = Transformer::random(small_config(4), Precision::F32, 1);
+  Transformer m = Transformer::random(small_model_config(4), Precision::F32, 1);
   std::vector<int64_t> ids = {1, 97};
   ForwardRequest r;
   r.ids = ids.data();
@@ -276,7 +266,7 @@ class CheckpointErrors : public ::testing::Test {
            ("mmada_ckpt_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
-    cfg_ = small_config(4);
+    cfg_ = small_model_config(4);
     model_ = std::make_unique<Transformer>(Transformer::random(cfg_, Precision::BF16, 2));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "sample/text_sampler.h"
+#include "tiny_model.h"
 
 namespace mmada {
 namespace {
@@ -26,11 +27,7 @@ LogitsFn confidence_model(std::vector<double> conf, int64_t P) {
 }
 
 TEST(FactorRule, CommitsTheTopTokensWhileTheBoundHolds) {
-  TextSamplerParams p;
-  p.gen_length = 4;
-  p.block_length = 4;
-  p.steps = 4;
-  p.mask_id = 9;
+  TextSamplerParams p = test::sampler_params(4, 4, 4, 9);
   p.factor = 1.0;
   std::vector<int64_t> per_step;
   auto on_step = [&](const TextStep& st) {
@@ -50,13 +47,7 @@ TEST(FactorRule, CommitsTheTopTokensWhileTheBoundHolds) {
 }
 
 TEST(FastDecodingSettings, IncompatibleCombinationsAreRefused) {
-  auto base = [] {
-    TextSamplerParams p;
-    p.gen_length = 32;
-    p.block_length = 8;
-    p.steps = 32;
-    return p;
-  };
+  auto base = [] { return test::sampler_params(32, 8, 32, TextSamplerParams{}.mask_id); };
   TextSamplerParams p = base();
   p.factor = 1;
   p.threshold = 0.9;

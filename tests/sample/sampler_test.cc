@@ -9,6 +9,7 @@
 #include "sample/t2i_sampler.h"
 #include "sample/text_sampler.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace mmada {
 namespace {
@@ -74,11 +75,7 @@ LogitsFn fake_model(int64_t V, int64_t end_at, int64_t* calls) {
 }
 
 TEST(TextSampler, EarlyStopFillsTheRestWithoutNetworkCalls) {
-  TextSamplerParams p;
-  p.gen_length = 32;
-  p.block_length = 8;
-  p.steps = 16;
-  p.mask_id = 99;
+  TextSamplerParams p = test::sampler_params(32, 8, 16, 99);
   p.end_ids = {2};
   p.end_fill_id = 2;
   const std::vector<int64_t> prompt = {20, 21, 22};
@@ -93,11 +90,7 @@ TEST(TextSampler, EarlyStopFillsTheRestWithoutNetworkCalls) {
 }
 
 TEST(TextSampler, ThresholdCommitsConfidentTokensInFewerSteps) {
-  TextSamplerParams p;
-  p.gen_length = 16;
-  p.block_length = 8;
-  p.steps = 16;
-  p.mask_id = 99;
+  TextSamplerParams p = test::sampler_params(16, 8, 16, 99);
   p.temperature = 0;
   const std::vector<int64_t> prompt = {20, 21};
   int64_t exact_calls = 0, fast_calls = 0;
@@ -112,11 +105,7 @@ TEST(TextSampler, ThresholdCommitsConfidentTokensInFewerSteps) {
 }
 
 TEST(TextSampler, SameSeedSameOutputWithTemperature) {
-  TextSamplerParams p;
-  p.gen_length = 8;
-  p.block_length = 8;
-  p.steps = 4;
-  p.mask_id = 99;
+  TextSamplerParams p = test::sampler_params(8, 8, 4, 99);
   p.temperature = 1.0;
   p.seed = 42;
   int64_t calls = 0;

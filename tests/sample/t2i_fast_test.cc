@@ -12,24 +12,15 @@
 #include "sample/t2i_sampler.h"
 #include "serve/api_error.h"
 #include "serve/api_requests.h"
+#include "tiny_model.h"
 
 namespace mmada {
 namespace {
 
-// Vocabulary 64: text ids below 20, image codes 20..51 (codebook 32), mask 60.
-constexpr int64_t kOffset = 20, kCodebook = 32, kMask = 60;
+// Vocabulary 64: text ids below 20, image codes 20..51 (codebook 32), [MASK] 63.
+constexpr int64_t kOffset = 20, kCodebook = 32, kMask = 63;
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.d_model = 32;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.n_layers = 2;
-  c.mlp_hidden = 48;
-  c.vocab = 64;
-  c.mask_token_id = kMask;
-  return c;
-}
+ModelConfig small_config() { return test::tiny_model_config({32, 4, 2, 2, 48, 64}); }
 
 // T2I rows [pad]* text | N masked image slots | end token; mask 0 on the pads.
 struct Rows {

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "model/transformer.h"
+#include "tiny_model.h"
 #include "train/train_model.h"
 #include "train/train_ops.h"
 
@@ -177,19 +178,7 @@ TEST(GradCheck, CrossEntropyWithSmoothing) {
 }
 
 // A tiny config: grouped-query attention, 2 layers.
-ModelConfig tiny_config() {
-  ModelConfig c;
-  c.d_model = 16;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.n_layers = 2;
-  c.mlp_hidden = 24;
-  c.vocab = 19;
-  c.rope_theta = 10000.0;
-  c.mask_token_id = 18;
-  c.eos_token_id = c.pad_token_id = 17;
-  return c;
-}
+ModelConfig tiny_config() { return test::tiny_model_config({16, 4, 2, 2, 24, 19}); }  // [MASK] 18
 
 TrainBatch tiny_batch(AttnMask mode) {
   TrainBatch b;

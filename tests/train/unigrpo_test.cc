@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/transformer.h"
+#include "tiny_model.h"
 #include "train/train_model.h"
 #include "train/unigrpo.h"
 #include "train/unigrpo_step.h"
@@ -179,16 +180,7 @@ TEST(UniGrpoObjective, FirstInnerStepIsAdvantageWeightedLikelihood) {
 // old/ref log-probabilities are offset from θ's so that ratios sit on both branches of the clip
 // (away from its kinks) and the KL is non-zero.
 TEST(UniGrpoGradCheck, LossGradientMatchesFiniteDifferences) {
-  ModelConfig cfg;
-  cfg.d_model = 8;
-  cfg.n_heads = 2;
-  cfg.n_kv_heads = 1;
-  cfg.n_layers = 1;
-  cfg.mlp_hidden = 12;
-  cfg.vocab = 11;
-  cfg.rope_theta = 10000.0;
-  cfg.mask_token_id = 10;
-  cfg.eos_token_id = cfg.pad_token_id = 9;
+  const ModelConfig cfg = test::tiny_model_config({8, 2, 1, 1, 12, 11});  // [MASK] 10
   Transformer t = Transformer::random(cfg, Precision::F32, 11);
   ModelWeights w = cast_weights(cfg, t.weights(), DType::F64);
   const std::vector<int64_t> prompt = {1, 4, 2};
@@ -259,14 +251,7 @@ TEST(UniGrpoGradCheck, LossGradientMatchesFiniteDifferences) {
 }
 
 TEST(UniGrpoGradCheck, NonFiniteLogProbabilityStopsNamingTheContext) {
-  ModelConfig cfg;
-  cfg.d_model = 8;
-  cfg.n_heads = 2;
-  cfg.n_kv_heads = 2;
-  cfg.n_layers = 1;
-  cfg.mlp_hidden = 8;
-  cfg.vocab = 11;
-  cfg.mask_token_id = 10;
+  const ModelConfig cfg = test::tiny_model_config({8, 2, 2, 1, 8, 11});  // [MASK] 10
   Transformer t = Transformer::random(cfg, Precision::F32, 1);
   ModelWeights w = cast_weights(cfg, t.weights(), DType::F32);
   w.head.ptr<float>()[0] = std::nanf("");

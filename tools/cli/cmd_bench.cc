@@ -7,9 +7,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <sstream>
+#include <type_traits>
 
 #include "command.h"
 #include "core/error.h"
@@ -57,6 +59,33 @@ std::string peak_device_gib(const Backend& be) {
   return buf;
 }
 
+// Seconds of the fastest of `timed` calls of run(k), after `warmup` untimed ones; k numbers
+// every call from 0. before(k) runs ahead of each call, off the clock (profiler and memory-peak
+// resets); what run returns is freed after the clock stops. With timed = 0 the result is 1e30.
+template <class Run, class Before>
+double best_seconds(int64_t warmup, int64_t timed, Run&& run, Before&& before) {
+  using Clock = std::chrono::steady_clock;
+  double best = 1e30;
+  for (int64_t k = 0; k < warmup + timed; ++k) {
+    before(k);
+    const auto t0 = Clock::now();
+    double s;
+    if constexpr (std::is_void_v<std::invoke_result_t<Run&, int64_t>>) {
+      run(k);
+      s = std::chrono::duration<double>(Clock::now() - t0).count();
+    } else {
+      const auto kept = run(k);
+      s = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    if (k >= warmup) best = std::min(best, s);
+  }
+  return best;
+}
+template <class Run>
+double best_seconds(int64_t warmup, int64_t timed, Run&& run) {
+  return best_seconds(warmup, timed, run, [](int64_t) {});
+}
+
 struct Opts;
 int bench_generate(const Transformer& m, const Opts& o);
 int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<std::vector<int64_t>>* ref_codes);
@@ -102,15 +131,11 @@ int bench_generate(const Transformer& m, const Opts& o) {
   std::vector<int64_t> exact;
   for (size_t mi = 0; mi < modes.size(); ++mi) {
     const TextSamplerParams& p = params[mi];
-    double best = 1e30;
     TextSamplerResult res;
-    for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1) + 1; ++k) {  // the first run warms up
-      const auto t0 = std::chrono::steady_clock::now();
+    const double best = best_seconds(1, std::max<int64_t>(o.repeat, 1), [&](int64_t) {
       res = generate_text(make_logits_fn(m), prompt, 1, o.prompt_len, nullptr, p, {}, make_pick_fn(m),
                           p.cache != CacheMode::None ? make_cached_network(m) : CachedNetwork{});
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (k > 0) best = std::min(best, s);
-    }
+    });
     const std::vector<int64_t> answer(res.ids.begin() + o.prompt_len, res.ids.end());
     if (mi == 0) exact = answer;
     int64_t same = 0;
@@ -159,25 +184,27 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::ve
   };
   for (size_t mi = 0; mi < modes.size(); ++mi) {
     const T2iParams& p = params[mi];
-    double best = 1e30, agree = 0;
+    double agree = 0;
     int64_t steps_run = 0;
     std::vector<int64_t> codes;
     m.shared_backend()->reset_memory_peak();
-    for (int64_t k = 0; k < runs + 1; ++k) {  // the first run warms up
-      if (timer && k == 1) timer->reset();  // profile the timed runs only
-      SeededT2iRandom rng{static_cast<uint64_t>(k)};
-      const auto t0 = std::chrono::steady_clock::now();
-      const T2iResult r = generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids, c.mask,
-                                         o.cfg > 0 ? u.ids : std::vector<int64_t>{},
-                                         o.cfg > 0 ? u.mask : std::vector<uint8_t>{}, 1, L, n, p, rng);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (k == 0) continue;
-      best = std::min(best, s);
-      steps_run = r.steps_run;
-      codes = r.codes;
-      if (mi == 0) exact.push_back(r.codes);
-      agree += share(r.codes, exact[size_t(k - 1)]) / double(runs);
-    }
+    std::optional<SeededT2iRandom> rng;  // run k draws with seed k
+    const double best = best_seconds(
+        1, runs,
+        [&](int64_t k) {
+          const T2iResult r = generate_image(make_t2i_fn(m, p.image_offset, p.image_offset + p.codebook), c.ids,
+                                             c.mask, o.cfg > 0 ? u.ids : std::vector<int64_t>{},
+                                             o.cfg > 0 ? u.mask : std::vector<uint8_t>{}, 1, L, n, p, *rng);
+          if (k == 0) return;
+          steps_run = r.steps_run;
+          codes = r.codes;
+          if (mi == 0) exact.push_back(r.codes);
+          agree += share(r.codes, exact[size_t(k - 1)]) / double(runs);
+        },
+        [&](int64_t k) {
+          if (timer && k == 1) timer->reset();  // profile the timed runs only
+          rng.emplace(static_cast<uint64_t>(k));
+        });
     std::string vs_first = "-";
     if (first_format) {
       ref_codes->push_back(codes);
@@ -221,16 +248,13 @@ int bench_vq(const std::shared_ptr<Backend>& be, const Opts& o) {
             float(std::sin(0.02 * double(x * (c + 1)) + 0.013 * double(y)) * 0.9);
   std::printf("backend: %s\n| op | size | ms | peak GPU GiB | vs CPU |\n|---|---:|---:|---:|---|\n",
               be->name().c_str());
+  // One warm-up (weights uploaded, algorithms chosen), then the memory peak of the timed runs.
   const auto time_best = [&](auto&& f) {
-    f();  // warm-up: weights uploaded, algorithms chosen
-    be->reset_memory_peak();
-    double best = 1e30;
-    for (int64_t k = 0; k < std::max<int64_t>(o.repeat, 1); ++k) {
-      const auto t0 = std::chrono::steady_clock::now();
-      f();
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    return best;
+    return best_seconds(
+        1, std::max<int64_t>(o.repeat, 1), [&](int64_t) { f(); },
+        [&](int64_t k) {
+          if (k == 1) be->reset_memory_peak();
+        });
   };
   Tensor image, image_tf32, got_codes;
   const double dec = time_best([&] { image = vq.decode(codes, grid, grid); });
@@ -367,14 +391,14 @@ int bench_model(const ModelConfig& c, Precision p, const Opts& o_, const Backend
     if (o->head == "none") r.rows = {0};  // one row: the head cost vanishes
     if (timer) timer->reset();
     be->reset_memory_peak();
-    double best = 1e30;
-    Tensor logits;
-    for (int64_t k = 0; k < o->repeat; ++k) {
-      const auto t0 = std::chrono::steady_clock::now();
-      logits = m.forward_device(r);  // logits stay where they were computed
-      m.backend().sync();
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    Tensor logits;  // the last run's, kept for the comparison with the first format
+    const double best = best_seconds(
+        0, o->repeat,
+        [&](int64_t) {
+          logits = m.forward_device(r);  // logits stay where they were computed
+          m.backend().sync();
+        },
+        [&](int64_t) { logits = Tensor{}; });  // the previous logits are freed off the clock
     const double head_rows = o->head == "all" ? double(L) : 1.0;
     const double flops = c.flops_per_token_blocks(L) * double(L) + 2.0 * double(c.d_model) * double(c.vocab) * head_rows;
     // Against the first format's logits at this length: rows whose argmax agrees, and

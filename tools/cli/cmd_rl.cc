@@ -26,7 +26,7 @@ Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model on CPU f
                                 "row length of the exact-match decode (default rollout.row_length)");
                  return [=] {
                    train::RlConfig cfg = train::RlConfig::load(*path);
-                   if (*eval_only) cfg.resume = true;
+                   if (*eval_only) cfg.run.resume = true;
                    train::RlTrainer t(cfg);
                    const int64_t L = *eval_len > 0 ? *eval_len : cfg.row_length;
                    MMADA_CHECK(eval->empty() || L > 0,

@@ -156,7 +156,7 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                         ->capture_default_str();
                     return [path, eval, eval_only, img, modes] {
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
-                      if (*eval_only) cfg.resume = true;
+                      if (*eval_only) cfg.run.resume = true;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
                         if (!modes->text.empty() || !modes->t2i.empty() || !modes->grid.empty()) {

@@ -1,0 +1,22 @@
+#include "train/run_settings.h"
+
+namespace mmada::train {
+
+std::set<std::string> with_run_keys(std::set<std::string> section_keys) {
+  section_keys.insert({"seed", "output_dir", "save_every", "save_dtype", "resume", "log_file"});
+  return section_keys;
+}
+
+RunSettings parse_run_settings(const Section& top, const std::string& default_log) {
+  RunSettings r;
+  r.seed = uint64_t(top.integer("seed", 10086, 0));
+  r.output_dir = top.str("output_dir", "");
+  MMADA_CHECK(!r.output_dir.empty(), top.where, ": \"output_dir\" is required");
+  r.save_every = top.integer("save_every", 0, 0);
+  r.save_dtype = top.str("save_dtype", "f32", {"f32", "bf16"}) == "bf16" ? DType::BF16 : DType::F32;
+  r.resume = top.boolean("resume", false);
+  r.log_path = top.str("log_file", r.output_dir + "/" + default_log);
+  return r;
+}
+
+}  // namespace mmada::train

@@ -1,0 +1,31 @@
+// The run keys `mmada train` and `mmada rl` configs share at their top level (seed, output_dir,
+// save_every, save_dtype, resume, log_file): one parser, so both read them alike.
+#pragma once
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "core/dtype.h"
+#include "train/json_section.h"
+
+namespace mmada::train {
+
+struct RunSettings {
+  uint64_t seed = 10086;
+  std::string output_dir;     // required
+  int64_t save_every = 0;     // 0 = only at the end
+  DType save_dtype = DType::F32;
+  bool resume = false;        // continue from <output_dir>/checkpoint if it exists
+  std::string log_path;       // JSONL, default <output_dir>/<default log name>
+
+  std::string checkpoint_dir() const { return output_dir + "/checkpoint"; }
+};
+
+// `section_keys` plus the run keys: the known keys of a config's top level.
+std::set<std::string> with_run_keys(std::set<std::string> section_keys);
+
+// Reads the run keys of `top` (the config's top level); `default_log` names the log file
+// under output_dir when log_file is absent.
+RunSettings parse_run_settings(const Section& top, const std::string& default_log);
+
+}  // namespace mmada::train

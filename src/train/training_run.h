@@ -1,0 +1,62 @@
+// What both training loops (`mmada train`'s Trainer and `mmada rl`'s RlTrainer) keep besides
+// their data: the model's fp32 master weights and gradients, AdamW and the step counters,
+// resumed exactly from <output_dir>/checkpoint or started from the caller's weights; the loop
+// that logs a JSON line per step and writes the checkpoints.
+#pragma once
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/error.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "train/checkpoint.h"
+#include "train/optimizer.h"
+#include "train/run_settings.h"
+
+namespace mmada::train {
+
+class TrainingRun {
+ public:
+  TrainingRun() = default;
+  // With settings.resume and a checkpoint holding a trainer state, continues from it (its seed
+  // must equal settings.seed; `tool` names the command in the message); otherwise the weights
+  // are init()'s. Gradients start at zero, AdamW's moments too unless resumed.
+  TrainingRun(const ModelConfig& mcfg, const OptimConfig& optim, const RunSettings& settings,
+              const char* tool, const std::function<ModelWeights()>& init);
+
+  void save();  // the checkpoint, atomically (checkpoint.h)
+  std::string checkpoint_dir() const { return settings.checkpoint_dir(); }
+
+  // Calls step() until state.step reaches `last`; after each: the record's JSON line appended
+  // to the log (flushed), on_step, a checkpoint every save_every steps; at the end a
+  // checkpoint unless the last step wrote one. `what` names the log in the open error.
+  template <class Record>
+  void run_steps(int64_t last, const char* what, const std::function<Record()>& step,
+                 const std::function<nlohmann::json(const Record&)>& log_line,
+                 const std::function<void(const Record&)>& on_step) {
+    std::filesystem::create_directories(settings.output_dir);
+    std::ofstream log(settings.log_path, std::ios::app);
+    MMADA_CHECK(log.good(), settings.log_path, ": cannot open the ", what);
+    while (state.step < last) {
+      const Record r = step();
+      log << log_line(r).dump() << "\n";
+      log.flush();
+      if (on_step) on_step(r);
+      if (settings.save_every > 0 && r.step % settings.save_every == 0) save();
+    }
+    if (settings.save_every == 0 || state.step % settings.save_every != 0) save();
+  }
+
+  ModelConfig mcfg;
+  RunSettings settings;
+  ModelWeights params, grads;
+  std::unique_ptr<AdamW> opt;
+  TrainerState state;
+};
+
+}  // namespace mmada::train
