@@ -251,6 +251,26 @@ TEST(ClipReward, BadConfigAndWeightsAreNamed) {
   EXPECT_NE(error_of([&] { m.text_embeds(std::vector<int64_t>(78, 1)); }).find("78 tokens"), std::string::npos);
 }
 
+TEST(ClipReward, OpenAiStyleConfigFiles) {
+  // openai/clip-vit-large-patch14's shapes and its preprocessor_config.json (older integer sizes,
+  // the legacy eos_token_id 2, extra keys the engine does not use).
+  const std::string config = R"({"projection_dim": 768,
+    "text_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+      "vocab_size": 49408, "max_position_embeddings": 77, "hidden_act": "quick_gelu", "eos_token_id": 2},
+    "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+      "num_attention_heads": 16, "image_size": 224, "patch_size": 14, "hidden_act": "quick_gelu"}})";
+  const std::string pre = R"({"crop_size": 224, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+    "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224})";
+  const ClipConfig c = ClipConfig::from_json_text(config, pre, "clip-vit-large-patch14");
+  EXPECT_EQ(c.vision.grid(), 16);
+  EXPECT_EQ(c.vision.head_dim(), 64);
+  EXPECT_EQ(c.text.eos_token_id, 2);
+  EXPECT_EQ(c.preprocess.shortest_edge, 224);
+  EXPECT_EQ(c.preprocess.crop_width, 224);
+  EXPECT_EQ(c.projection_dim, 768);
+}
+
 TEST(ClipReward, PoolPositionFollowsTransformers) {
   // Legacy eos_token_id 2 (the OpenAI configs): the first highest id; else the first eos id.
   EXPECT_EQ(clip_pool_position({49406, 320, 49407, 49407}, 2), 2);
