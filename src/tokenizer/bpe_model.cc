@@ -24,8 +24,8 @@ BpeModel BpeModel::from_json(const nlohmann::json& model) {
   const std::string type = model.value("type", "");
   MMADA_CHECK(type == "BPE", "tokenizer.json: model type '", type,
               "' is not supported (this engine implements byte-level BPE only)");
-  MMADA_CHECK(!is_set(model, "continuing_subword_prefix") && !is_set(model, "end_of_word_suffix"),
-              "tokenizer.json: BPE continuing_subword_prefix / end_of_word_suffix are not supported");
+  MMADA_CHECK(!is_set(model, "continuing_subword_prefix"),
+              "tokenizer.json: BPE continuing_subword_prefix is not supported");
   MMADA_CHECK(!model.value("byte_fallback", false), "tokenizer.json: BPE byte_fallback is not supported");
   MMADA_CHECK(!model.contains("dropout") || model.at("dropout").is_null() || model.at("dropout").get<double>() == 0.0,
               "tokenizer.json: BPE dropout is not supported");
@@ -79,6 +79,7 @@ BpeModel BpeModel::from_json(const nlohmann::json& model) {
     m.unk_id_ = int32_t(unk);
   }
   m.fuse_unk_ = model.value("fuse_unk", false);
+  if (is_set(model, "end_of_word_suffix")) m.end_of_word_suffix_ = model.at("end_of_word_suffix").get<std::string>();
   m.ignore_merges_ = model.value("ignore_merges", false);
   return m;
 }
@@ -109,7 +110,10 @@ std::vector<int32_t> BpeModel::merge_word(const std::string& piece) const {
   for (size_t i = 0; i < piece.size();) {
     const size_t start = i;
     utf8::next_code_point(piece, i);
-    auto it = vocab_.find(piece.substr(start, i - start));
+    // CLIP-style BPE marks the last character of a word ("t</w>"), as Hugging Face does
+    // before looking the character up.
+    auto it = vocab_.find(i >= piece.size() ? piece.substr(start) + end_of_word_suffix_
+                                            : piece.substr(start, i - start));
     int32_t id;
     if (it != vocab_.end()) {
       id = it->second;

@@ -1,5 +1,6 @@
 // The BPE `model` section of tokenizer.json: vocabulary, merges by rank, and the merge loop
 // (lowest rank first, leftmost on ties, as Hugging Face tokenizers), with a word cache.
+// end_of_word_suffix (CLIP's "</w>") is supported; continuing_subword_prefix is not.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,7 @@ class BpeModel {
   int32_t unk_id_ = -1;
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;
+  std::string end_of_word_suffix_;  // appended to a piece's last character ("</w>" in CLIP)
 
   // Results for pieces seen before; shared by copies of the model.
   struct Cache {

@@ -1,9 +1,6 @@
 #include "tokenizer/pre_tokenizer.h"
 
-#include <oniguruma.h>
-
 #include <algorithm>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -18,84 +15,7 @@ namespace {
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-void init_oniguruma() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    OnigEncoding encodings[] = {ONIG_ENCODING_UTF8};
-    onig_initialize(encodings, 1);
-  });
-}
-
-std::string escape_literal(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (std::string_view(R"(\^$.|?*+()[]{}-)").find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  return out;
-}
-
-struct Segment {
-  size_t begin, end;
-  bool is_match;
-};
-
-}  // namespace
-
-struct PreTokenizer::Regex {
-  regex_t* re = nullptr;
-
-  explicit Regex(const std::string& pattern) {
-    init_oniguruma();
-    OnigErrorInfo info;
-    const auto* p = reinterpret_cast<const OnigUChar*>(pattern.data());
-    // The default syntax (Oniguruma's own) is what the Rust `onig` crate uses.
-    const int r = onig_new(&re, p, p + pattern.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
-                           ONIG_SYNTAX_DEFAULT, &info);
-    if (r != ONIG_NORMAL) {
-      OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
-      onig_error_code_to_str(msg, r, &info);
-      fail("tokenizer.json: cannot compile Split regex /", pattern, "/: ", reinterpret_cast<char*>(msg));
-    }
-  }
-  ~Regex() { onig_free(re); }
-  Regex(const Regex&) = delete;
-  Regex& operator=(const Regex&) = delete;
-
-  // Non-empty matches, left to right, covering the text together with the gaps between them.
-  std::vector<Segment> segments(std::string_view text) const {
-    std::vector<Segment> out;
-    OnigRegion* region = onig_region_new();
-    const auto* start = reinterpret_cast<const OnigUChar*>(text.data());
-    const auto* end = start + text.size();
-    size_t pos = 0, gap_begin = 0;
-    while (pos <= text.size()) {
-      const int r = onig_search(re, start, end, start + pos, end, region, ONIG_OPTION_NONE);
-      if (r == ONIG_MISMATCH) break;
-      if (r < 0) {
-        onig_region_free(region, 1);
-        fail("tokenizer: regex search failed (code ", r, ")");
-      }
-      const size_t b = size_t(region->beg[0]), e = size_t(region->end[0]);
-      if (e == b) {  // empty match: step over one character
-        if (b >= text.size()) break;
-        size_t next = b;
-        utf8::next_code_point(text, next);
-        pos = next;
-        continue;
-      }
-      if (b > gap_begin) out.push_back({gap_begin, b, false});
-      out.push_back({b, e, true});
-      gap_begin = pos = e;
-    }
-    onig_region_free(region, 1);
-    if (gap_begin < text.size()) out.push_back({gap_begin, text.size(), false});
-    return out;
-  }
-};
-
-namespace {
-
+using Segment = OnigRegex::Segment;
 using Behavior = PreTokenizer::Behavior;
 
 Behavior parse_behavior(const std::string& s) {
@@ -166,9 +86,9 @@ void add_step(const nlohmann::json& j, std::vector<PreTokenizer::Step>& steps) {
   } else if (type == "Split") {
     const auto& pattern = j.at("pattern");
     if (pattern.contains("Regex"))
-      step.regex = std::make_shared<PreTokenizer::Regex>(pattern.at("Regex").get<std::string>());
+      step.regex = std::make_shared<PreTokenizer::Regex>(pattern.at("Regex").get<std::string>(), "Split");
     else if (pattern.contains("String"))
-      step.regex = std::make_shared<PreTokenizer::Regex>(escape_literal(pattern.at("String").get<std::string>()));
+      step.regex = std::make_shared<PreTokenizer::Regex>(escape_regex_literal(pattern.at("String").get<std::string>()), "Split");
     else
       fail("tokenizer.json: Split pattern must be Regex or String");
     step.kind = PreTokenizer::Step::Kind::Split;
@@ -177,7 +97,7 @@ void add_step(const nlohmann::json& j, std::vector<PreTokenizer::Step>& steps) {
   } else if (type == "ByteLevel") {
     step.kind = PreTokenizer::Step::Kind::ByteLevel;
     step.add_prefix_space = j.value("add_prefix_space", true);
-    if (j.value("use_regex", true)) step.regex = std::make_shared<PreTokenizer::Regex>(kGpt2Pattern);
+    if (j.value("use_regex", true)) step.regex = std::make_shared<PreTokenizer::Regex>(kGpt2Pattern, "ByteLevel");
   } else {
     fail("tokenizer.json: pre_tokenizer type '", type, "' is not supported (only Split, ByteLevel, Sequence)");
   }

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tokenizer/onig_regex.h"
+
 namespace mmada {
 
 class PreTokenizer {
@@ -23,7 +25,7 @@ class PreTokenizer {
   // The Split behaviors of Hugging Face tokenizers.
   enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
 
-  struct Regex;  // compiled Oniguruma pattern
+  using Regex = OnigRegex;
 
   struct Step {
     enum class Kind { Split, ByteLevel } kind = Kind::Split;

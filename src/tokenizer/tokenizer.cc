@@ -73,8 +73,13 @@ Tokenizer Tokenizer::load(const std::string& path) {
         for (const auto& sub : pp.at("processors")) self(sub, self);
         return;
       }
+      if (type == "RobertaProcessing") {  // CLIP's: <cls> sequence <sep>
+        t.prefix_ids_.push_back(pp.at("cls").at(1).get<int64_t>());
+        t.suffix_ids_.push_back(pp.at("sep").at(1).get<int64_t>());
+        return;
+      }
       MMADA_CHECK(type == "TemplateProcessing", "tokenizer.json: post_processor type '", type,
-                  "' is not supported (only ByteLevel, TemplateProcessing, Sequence)");
+                  "' is not supported (only ByteLevel, TemplateProcessing, RobertaProcessing, Sequence)");
       bool after = false;
       for (const auto& item : pp.at("single")) {
         if (item.contains("Sequence")) {

@@ -1,5 +1,5 @@
 // Text tokenizer that reproduces Hugging Face `tokenizers` for byte-level BPE tokenizer.json
-// files: added tokens -> normalizer -> pre-tokenizer -> BPE -> post-processor, and the
+// files (LLaDA/MMaDA's, and CLIP's with its lower-casing normalizer and "</w>" word ends): added tokens -> normalizer -> pre-tokenizer -> BPE -> post-processor, and the
 // ByteLevel decoder. Everything (pattern, merges, flags) is read from the file.
 //
 // Invalid UTF-8 input: Python and Rust strings cannot hold it, so the reference never sees

@@ -104,18 +104,26 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
 
   // Rewards: default the paper's text pair, correctness 2.0 + format 0.5.
   if (!top.has("rewards")) {
-    c.rewards = {{"correctness", "correctness", 2.0, "", "", 10}, {"format", "format", 0.5, "", "", 10}};
+    RewardSpec correctness, format;
+    correctness.type = correctness.name = "correctness";
+    correctness.weight = 2.0;
+    format.type = format.name = "format";
+    format.weight = 0.5;
+    c.rewards = {correctness, format};
   } else {
     MMADA_CHECK(top.j["rewards"].is_array() && !top.j["rewards"].empty(), where,
                 ".rewards must be a non-empty array");
     for (size_t i = 0; i < top.j["rewards"].size(); ++i) {
       const Section s(top.j["rewards"][i], where + ".rewards[" + std::to_string(i) + "]",
-                      {"type", "name", "weight", "command", "url", "timeout_s"});
+                      {"type", "name", "weight", "command", "url", "timeout_s", "model", "text"});
       RewardSpec spec;
-      spec.type = s.str("type", "", {"correctness", "format", "command", "http"});
+      spec.type = s.str("type", "", {"correctness", "format", "command", "http", "clip"});
       MMADA_CHECK(!spec.type.empty(), s.where, ".type is required");
       spec.name = s.str("name", spec.type);
-      const double dflt = spec.type == "correctness" ? 2.0 : spec.type == "format" ? 0.5 : 1.0;
+      const double dflt = spec.type == "correctness" ? 2.0
+                          : spec.type == "format"    ? 0.5
+                          : spec.type == "clip"      ? 0.1
+                                                     : 1.0;
       spec.weight = s.num("weight", dflt, -1e6, 1e6);
       MMADA_CHECK(spec.type == "command" || !s.has("command"), s.where, ": \"command\" only applies to type \"command\"");
       MMADA_CHECK(spec.type == "http" || !s.has("url"), s.where, ": \"url\" only applies to type \"http\"");
@@ -128,6 +136,13 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
       if (spec.type == "http") {
         spec.url = s.str("url", "");
         MMADA_CHECK(!spec.url.empty(), s.where, ".url is required for an http reward");
+      }
+      MMADA_CHECK(spec.type == "clip" || (!s.has("model") && !s.has("text")), s.where,
+                  ": \"model\" and \"text\" only apply to type \"clip\"");
+      if (spec.type == "clip") {
+        spec.model = s.str("model", "");
+        MMADA_CHECK(!spec.model.empty(), s.where, ".model (a Hugging Face CLIP folder) is required for a clip reward");
+        spec.text = s.str("text", "prompt", {"prompt", "response"});
       }
       if (spec.type == "command" || spec.type == "http") spec.timeout_s = s.num("timeout_s", 10, 0, 86400, true);
       for (const RewardSpec& o : c.rewards)

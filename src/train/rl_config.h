@@ -16,12 +16,14 @@
 namespace mmada::train {
 
 struct RewardSpec {
-  std::string type;   // "correctness", "format", "command", "http"
+  std::string type;   // "correctness", "format", "command", "http", "clip"
   std::string name;   // log name (defaults to the type)
   double weight = 1.0;
   std::string command;   // command only
   std::string url;       // http only
   double timeout_s = 10;  // command and http
+  std::string model;           // clip only: the Hugging Face CLIP folder
+  std::string text = "prompt";  // clip only: compare the image with the "prompt" or the "response"
 };
 
 struct RlConfig {

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "sample/text_sampler.h"
+#include "train/clip_reward.h"
 #include "train/jsonl_data.h"
 #include "train/train_model.h"
 #include "train/unigrpo_step.h"
@@ -38,6 +39,8 @@ std::unique_ptr<Reward> make_reward(const RewardSpec& s) {
   if (s.type == "correctness") return make_correctness_reward();
   if (s.type == "format") return make_format_reward();
   if (s.type == "http") return make_http_reward(s.name, s.url, s.timeout_s);
+  if (s.type == "clip")
+    return make_clip_reward(s.name, s.model, s.text == "response" ? ClipText::Response : ClipText::Prompt);
   return make_command_reward(s.name, s.command, s.timeout_s);
 }
 

@@ -183,7 +183,7 @@ TEST(RlConfig, RejectsBadConfigs) {
   expect_error(with("\"row_length\": 38, \"steps\": 14, \"block_length\": 7",
                     "\"gen_length\": 8, \"block_length\": 3"), "not a multiple of block_length");
   expect_error(with("\"temperature\": 1.0", "\"temperature\": -1"), "temperature");
-  expect_error(with("{\"type\": \"format\"}", "{\"type\": \"clip\"}"), "is not one of");
+  expect_error(with("{\"type\": \"format\"}", "{\"type\": \"imagereward\"}"), "is not one of");
   expect_error(with("{\"type\": \"format\"}", "{\"type\": \"command\"}"), ".command is required");
   expect_error(with("{\"type\": \"format\"}", "{\"type\": \"format\", \"timeout_s\": 3}"), "only applies");
   expect_error(with("{\"type\": \"format\"}", "{\"type\": \"http\"}"), "url is required");
