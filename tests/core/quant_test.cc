@@ -275,6 +275,14 @@ TEST(Quant, GemmMatchesDequantisedReference) {
   }
 }
 
+TEST(Quant, Q8KernelChoice) {
+  EXPECT_TRUE(cpu::q8_kernel_is_int8(nullptr));
+  EXPECT_TRUE(cpu::q8_kernel_is_int8("int8"));
+  EXPECT_FALSE(cpu::q8_kernel_is_int8("bf16"));
+  EXPECT_THROW(cpu::q8_kernel_is_int8("fp8"), Error);
+  EXPECT_THROW(cpu::q8_kernel_is_int8(""), Error);
+}
+
 // bf16 operands that are strided (a head's columns, a projection writing into part of a wider
 // row) are made dense for oneDNN; the result is the float32 product of the same bf16 values.
 TEST(Quant, StridedBf16MatmulMatchesFloat) {

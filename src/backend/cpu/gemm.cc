@@ -2,8 +2,10 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -223,14 +225,25 @@ void linear_q8_0_int8(const float* x, int64_t M, int64_t K, const Tensor& W, int
   }
 }
 
+bool q8_0_uses_int8() {
+  static const bool int8 = q8_kernel_is_int8(std::getenv("MMADA_Q8_KERNEL"));
+  return int8;
+}
+
 // The quantized GEMM for W's dtype: int8 arithmetic for Q8_0, bf16 tiles for the others.
 void linear_block_quantized(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                             int64_t n1, float* y, int64_t ldy, bool accumulate) {
-  if (W.dtype == DType::Q8_0) return linear_q8_0_int8(x, M, K, W, n0, n1, y, ldy, accumulate);
+  if (W.dtype == DType::Q8_0 && q8_0_uses_int8()) return linear_q8_0_int8(x, M, K, W, n0, n1, y, ldy, accumulate);
   linear_quantized(x, M, K, W, n0, n1, y, ldy, accumulate);
 }
 
 }  // namespace
+
+bool q8_kernel_is_int8(const char* value) {
+  const std::string s = value ? value : "int8";
+  MMADA_CHECK(s == "int8" || s == "bf16", "MMADA_Q8_KERNEL must be int8 or bf16, not '", s, "'");
+  return s == "int8";
+}
 
 void linear_rows(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
                  float* y, int64_t ldy) {
