@@ -188,6 +188,8 @@ int64_t int8_chunk_rows(int64_t K) { return std::max<int64_t>(16, ((int64_t(64) 
 // the Q8_0 weights: ≤ ½·s_w[j]·Σ|x| + ½·s_x[i]·Σ|ŵ| (tests/core/quant_test.cc).
 void linear_q8_0_int8(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                       int64_t n1, float* y, int64_t ldy, bool accumulate) {
+  // |acc| ≤ K·127·128 must fit int32.
+  MMADA_CHECK(K <= 131072, "int8 linear: rows of ", K, " weights could overflow the int32 sums");
   thread_local std::vector<int8_t> xq, wq;
   thread_local std::vector<float> xs, ws;
   thread_local std::vector<int32_t> acc;
