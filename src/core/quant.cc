@@ -238,6 +238,38 @@ void dequantize_bf16(DType t, const void* src, uint16_t* dst, int64_t n) {
   dequantize_any(t, src, dst, n);
 }
 
+namespace {
+bool cpu_has_avx512bw() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return yes;
+}
+}  // namespace
+
+float quantize_row_s8(const float* x, int64_t K, int8_t* q) {
+  if (cpu_has_avx512bw()) return detail::quantize_row_s8_avx512(x, K, q);
+  float amax = 0;
+  for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
+  const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+  for (int64_t k = 0; k < K; ++k) q[k] = int8_t(clampi(int(std::nearbyint(x[k] * inv)), -127, 127));
+  return amax / 127.0f;
+}
+
+float requantize_q8_0_row(const void* src, int64_t K, int8_t* q) {
+  MMADA_CHECK(K % 32 == 0, "requantize_q8_0_row: ", K, " weights are not whole Q8_0 blocks");
+  if (cpu_has_avx512bw()) return detail::requantize_q8_0_row_avx512(src, K, q);
+  const uint8_t* b = static_cast<const uint8_t*>(src);
+  float s = 0;
+  for (int64_t i = 0; i < K / 32; ++i) s = std::max(s, std::fabs(load_f16(b + 34 * i)));
+  for (int64_t i = 0; i < K / 32; ++i, b += 34, q += 32) {
+    const float r = s > 0 ? load_f16(b) / s : 0.0f;
+    const int8_t* qb = reinterpret_cast<const int8_t*>(b + 2);
+    // |r| ≤ 1, so only a file's −128 can reach the bounds; saturate as the vector path does.
+    for (int l = 0; l < 32; ++l) q[l] = int8_t(clampi(int(std::nearbyint(float(qb[l]) * r)), -128, 127));
+  }
+  return s;
+}
+
 void quantize(DType t, const float* src, void* dst, int64_t n) {
   const int64_t blk = dtype_block_elems(t);
   const size_t bytes = dtype_block_bytes(t);

@@ -29,11 +29,25 @@ void quantize(DType t, const float* src, void* dst, int64_t n);
 // is not a multiple of the block.
 Tensor quantize_tensor(const Tensor& src, DType t);
 
+// Operands of the integer GEMM for Q8_0 weights (backend/cpu/gemm.cc): one scale per row, so
+// an int8 matrix product followed by a row × column scaling gives the float product.
+//
+// K floats as symmetric int8, x ≈ s·q with s = max|x|/127, q = nearest(x·127/max|x|).
+// Returns s (0 for an all-zero row).
+float quantize_row_s8(const float* x, int64_t K, int8_t* q);
+// One Q8_0 row of K weights re-quantized to a single scale s = the row's largest block |d|:
+// w ≈ s·q' with q' = nearest(q·d/s). Blocks whose d is the row's keep their quants exactly;
+// the others gain an error ≤ s/2 per weight (the price of one scale per row). Returns s.
+float requantize_q8_0_row(const void* src, int64_t K, int8_t* q);
+
 namespace detail {
 // AVX-512 + AVX512-BF16 versions of dequantize_bf16 (core/quant_avx512.cc); the same bits as
 // the portable loops. Call only where the CPU has those extensions.
 void dequant_q8_0_bf16_avx512(const void* src, uint16_t* dst, int64_t blocks);
 void dequant_q4_k_bf16_avx512(const void* src, uint16_t* dst, int64_t blocks);
+// The same bits as quantize_row_s8 / requantize_q8_0_row's portable loops.
+float quantize_row_s8_avx512(const float* x, int64_t K, int8_t* q);
+float requantize_q8_0_row_avx512(const void* src, int64_t K, int8_t* q);
 }  // namespace detail
 
 }  // namespace mmada

@@ -183,9 +183,54 @@ TEST(Quant, QuantizedTensorSlicesAndExpands) {
   EXPECT_EQ(q.to_bf16().ptr<uint16_t>()[7], f32_to_bf16(all.ptr<float>()[7]));
 }
 
-// The quantized GEMM (bf16 tiles, oneDNN) against the oracle (dequantise, float32 GEMM).
-// x and the dequantised weights are each rounded to bf16 (relative 2^-9), so each product is
-// off by ≤ 2^-8 of |x||w|: |error| ≤ 2^-8 · Σ|x_k||w_k| (float accumulation adds far less).
+// Activations as int8 with one scale per row: |x - s·q| ≤ s/2, s = max|x|/127.
+TEST(Quant, RowsToInt8WithinHalfAStep) {
+  const auto x = weights(4 * 1000 + 7, 9);  // a length that is no multiple of the vector width
+  const int64_t K = int64_t(x.size());
+  std::vector<int8_t> q(x.size());
+  const float s = quantize_row_s8(x.data(), K, q.data());
+  EXPECT_FLOAT_EQ(s, amax(x.data(), int(K)) / 127);
+  for (int64_t k = 0; k < K; ++k) ASSERT_LE(std::fabs(x[size_t(k)] - s * q[size_t(k)]), s / 2 * (1 + 1e-6f)) << k;
+  std::vector<float> zero(64, 0.0f);
+  EXPECT_EQ(quantize_row_s8(zero.data(), 64, q.data()), 0.0f);
+  EXPECT_EQ(q[0], 0);
+}
+
+// A Q8_0 row re-quantized to one scale (the row's largest block d): blocks with that d keep
+// their quants, the others are within s/2 of the Q8_0 value.
+TEST(Quant, Q8_0RowRequantizedWithinHalfTheRowStep) {
+  const int64_t K = 32 * 40;
+  auto x = weights(K, 10);
+  for (int64_t i = 0; i < K; i += 32 * 7) x[size_t(i)] *= 5;  // blocks of very different scales
+  std::vector<uint8_t> b(dtype_nbytes(DType::Q8_0, K));
+  quantize(DType::Q8_0, x.data(), b.data(), K);
+  std::vector<float> w(x.size());
+  dequantize(DType::Q8_0, b.data(), w.data(), K);
+  std::vector<int8_t> q(x.size());
+  const float s = requantize_q8_0_row(b.data(), K, q.data());
+  float dmax = 0;
+  for (int64_t i = 0; i < K / 32; ++i) dmax = std::max(dmax, std::fabs(f16_to_f32(uint16_t(b[34 * i] | (b[34 * i + 1] << 8)))));
+  EXPECT_EQ(s, dmax);
+  for (int64_t i = 0; i < K / 32; ++i) {
+    const float d = f16_to_f32(uint16_t(b[34 * i] | (b[34 * i + 1] << 8)));
+    for (int64_t l = 0; l < 32; ++l) {
+      const size_t k = size_t(32 * i + l);
+      if (d == s) {
+        ASSERT_EQ(q[k], int8_t(b[34 * i + 2 + l])) << k;
+      }
+      ASSERT_LE(std::fabs(w[k] - s * q[k]), s / 2 * (1 + 1e-6f)) << k;
+    }
+  }
+  EXPECT_THROW(requantize_q8_0_row(b.data(), 48, q.data()), Error);
+}
+
+// The quantized GEMM against the oracle (dequantise, float32 GEMM), for rows [n0, n1) and
+// for the accumulating form (which adds onto what is there).
+//  - Q4_0/Q4_K/Q6_K (bf16 tiles): x and the dequantised weights are each rounded to bf16
+//    (relative 2^-9), so each product is off by ≤ 2^-8 of |x||w|: |error| ≤ 2^-8·Σ|x||w|.
+//  - Q8_0 (int8 arithmetic): x̂ = s_x·q is within s_x/2 of x, ŵ = s_w·q' within s_w/2 of the
+//    Q8_0 weight w, and the int32 sum is exact, so |x̂·ŵ − x·w| ≤ ½·s_w·Σ|x| + ½·s_x·Σ|ŵ|;
+//    the final scaling and the oracle's float32 sums add ≤ 2^-16·Σ|x||w|.
 TEST(Quant, GemmMatchesDequantisedReference) {
   const int64_t M = 7, K = 512, N = 70;
   const auto wv = weights(N * K, 7);
@@ -198,17 +243,70 @@ TEST(Quant, GemmMatchesDequantisedReference) {
     std::vector<float> got(static_cast<size_t>(M * n)), want(got.size());
     cpu::linear_rows(xv.data(), M, K, W, n0, n1, got.data(), n);
     cpu::linear_rows_reference(xv.data(), M, K, W, n0, n1, want.data(), n);
-    // The accumulating form adds onto what is there.
     std::vector<float> acc(static_cast<size_t>(M * N), 1.0f), full(acc.size());
     cpu::linear(xv.data(), M, K, W, acc.data(), /*accumulate=*/true);
     cpu::linear_rows_reference(xv.data(), M, K, W, 0, N, full.data(), N);
+    // Q8_0: the row scales and requantized weights the kernel uses.
+    std::vector<float> sx(static_cast<size_t>(M)), sw(static_cast<size_t>(N)), wr(static_cast<size_t>(N * K));
+    std::vector<int8_t> q(static_cast<size_t>(K));
+    if (t == DType::Q8_0) {
+      for (int64_t i = 0; i < M; ++i) sx[size_t(i)] = quantize_row_s8(&xv[size_t(i * K)], K, q.data());
+      for (int64_t j = 0; j < N; ++j) {
+        sw[size_t(j)] = requantize_q8_0_row(W.ptr<uint8_t>() + j * dtype_nbytes(t, K), K, q.data());
+        for (int64_t k = 0; k < K; ++k) wr[size_t(j * K + k)] = sw[size_t(j)] * q[size_t(k)];
+      }
+    }
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
-        double mag = 0;
-        for (int64_t k = 0; k < K; ++k) mag += std::fabs(xv[size_t(i * K + k)] * Wd.ptr<float>()[j * K + k]);
-        const double bound = mag / 256 + 1e-7;
-        if (j >= n0 && j < n1) ASSERT_NEAR(got[size_t(i * n + j - n0)], want[size_t(i * n + j - n0)], bound) << dtype_name(t);
+        double mag = 0, sum_x = 0, sum_wr = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          mag += std::fabs(xv[size_t(i * K + k)] * Wd.ptr<float>()[j * K + k]);
+          sum_x += std::fabs(xv[size_t(i * K + k)]);
+          sum_wr += std::fabs(wr[size_t(j * K + k)]);
+        }
+        const double bound = t == DType::Q8_0
+                                 ? 0.5 * sw[size_t(j)] * sum_x + 0.5 * sx[size_t(i)] * sum_wr + mag / 65536 + 1e-7
+                                 : mag / 256 + 1e-7;
+        if (j >= n0 && j < n1) {
+          ASSERT_NEAR(got[size_t(i * n + j - n0)], want[size_t(i * n + j - n0)], bound) << dtype_name(t);
+        }
         ASSERT_NEAR(acc[size_t(i * N + j)], full[size_t(i * N + j)] + 1.0, bound) << dtype_name(t);
+      }
+  }
+}
+
+TEST(Quant, Q8KernelChoice) {
+  EXPECT_TRUE(cpu::q8_kernel_is_int8(nullptr));
+  EXPECT_TRUE(cpu::q8_kernel_is_int8("int8"));
+  EXPECT_FALSE(cpu::q8_kernel_is_int8("bf16"));
+  EXPECT_THROW(cpu::q8_kernel_is_int8("fp8"), Error);
+  EXPECT_THROW(cpu::q8_kernel_is_int8(""), Error);
+}
+
+// bf16 operands that are strided (a head's columns, a projection writing into part of a wider
+// row) are made dense for oneDNN; the result is the float32 product of the same bf16 values.
+TEST(Quant, StridedBf16MatmulMatchesFloat) {
+  const int64_t M = 33, N = 40, K = 96, lda = 130, ldb = 150, ldc = 77;
+  const auto av = weights(M * lda, 11), bv = weights(N * ldb, 12);
+  std::vector<uint16_t> a(av.size()), b(bv.size());
+  for (size_t i = 0; i < a.size(); ++i) a[i] = f32_to_bf16(av[i]);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = f32_to_bf16(bv[i]);
+  for (bool accumulate : {false, true}) {
+    std::vector<float> c(static_cast<size_t>(M * ldc), 0.5f);
+    cpu::matmul(M, N, K, cpu::MatRef{a.data(), DType::BF16, lda}, cpu::MatRef{b.data(), DType::BF16, ldb, true},
+                c.data(), ldc, accumulate);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < ldc; ++j) {
+        if (j >= N) {  // columns past N are not written
+          ASSERT_EQ(c[size_t(i * ldc + j)], 0.5f);
+          continue;
+        }
+        double want = accumulate ? 0.5 : 0.0, mag = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const double p = double(bf16_to_f32(a[size_t(i * lda + k)])) * bf16_to_f32(b[size_t(j * ldb + k)]);
+          want += p, mag += std::fabs(p);
+        }
+        ASSERT_NEAR(c[size_t(i * ldc + j)], want, mag * 1e-6 + 1e-7);  // float32 sums of exact products
       }
   }
 }

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <cstring>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include "cli/cli_run.h"
 #include "test_util.h"
 #include "core/error.h"
+#include "backend/cpu/gemm.h"
 #include "core/quant.h"
 #include "io/safetensors.h"
 #include "model/model_file.h"
@@ -73,7 +76,21 @@ TEST_P(QuantizedModel, RunsLikeItsDequantisedWeights) {
   EXPECT_TRUE(dtype_is_quantized(mq.weights().layers[0].q_proj.dtype));
   EXPECT_TRUE(dtype_is_quantized(mq.weights().head.dtype));
   const Tensor a = logits(mq), b = logits(Transformer::load(dr.string(), Precision::BF16));
-  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.ptr<float>()[i], b.ptr<float>()[i]) << i;
+  if (mq.weights().layers[0].q_proj.dtype == DType::Q8_0 && cpu::q8_kernel_is_int8(std::getenv("MMADA_Q8_KERNEL"))) {
+    // Q8_0's int8 kernel also rounds each linear's input to int8 with one scale per row and
+    // requantizes the weights to one scale per row. For Gaussian-like rows (max ≈ 3σ) each
+    // rounding has an error of std ≈ 3σ/(127·√12) ≈ 0.7 % of σ, so each linear's output is
+    // off by about 1 %; through this 2-layer model the logits differ by 1.8 % (relative L2,
+    // measured). 5 % leaves room for other seeds; a kernel error would be far larger.
+    double err = 0, norm = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      const double d = double(a.ptr<float>()[i]) - b.ptr<float>()[i];
+      err += d * d, norm += double(b.ptr<float>()[i]) * b.ptr<float>()[i];
+    }
+    EXPECT_LE(std::sqrt(err / norm), 0.05);
+  } else {
+    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.ptr<float>()[i], b.ptr<float>()[i]) << i;
+  }
   // The same tensors in a GGUF file: the same logits.
   const fs::path g = dq / "model.gguf";
   write_model_gguf(g.string(), c, q);

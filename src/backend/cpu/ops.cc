@@ -82,13 +82,11 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   const int64_t qw = n_heads * d, kw = n_kv * d, group = n_heads / n_kv;
   const float scale = 1.0f / std::sqrt(float(d));
   const DType dt = bf16 ? DType::BF16 : DType::F32;
-  std::vector<float> S(size_t(Lq * L));
-  std::vector<uint16_t> qb, kb, vb, pb;
+  std::vector<uint16_t> qb, kb, vb;
   if (bf16) {  // round q, k, v to bf16 once, as the reference's bf16 activations are
     qb.resize(size_t(B * Lq * qw));
     kb.resize(size_t(B * L * kw));
     vb.resize(size_t(B * L * kw));
-    pb.resize(size_t(Lq * L));
     convert_f32_to_bf16(q, qb.data(), qb.size());
     convert_f32_to_bf16(k, kb.data(), kb.size());
     convert_f32_to_bf16(v, vb.data(), vb.size());
@@ -96,15 +94,22 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
   auto ptr = [&](const float* f, const std::vector<uint16_t>& h, int64_t off) -> const void* {
     return bf16 ? static_cast<const void*>(h.data() + off) : static_cast<const void*>(f + off);
   };
-  for (int64_t b = 0; b < B; ++b) {
-    const uint8_t* m = token_mask ? token_mask + b * L : nullptr;
-    for (int64_t h = 0; h < n_heads; ++h) {
+  // One (row, head) per thread at a time, its GEMMs single-threaded (oneDNN runs serially
+  // inside a parallel region): a few parallel regions per layer instead of three per head,
+  // whose fork/join waits dominated when the cores are shared.
+#pragma omp parallel
+  {
+    std::vector<float> S(size_t(Lq * L));
+    std::vector<uint16_t> pb(bf16 ? size_t(Lq * L) : 0);
+#pragma omp for schedule(dynamic)
+    for (int64_t bh = 0; bh < B * n_heads; ++bh) {
+      const int64_t b = bh / n_heads, h = bh % n_heads;
+      const uint8_t* m = token_mask ? token_mask + b * L : nullptr;
       const int64_t g = h / group;
       const int64_t qoff = b * Lq * qw + h * d, koff = b * L * kw + g * d;
       // S = Q_h · K_hᵀ : [Lq, L]
       matmul(Lq, L, d, MatRef{ptr(q, qb, qoff), dt, qw}, MatRef{ptr(k, kb, koff), dt, kw, true},
              S.data(), L);
-#pragma omp parallel for if (Lq * L > 16384)
       for (int64_t r = 0; r < Lq; ++r) {
         const int64_t i = q0 + r;  // the query's position in the row
         float* s = &S[size_t(r * L)];
