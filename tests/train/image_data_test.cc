@@ -122,7 +122,9 @@ TEST(ImageData, CaptionsQuestionsAndAnswerMatching) {
     const std::vector<int64_t> mimg(m.ids.begin() + 2, m.ids.begin() + 2 + N);
     const int64_t said = class_named_in(enc.decode(ans), data.class_names());
     for (size_t i = 0; i < size_t(data.codes().count); ++i)
-      if (data.image_ids(i) == mimg) EXPECT_EQ(said, data.codes().labels[i]);
+      if (data.image_ids(i) == mimg) {
+        EXPECT_EQ(said, data.codes().labels[i]);
+      }
     // The prompt (never masked) ends with the assistant header (the newline is answer, §3.4).
     const std::string prompt = enc.decode(std::vector<int64_t>(m.ids.begin() + N + 3, m.ids.begin() + m.prompt_len));
     EXPECT_TRUE(prompt.ends_with("assistant<|end_header_id|>")) << prompt;

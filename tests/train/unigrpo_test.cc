@@ -75,9 +75,15 @@ TEST(UniGrpoMasking, PromptNeverMaskedTailAlwaysMasked) {
         EXPECT_EQ(r.ids[size_t(r.positions[k])], 77);
         EXPECT_EQ(r.labels[k], resp[size_t(r.positions[k] - 3)]);
       }
-      if (ratio == 0.0) EXPECT_EQ(r.positions.size(), 1u);
-      if (ratio == 1.0) EXPECT_EQ(r.positions.size(), 5u);
-      if (ms == MaskSampling::ExactCount && ratio == 0.3) EXPECT_EQ(r.positions.size(), 2u);  // round(1.5)
+      if (ratio == 0.0) {
+        EXPECT_EQ(r.positions.size(), 1u);
+      }
+      if (ratio == 1.0) {
+        EXPECT_EQ(r.positions.size(), 5u);
+      }
+      if (ms == MaskSampling::ExactCount && ratio == 0.3) {
+        EXPECT_EQ(r.positions.size(), 2u);  // round(1.5)
+      }
     }
   EXPECT_TRUE(mask_response(prompt, resp, 0, 1.0, MaskSampling::Bernoulli, 77, rng, 1).positions.empty());
 }

@@ -138,13 +138,11 @@ int bench_generate(const Transformer& m, const Opts& o) {
     });
     const std::vector<int64_t> answer(res.ids.begin() + o.prompt_len, res.ids.end());
     if (mi == 0) exact = answer;
-    int64_t same = 0;
-    for (size_t i = 0; i < answer.size(); ++i) same += answer[i] == exact[i];
     const int64_t full = p.cache == CacheMode::None ? res.network_calls : res.cache_refreshes;
     std::printf("| %s | %lld | %lld | %lld | %lld | %.3f | %lld | %lld | %.2f | %.1f | %.4f | %s |\n", modes[mi].c_str(),
                 (long long)o.prompt_len, (long long)o.gen, (long long)o.steps, (long long)o.block, best,
                 (long long)res.network_calls, (long long)full, double(o.gen) / double(res.network_calls),
-                double(o.gen) / best, double(same) / double(answer.size()), peak_device_gib(m.backend()).c_str());
+                double(o.gen) / best, share_equal(answer, exact), peak_device_gib(m.backend()).c_str());
     std::fflush(stdout);
   }
   return 0;
@@ -177,11 +175,6 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::ve
   std::printf("| mode | size | tokens | seq | steps | cfg | s/image | ms/step | steps run | agreement | peak GPU GiB | codes as first weights |\n"
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   std::vector<std::vector<int64_t>> exact;  // per timed seed
-  auto share = [](const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-    int64_t same = 0;
-    for (size_t i = 0; i < a.size() && i < b.size(); ++i) same += a[i] == b[i];
-    return double(same) / double(std::max<size_t>(a.size(), 1));
-  };
   for (size_t mi = 0; mi < modes.size(); ++mi) {
     const T2iParams& p = params[mi];
     double agree = 0;
@@ -199,7 +192,7 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::ve
           steps_run = r.steps_run;
           codes = r.codes;
           if (mi == 0) exact.push_back(r.codes);
-          agree += share(r.codes, exact[size_t(k - 1)]) / double(runs);
+          agree += share_equal(r.codes, exact[size_t(k - 1)]) / double(runs);
         },
         [&](int64_t k) {
           if (timer && k == 1) timer->reset();  // profile the timed runs only
@@ -210,7 +203,7 @@ int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::ve
       ref_codes->push_back(codes);
     } else if (mi < ref_codes->size()) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.4f", share(codes, (*ref_codes)[mi]));
+      std::snprintf(buf, sizeof buf, "%.4f", share_equal(codes, (*ref_codes)[mi]));
       vs_first = buf;
     }
     std::printf("| %s | %lld | %lld | %lld | %lld | %.1f | %.3f | %.1f | %lld | %.4f | %s | %s |\n", modes[mi].c_str(),

@@ -18,12 +18,6 @@ namespace {
 
 double pct(int64_t a, int64_t b) { return b ? 100.0 * double(a) / double(b) : 0.0; }
 
-template <class T>
-double agreement(const std::vector<T>& a, const std::vector<T>& b) {
-  int64_t same = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) same += a[i] == b[i];
-  return a.empty() ? 1.0 : double(same) / double(a.size());
-}
 
 struct EvalModes {
   std::string text, t2i;  // comma-separated fast-mode names (sample/fast_modes.h); empty = exact only
@@ -75,7 +69,7 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, const Eva
     std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
                 (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
                 double(r.network_calls) / double(std::max<int64_t>(r.total, 1)), r.seconds,
-                agreement(r.answers, first));
+                share_equal(r.answers, first));
     std::fflush(stdout);
   }
 }
@@ -103,10 +97,10 @@ void eval_image_modes(const train::Trainer& t, train::ImageEvalOptions opt, cons
     char d[128], g[128];
     std::snprintf(d, sizeof d, "%.1f%% | %.1f | %.2f | %.3f", pct(r.describe_correct, r.describe_total),
                   double(r.describe_calls) / double(std::max<int64_t>(r.describe_batches, 1)), r.describe_seconds,
-                  agreement(r.describe_answers, first.describe_answers));
+                  share_equal(r.describe_answers, first.describe_answers));
     std::snprintf(g, sizeof g, "%.1f%% | %.1f | %.2f | %.3f", pct(r.t2i_correct, r.t2i_total),
                   double(r.t2i_calls) / double(std::max<int64_t>(r.classes, 1)), r.t2i_seconds,
-                  agreement(r.t2i_codes, first.t2i_codes));
+                  share_equal(r.t2i_codes, first.t2i_codes));
     std::printf("| %s | %s | %s | %s |\n", dm[i].c_str(), cell(r.describe_total > 0, d).c_str(), tm[i].c_str(),
                 cell(r.t2i_total > 0, g).c_str());
     std::fflush(stdout);
