@@ -1,7 +1,10 @@
-// Shared helpers for tests: where the reference data lives.
+// Shared helpers for tests: where the reference data lives, the message of an expected error.
 #pragma once
 #include <cstdlib>
+#include <functional>
 #include <string>
+
+#include "core/error.h"
 
 namespace mmada::test {
 
@@ -9,6 +12,16 @@ namespace mmada::test {
 inline std::string refdata_dir() {
   const char* e = std::getenv("MMADA_REFDATA");
   return e && *e ? e : "../shared/refdata";
+}
+
+// The message of the mmada::Error that f throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace mmada::test

@@ -7,18 +7,12 @@
 
 #include "backend/backend.h"
 #include "core/error.h"
+#include "test_util.h"
 
 namespace mmada {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(GpuWeights, NamesRoundTrip) {
   for (GpuWeights w : {GpuWeights::BF16, GpuWeights::FP8, GpuWeights::FP8_ALL})

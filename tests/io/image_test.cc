@@ -13,18 +13,12 @@
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
+#include "test_util.h"
 
 namespace mmada {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 RgbImage decode(const std::vector<uint8_t>& b, const std::string& name = "mem.png") {
   return decode_image(b.data(), b.size(), name);

@@ -27,14 +27,7 @@ std::string temp_path(const std::string& name) {
   return (dir / name).string();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 // {"a.weight": float [2, 3] on storage 0, "b.bias": int64 [2] at offset 1 of storage 1 (3 long)}
 std::string two_tensor_pickle(int64_t b_offset = 1, std::vector<int64_t> a_stride = {3, 1}) {

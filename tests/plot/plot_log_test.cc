@@ -14,6 +14,7 @@
 #include "io/image.h"
 #include "plot/log_series.h"
 #include "plot/render.h"
+#include "test_util.h"
 
 namespace mmada::plot {
 namespace {
@@ -25,14 +26,7 @@ LogData parse(const std::string& text) {
   return parse_log(in, "test.jsonl");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 // Three RL-log records in the shape rl_trainer.cc writes them (nlohmann sorts the keys).
 const char* kRlLog =

@@ -26,6 +26,7 @@
 #include "train/clip_image.h"
 #include "train/clip_reward.h"
 #include "train/rl_config.h"
+#include "test_util.h"
 
 namespace mmada::train {
 namespace {
@@ -86,14 +87,7 @@ void expect_pixels_close(const std::vector<float>& got, const std::vector<float>
   EXPECT_LE(double(off_by_one), 0.03 * double(got.size())) << what;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(ClipReward, TokenizerMatchesTransformers) {
   const Tokenizer tok = Tokenizer::load(model_dir());

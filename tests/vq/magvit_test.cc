@@ -18,6 +18,7 @@
 #include "vq/lfq.h"
 #include "vq/magvit.h"
 #include "vq/pixels.h"
+#include "test_util.h"
 
 namespace mmada {
 namespace {
@@ -346,14 +347,7 @@ std::string write_checkpoint(
   return dir.string();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(MagvitErrors, GoodSmallCheckpointLoadsAndRoundTripsShapes) {
   const std::string dir = write_checkpoint("good", [](auto&) {});
