@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/quant.h"
 #include "sample/rng.h"
 
 namespace mmada {
@@ -253,6 +254,67 @@ std::vector<OpCheck> check_linear_weights(Backend& ref, Backend& test, uint64_t 
                      const Tensor w = b.linear_weight(d[1], /*lm_head=*/false);
                      b.linear(f(d[0]), c.M, c.K, w, c.n0, c.n1, f(o), c.ldy, c.acc);
                    }), tolerance});
+  }
+  return out;
+}
+
+std::vector<OpCheck> check_quantized_weights(Backend& ref, Backend& test, uint64_t seed, double small_tolerance,
+                                             double large_tolerance) {
+  Inputs in{CounterRng{seed}};
+  std::vector<OpCheck> out;
+  auto f = [](const Tensor& t) { return t.ptr<float>(); };
+  // The reference runs on the dequantised float32 weight, so only the test backend's own
+  // arithmetic is measured, not the quantisation error. Inputs go to each backend separately:
+  // the two hold different weights.
+  auto run = [&](Backend& b, const Tensor& x, const Tensor& w, const Tensor& y0, auto op) {
+    const Tensor dx = b.upload(x), dw = b.upload(w), dy = b.upload(y0.to_f32());
+    op(b, dx, dw, dy);
+    std::vector<float> r(size_t(dy.numel()));
+    b.download(dy.data, r.data(), r.size() * 4);
+    return r;
+  };
+  struct Case {
+    int64_t M, K, N, n0, n1, ldy;
+    bool acc;
+  };
+  // Few rows (the fused weight-only kernels), many rows (dequantised tile + GEMM), a row slice
+  // with an odd output stride, accumulation.
+  const Case cases[] = {{1, 256, 96, 0, 96, 96, false},     {3, 512, 64, 0, 64, 64, true},
+                        {8, 4096, 256, 0, 256, 256, false}, {13, 256, 300, 37, 290, 259, false},
+                        {45, 256, 384, 0, 384, 384, true},  {64, 4096, 512, 0, 512, 512, false}};
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    for (const Case& c : cases) {
+      const Tensor wf = in.random({c.N, c.K}, 1.0f / std::sqrt(float(c.K)));
+      const Tensor wq = quantize_tensor(wf, t);
+      Tensor wd = Tensor::empty(DType::F32, {c.N, c.K});
+      dequantize(t, wq.data, wd.ptr<float>(), wd.numel());
+      const Tensor x = in.random({c.M, c.K}), y0 = in.random({c.M, c.ldy});
+      auto op = [&](Backend& b, const Tensor& dx, const Tensor& dw, const Tensor& dy) {
+        b.linear(f(dx), c.M, c.K, dw, c.n0, c.n1, f(dy), c.ldy, c.acc);
+      };
+      const std::vector<float> a = run(ref, x, wd, y0, op), b = run(test, x, wq, y0, op);
+      std::string name = "linear " + std::string(dtype_name(t)) + " " + std::to_string(c.M) + "x" +
+                         std::to_string(c.K) + " -> " + std::to_string(c.N);
+      if (c.n1 - c.n0 != c.N) name += " rows [" + std::to_string(c.n0) + "," + std::to_string(c.n1) + ")";
+      if (c.acc) name += " accumulate";
+      out.push_back({name, rel_error(b, a), c.M <= 16 ? small_tolerance : large_tolerance});
+    }
+    // Embedding rows decoded from the blocks: the same float operations as the CPU's dequantize.
+    const Tensor table = quantize_tensor(in.random({50, 256}), t);
+    Tensor tf = Tensor::empty(DType::F32, {50, 256});
+    dequantize(t, table.data, tf.ptr<float>(), tf.numel());
+    const std::vector<int64_t> ids = {3, 0, 49, 3, 17};
+    const int64_t n = int64_t(ids.size());
+    auto emb = [&](Backend& b, const Tensor& tab) {
+      const Tensor dt = b.upload(tab);
+      const Tensor di = b.upload(Tensor::view(DType::I64, {n}, ids.data(), nullptr));
+      Tensor o = b.alloc(DType::F32, {n, 256});
+      b.embedding(dt, di.ptr<int64_t>(), n, o.ptr<float>());
+      std::vector<float> r(size_t(o.numel()));
+      b.download(o.data, r.data(), r.size() * 4);
+      return r;
+    };
+    out.push_back({"embedding " + std::string(dtype_name(t)) + " 50x256", rel_error(emb(test, table), emb(ref, tf)), 0.0});
   }
   return out;
 }

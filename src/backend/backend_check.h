@@ -22,4 +22,10 @@ std::vector<OpCheck> check_backend(Backend& ref, Backend& test, uint64_t seed);
 std::vector<OpCheck> check_linear_weights(Backend& ref, Backend& test, uint64_t seed, const std::string& tag,
                                           double tolerance);
 
+// linear() and embedding() on block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) in the test
+// backend against the reference's float32 ops on the dequantised weights; calls with <= 16
+// input rows are held to small_tolerance, larger ones to large_tolerance.
+std::vector<OpCheck> check_quantized_weights(Backend& ref, Backend& test, uint64_t seed, double small_tolerance,
+                                             double large_tolerance);
+
 }  // namespace mmada

@@ -167,18 +167,29 @@ void Transformer::upload() {
   std::vector<Tensor*> host, dev;
   for_each_tensor(cfg_, w_, [&](const TensorSlot& s) { host.push_back(s.tensor); });
   for_each_tensor(cfg_, dw_, [&](const TensorSlot& s) { dev.push_back(s.tensor); });
+  // A group is fused only where its matrices share one layout (a quantized checkpoint may keep
+  // some of them, --keep, at another type); the forward takes either form.
+  auto same_layout = [](std::initializer_list<const Tensor*> parts) {
+    for (const Tensor* t : parts)
+      if (t->dtype != (*parts.begin())->dtype) return false;
+    return true;
+  };
   std::set<const Tensor*> fused;
-  if (fuse)
-    for (auto& l : w_.layers)
-      for (const Tensor* t : {&l.q_proj, &l.k_proj, &l.v_proj, &l.ff_proj, &l.up_proj}) fused.insert(t);
+  std::vector<std::pair<bool, bool>> fuse_layer;  // (qkv, gate_up) per layer
+  for (auto& l : w_.layers) {
+    const bool qkv = fuse && same_layout({&l.q_proj, &l.k_proj, &l.v_proj});
+    const bool gu = fuse && same_layout({&l.ff_proj, &l.up_proj});
+    fuse_layer.emplace_back(qkv, gu);
+    if (qkv) fused.insert({&l.q_proj, &l.k_proj, &l.v_proj});
+    if (gu) fused.insert({&l.ff_proj, &l.up_proj});
+  }
   for (size_t i = 0; i < host.size(); ++i)
     if (!fused.count(host[i])) *dev[i] = be_->upload(*host[i]);
-  if (fuse)
-    for (size_t li = 0; li < w_.layers.size(); ++li) {
-      const LayerWeights& h = w_.layers[li];
-      dw_.layers[li].qkv = stack({&h.q_proj, &h.k_proj, &h.v_proj});
-      dw_.layers[li].gate_up = stack({&h.ff_proj, &h.up_proj});
-    }
+  for (size_t li = 0; li < w_.layers.size(); ++li) {
+    const LayerWeights& h = w_.layers[li];
+    if (fuse_layer[li].first) dw_.layers[li].qkv = stack({&h.q_proj, &h.k_proj, &h.v_proj});
+    if (fuse_layer[li].second) dw_.layers[li].gate_up = stack({&h.ff_proj, &h.up_proj});
+  }
   // The form the backend's linear takes (E4M3 + scale with --gpu-weights fp8), made once here.
   for (LayerWeights& l : dw_.layers)
     for (Tensor* t : {&l.qkv, &l.gate_up, &l.q_proj, &l.k_proj, &l.v_proj, &l.ff_proj, &l.up_proj,

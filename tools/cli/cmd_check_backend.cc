@@ -34,6 +34,20 @@ Command check_cmd("check-backend", "Compare every op of a backend with the CPU r
                         }
                         if (!test->native_stream()) break;  // the CPU has one kind of arithmetic
                       }
+                      // Block-quantized weights. Few rows: float32 straight from the blocks, only
+                      // the summation order differs (1e-5). Many rows: weights and inputs rounded
+                      // to bf16 for the tensor-core GEMM, each with relative error <= 2^-9 (RMS
+                      // ~1.1e-3), so the sums are off by ~1.6e-3 of their norm; 5e-3 is 3x that.
+                      // The CPU's own kernels quantise the inputs to int8 (Q8_0) or round them to
+                      // bf16, both within 2e-2.
+                      try {
+                        const bool gpu = test->native_stream() != nullptr;
+                        for (auto& r : check_quantized_weights(*cpu_backend(), *test, *seed, gpu ? 1e-5 : 2e-2,
+                                                               gpu ? 5e-3 : 2e-2))
+                          res.push_back(r);
+                      } catch (const Error& e) {
+                        res.push_back({std::string("quantized weights: ") + e.what(), INFINITY, 0.0});
+                      }
                       if (test->native_stream()) {
                         // FP8 weights and activations (--gpu-weights fp8). E4M3 keeps 3 mantissa
                         // bits: each operand is rounded with relative error <= 2^-4 (RMS ~2^-5.5

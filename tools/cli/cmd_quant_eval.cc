@@ -25,7 +25,7 @@ namespace mmada::cli {
 namespace {
 
 struct Opts {
-  std::string model, data, tokenizer = "byte";
+  std::string model, data, tokenizer = "byte", backend = "cpu";
   std::vector<std::string> types = {"q8"};
   int64_t row_length = 64, problems = 200;
   bool exact_match = true;
@@ -133,10 +133,15 @@ Command quant_eval_cmd(
       sub.add_option("--row-length", o->row_length, "row length (the trainer's text_slots + 3)")->capture_default_str();
       sub.add_option("--problems", o->problems, "held-out problems to use")->capture_default_str();
       sub.add_flag("!--no-exact-match", o->exact_match, "skip the task accuracy (slow on large vocabularies)");
+      sub.add_option("--backend", o->backend,
+                     "where both models' logits are computed: cpu, or cuda[:N] (the GPU's weight-only "
+                     "kernels); the exact match always runs the CPU trainer's float32 forward")
+          ->capture_default_str();
       return [o] {
         namespace fs = std::filesystem;
         const ModelFile base = ModelFile::open(o->model);
-        const Transformer mb = Transformer::load(o->model, Precision::BF16);
+        const auto backend = make_backend(o->backend);
+        const Transformer mb = Transformer::load(o->model, Precision::BF16, backend);
         const auto enc = train::make_text_encoder(o->tokenizer);
         std::vector<Rows> rows;
         for (double rate : {1.0, 0.5}) rows.push_back(build_rows(*enc, o->data, o->row_length, o->problems, rate));
@@ -162,7 +167,7 @@ Command quant_eval_cmd(
             write_safetensors((tmp / "model.safetensors").string(), ts);
             std::ofstream((tmp / "config.json").string()) << base.config.to_json() << "\n";
           }
-          const Transformer mq = Transformer::load(tmp.string(), Precision::BF16);
+          const Transformer mq = Transformer::load(tmp.string(), Precision::BF16, backend);
           fs::remove_all(tmp);
           std::string em = "-";
           if (o->exact_match) {

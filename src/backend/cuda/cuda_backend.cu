@@ -170,6 +170,9 @@ class CudaBackend : public Backend {
   }
 
   void embedding(const Tensor& table, const int64_t* ids, int64_t n, float* out) override {
+    if (dtype_is_quantized(table.dtype))
+      return cuda::quant_embedding(quant_type(table.dtype), table.ptr<uint8_t>(), table.size(1),
+                                   dtype_nbytes(table.dtype, table.size(1)), ids, n, out, stream_);
     const cuda::TableType tt = table.dtype == DType::F32 ? cuda::TableType::F32
                                : table.dtype == DType::BF16 ? cuda::TableType::BF16
                                                             : cuda::TableType::F16;
@@ -309,8 +312,9 @@ class CudaBackend : public Backend {
     const int64_t N = n1 - n0;
     if (M == 0 || N == 0) return;
     if (W.dtype == DType::F8_E4M3) return linear_fp8(x, M, K, W, n0, N, y, ldy, accumulate);
+    if (dtype_is_quantized(W.dtype)) return linear_quant(x, M, K, W, n0, N, y, ldy, accumulate);
     const bool bf16 = W.dtype == DType::BF16;
-    MMADA_CHECK(bf16 || W.dtype == DType::F32, "CUDA linear: weights must be BF16 or F32 (or FP8 made by --gpu-weights fp8), got ",
+    MMADA_CHECK(bf16 || W.dtype == DType::F32, "CUDA linear: weights must be BF16, F32, block-quantized or FP8 (made by --gpu-weights fp8), got ",
                 dtype_name(W.dtype));
     const void* A = static_cast<const char*>(W.data) + n0 * K * int64_t(dtype_size(W.dtype));
     const void* B = x;
@@ -329,6 +333,36 @@ class CudaBackend : public Backend {
   static size_t fp8_bytes(int64_t n) { return (size_t(n) + 15) / 16 * 16; }
   static float* fp8_scale(const Tensor& w) {
     return reinterpret_cast<float*>(w.ptr<uint8_t>() + fp8_bytes(w.numel()));
+  }
+
+  static cuda::QuantType quant_type(DType t) {
+    switch (t) {
+      case DType::Q8_0: return cuda::QuantType::Q8_0;
+      case DType::Q4_0: return cuda::QuantType::Q4_0;
+      case DType::Q4_K: return cuda::QuantType::Q4_K;
+      case DType::Q6_K: return cuda::QuantType::Q6_K;
+      default: throw Error("CUDA: " + std::string(dtype_name(t)) + " is not a block-quantized type");
+    }
+  }
+
+  // y = x · W[n0 : n0 + N]ᵀ with W block-quantized (weight-only): few input rows read the blocks
+  // directly (quant_linear_small: the weights' bytes are the cost, 2-4x fewer than bf16); more
+  // rows dequantise the slice into a bf16 tile and take the tensor-core GEMM (compute-bound,
+  // where the extra pass over the weights is small beside the product).
+  void linear_quant(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t N, float* y,
+                    int64_t ldy, bool accumulate) {
+    const size_t row_bytes = dtype_nbytes(W.dtype, K);
+    const uint8_t* A = W.ptr<uint8_t>() + size_t(n0) * row_bytes;
+    if (M <= cuda::kQuantSmallM) {
+      const int64_t scratch = cuda::quant_small_scratch(M, K, N);
+      Tensor part = scratch ? alloc(DType::F32, {scratch}) : Tensor();
+      return cuda::quant_linear_small(quant_type(W.dtype), A, row_bytes, x, M, K, N, y, ldy, accumulate,
+                                      scratch ? part.ptr<float>() : nullptr, stream_);
+    }
+    Tensor wb = alloc(DType::BF16, {N * K}), xb = alloc(DType::BF16, {M * K});
+    cuda::quant_to_bf16(quant_type(W.dtype), A, N, K, row_bytes, wb.ptr<__nv_bfloat16>(), stream_);
+    cuda::f32_to_bf16(x, xb.ptr<__nv_bfloat16>(), M * K, stream_);
+    gemm(GemmShape{true, false, N, M, K, K, K, ldy, kBF16, 1, 0, 0, 0}, wb.data, xb.data, y, accumulate ? 1.0f : 0.0f);
   }
 
   // y = x · W[n0 : n0 + N]ᵀ with W in E4M3: x is quantised to E4M3 with its own dynamic scale,

@@ -32,6 +32,24 @@ void quantize_fp8(const __nv_bfloat16* x, int64_t n, uint8_t* q, float* scale, f
 // y[i] = bf16(scale · q[i]): the fallback where a GEMM's layout does not suit the FP8 kernels.
 void fp8_to_bf16(const uint8_t* q, const float* scale, int64_t n, __nv_bfloat16* y, cudaStream_t s);
 
+// Block-quantized weights (core/quant.h layouts) on the device (quant.cu). W points at the
+// first row used; rows are row_bytes apart; K is a multiple of the block.
+enum class QuantType { Q8_0, Q4_0, Q4_K, Q6_K };
+// dst[r, :] = bf16(dequantised row r), rows [0, rows): the CPU's dequantize_bf16 bits.
+void quant_to_bf16(QuantType t, const uint8_t* src, int64_t rows, int64_t K, size_t row_bytes,
+                   __nv_bfloat16* dst, cudaStream_t s);
+void quant_embedding(QuantType t, const uint8_t* table, int64_t K, size_t row_bytes, const int64_t* ids,
+                     int64_t n, float* out, cudaStream_t s);
+// y[m, n] (+)= Σ_k x[m, k]·W[n, k], float32 on the fly from the blocks: for calls with few input
+// rows (kQuantSmallM or fewer), where reading the weights is the whole cost.
+// scratch: quant_small_scratch(M, K, N) floats of device memory (the K splits' partial sums;
+// 0 = none needed, null is fine).
+constexpr int64_t kQuantSmallM = 16;
+int64_t quant_small_scratch(int64_t M, int64_t K, int64_t N);
+void quant_linear_small(QuantType t, const uint8_t* W, size_t row_bytes, const float* x, int64_t M,
+                        int64_t K, int64_t N, float* y, int64_t ldy, bool accumulate, float* scratch,
+                        cudaStream_t s);
+
 // Attention of the queries at positions [q0, q0 + Lq) of each row (q, out: [B*Lq, heads*d])
 // against all L keys (k, v: [B*L, n_kv*d]), kv head = h / (n_heads / n_kv). mask: [B*L] or null;
 // mode 0 = pair (m_i && m_j), 1 = hf-causal (j <= i && m_j). Rows with no visible key attend
