@@ -1,5 +1,6 @@
 #include "train/text_encoder.h"
 
+#include <filesystem>
 #include <string_view>
 
 #include "model/special_tokens.h"
@@ -93,6 +94,11 @@ int64_t TokenizerEncoder::image_code_offset() const { return int64_t(tok_->size(
 std::unique_ptr<TextEncoder> make_text_encoder(const std::string& spec) {
   if (spec == "byte") return std::make_unique<ByteEncoder>();
   return std::make_unique<TokenizerEncoder>(spec);
+}
+
+std::string default_tokenizer_spec(const std::string& init_from) {
+  return !init_from.empty() && std::filesystem::exists(std::filesystem::path(init_from) / "tokenizer.json") ? init_from
+                                                                                                              : "byte";
 }
 
 }  // namespace mmada::train

@@ -69,4 +69,8 @@ class TokenizerEncoder : public TextEncoder {
 // "byte" -> ByteEncoder; anything else is a tokenizer folder for TokenizerEncoder.
 std::unique_ptr<TextEncoder> make_text_encoder(const std::string& spec);
 
+// The "tokenizer" of a run config that names none: the init_from model folder when it carries a
+// tokenizer.json (a checkpoint trained with one), else "byte".
+std::string default_tokenizer_spec(const std::string& init_from);
+
 }  // namespace mmada::train

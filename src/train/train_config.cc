@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "train/json_section.h"
 #include "train/run_settings.h"
+#include "train/text_encoder.h"
 
 namespace mmada::train {
 
@@ -48,7 +49,7 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
                   "\" conflicts with \"init_from\" (the shape comes from its config.json)");
   }
   c.init_std = m.num("init_std", 0.02, 0, 10, true);
-  c.tokenizer = top.str("tokenizer", "byte");
+  c.tokenizer = top.str("tokenizer", default_tokenizer_spec(c.init_from));
 
   const Section d = top.sub("data", {"lm", "images", "on_malformed"});
   c.on_malformed = d.str("on_malformed", "stop", {"skip", "stop"}) == "skip" ? OnMalformed::Skip

@@ -1,7 +1,7 @@
 // A small model with its own tokenizer, end to end through the built binary ($MMADA_CLI):
 // `mmada train-tokenizer` -> `mmada train` (t2i + lm + mmu, a few steps; the checkpoint carries
-// the tokenizer) -> generate, describe, imagine and serve on that checkpoint, with no
-// --tokenizer flag and none of MMaDA's ids. Plus train-tokenizer's bad inputs.
+// the tokenizer) -> generate, describe, imagine and serve on that checkpoint, and `mmada rl`
+// from it, with no --tokenizer flag and none of MMaDA's ids. Plus train-tokenizer's bad inputs.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -99,6 +99,23 @@ TEST_F(OwnTokenizerCli, TrainedCheckpointRunsEveryEngineCommand) {
   r = run_cli(cli_ + " generate -m " + ck + " -p 'What is 2+3?'" + fast);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(utf8::is_valid(r.out));
+
+  // UniGRPO from the checkpoint: no "tokenizer" key, so the checkpoint's is used; the RL
+  // checkpoint carries it on.
+  const json rl = {{"model", {{"init_from", ck}}},
+                   {"data", {{"prompts", path("chat.jsonl")}}},
+                   {"rollout", {{"gen_length", 8}, {"steps", 4}}},
+                   {"unigrpo", {{"batch_size", 2}, {"group_size", 2}, {"mu", 1}}},
+                   {"rewards", {{{"type", "correctness"}}, {{"type", "format"}}}},
+                   {"optim", {{"lr", 0.001}}},
+                   {"steps", 1},
+                   {"output_dir", path("rl")}};
+  std::ofstream(dir_ / "rl.json") << rl.dump();
+  r = run_cli(cli_ + " rl --config " + path("rl.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_TRUE(fs::exists(path("rl/checkpoint/tokenizer.json")));
+  r = run_cli(cli_ + " generate -m " + path("rl/checkpoint") + " -p 'What is 2+3?'" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
 
   RgbImage img(28, 28);
   for (int x = 4; x < 24; ++x) img.row(6)[x * 3] = img.row(6)[x * 3 + 1] = img.row(6)[x * 3 + 2] = 255;
