@@ -52,14 +52,19 @@ std::map<std::string, int64_t> count_pieces(const std::vector<std::string>& text
   };
   for (const std::string& raw : texts) {
     const std::string text = utf8::to_valid_lossy(raw);
+    // Next occurrence of each special at or after pos, searched again only once passed, so a
+    // long text with many specials stays linear.
+    std::vector<size_t> next;
+    for (const std::string& sp : specials) next.push_back(text.find(sp));
     size_t pos = 0;
     while (pos < text.size()) {
       // Earliest special spelling from pos (longest on a tie).
       size_t hit = std::string::npos, len = 0;
-      for (const std::string& s : specials) {
-        if (s.empty()) continue;
-        const size_t at = text.find(s, pos);
-        if (at != std::string::npos && (at < hit || (at == hit && s.size() > len))) hit = at, len = s.size();
+      for (size_t k = 0; k < specials.size(); ++k) {
+        if (next[k] != std::string::npos && next[k] < pos) next[k] = text.find(specials[k], pos);
+        const size_t at = next[k];
+        if (at != std::string::npos && (at < hit || (at == hit && specials[k].size() > len)))
+          hit = at, len = specials[k].size();
       }
       if (hit == std::string::npos) {
         add_segment(std::string_view(text).substr(pos));

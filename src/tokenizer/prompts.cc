@@ -24,8 +24,9 @@ std::vector<int64_t> text_chat_prompt(const Tokenizer& tok, const std::vector<Ch
   return ids;
 }
 
-std::vector<int64_t> mmu_prompt(const Tokenizer& tok, const SpecialTokens& tokens, std::span<const int64_t> image_codes,
-                                std::string_view question, MmuPromptFormat format) {
+std::vector<int64_t> mmu_prompt(const Tokenizer& tok, const SpecialTokens& tokens,
+                                std::span<const int64_t> image_codes, std::string_view question,
+                                MmuPromptFormat format) {
   std::vector<int64_t> ids;
   if (!image_codes.empty()) ids = image_prefix(tokens, image_codes);
   std::vector<int64_t> text;

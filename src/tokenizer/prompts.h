@@ -34,7 +34,8 @@ enum class MmuPromptFormat {
 // [<|mmu|>, <|soi|>, IMG(c_0) ... IMG(c_n-1), <|eoi|>] followed by the question part of
 // `format`. No image codes: the image prefix is left out (app.py without an upload).
 // For thinking mode pass with_thinking_prefix(question) (app.py does so for A).
-std::vector<int64_t> mmu_prompt(const Tokenizer& tok, const SpecialTokens& tokens, std::span<const int64_t> image_codes,
-                                std::string_view question, MmuPromptFormat format);
+std::vector<int64_t> mmu_prompt(const Tokenizer& tok, const SpecialTokens& tokens,
+                                std::span<const int64_t> image_codes, std::string_view question,
+                                MmuPromptFormat format);
 
 }  // namespace mmada

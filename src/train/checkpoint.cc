@@ -97,7 +97,8 @@ void save_checkpoint(const std::string& dir, const ModelConfig& cfg, ModelWeight
     write_text(tmp / "trainer_state.json", j.dump(2) + "\n");
   }
   if (!tokenizer_dir.empty()) {
-    const fs::path src = fs::is_directory(tokenizer_dir) ? fs::path(tokenizer_dir) : fs::path(tokenizer_dir).parent_path();
+    const fs::path src =
+        fs::is_directory(tokenizer_dir) ? fs::path(tokenizer_dir) : fs::path(tokenizer_dir).parent_path();
     for (const char* f : kTokenizerFiles)
       if (fs::exists(src / f)) fs::copy_file(src / f, tmp / f, fs::copy_options::overwrite_existing);
   }

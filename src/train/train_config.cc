@@ -104,7 +104,8 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
     im.class_names = strings("class_names", false);
     if (s.has("caption_groups")) {
       const json& a = s.j["caption_groups"];
-      MMADA_CHECK(a.is_array(), s.where, ".caption_groups must be an array of {\"labels\": [first, last], \"captions\": [...]}");
+      MMADA_CHECK(a.is_array(), s.where,
+                  ".caption_groups must be an array of {\"labels\": [first, last], \"captions\": [...]}");
       for (const json& g : a) {
         const std::string gw = s.where + ".caption_groups[" + std::to_string(im.caption_groups.size()) + "]";
         const Section gs(g, gw, {"labels", "captions"});  // an object with these keys only

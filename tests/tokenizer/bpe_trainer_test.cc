@@ -64,6 +64,10 @@ TEST(BpeTrainer, SpecialSpellingsNeverTakePartInMerges) {
   const TrainedBpe bpe = train_bpe({repeat("ab<|eot_id|>", 50)}, o);
   for (const std::string& t : bpe.tokens) EXPECT_EQ(t.find("eot"), std::string::npos) << t;
   EXPECT_EQ(bpe.merges, (std::vector<Merge>{{"a", "b"}}));  // "ab" is the only piece
+  // Two specials, alternating: only "ab" and "cd" are text (equal counts: "a" < "c" first).
+  o.special_tokens = {"<|eot_id|>", "<|endoftext|>"};
+  const TrainedBpe two = train_bpe({repeat("ab<|eot_id|>cd<|endoftext|><|eot_id|>", 30)}, o);
+  EXPECT_EQ(two.merges, (std::vector<Merge>{{"a", "b"}, {"c", "d"}}));
 }
 
 TEST(BpeTrainer, WrittenTokenizerRoundTripsAndMapsTheSpecials) {
