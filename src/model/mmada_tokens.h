@@ -1,6 +1,7 @@
 // MMaDA's own token ids (spec/prompting.md §1-2). The task tokens re-purpose the LLaDA
 // tokenizer's reserved ids; they belong to MMaDA, not to the tokenizer, so prompt builders and
-// samplers insert them directly. One list for the whole engine.
+// samplers insert them directly. These are the defaults of SpecialTokens
+// (model/special_tokens.h), which is what the engine reads: a model folder may say otherwise.
 #pragma once
 #include <cstdint>
 
@@ -21,6 +22,9 @@ inline constexpr int64_t kLvg = 126092;   // unused
 inline constexpr int64_t kIPad = 126093;  // left padding of the T2I text part
 inline constexpr int64_t kR2i = 126094;   // task: reasoning-to-image (training only)
 inline constexpr int64_t kMask = 126336;  // <|mdm_mask|>, the diffusion mask
+inline constexpr int64_t kStartHeader = 126346;  // <|start_header_id|>
+inline constexpr int64_t kEndHeader = 126347;    // <|end_header_id|>
+inline constexpr int64_t kEotId = 126348;        // <|eot_id|>, end of turn
 inline constexpr int64_t kImageCodeOffset = 126349;  // len(tokenizer): id of MAGVIT code 0
 inline constexpr int64_t kCodebookSize = 8192;
 inline constexpr int64_t kVocabRows = 134656;  // embedding / LM-head rows

@@ -22,6 +22,7 @@ TextModel TextModel::load(const std::string& model_dir, const std::string& token
   TextModel tm;
   tm.model = std::make_shared<Transformer>(Transformer::load(model_dir, p, make_backend(backend, backend_options)));
   tm.tokenizer = std::make_shared<Tokenizer>(Tokenizer::load(tokenizer_dir));
+  tm.tokens = SpecialTokens::from_model(tm.model->config(), *tm.tokenizer);
   return tm;
 }
 
@@ -37,9 +38,7 @@ ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextS
   }
   std::vector<int64_t> prompt = text_chat_prompt(*tm.tokenizer, msgs);
   if (!req.image_codes.empty()) {  // app.py form: image prefix, then the chat prompt
-    std::vector<int64_t> pre = {mmada_tokens::kMmu, mmada_tokens::kSoi};
-    for (int64_t c : req.image_codes) pre.push_back(image_code_to_id(c));
-    pre.push_back(mmada_tokens::kEoi);
+    const std::vector<int64_t> pre = image_prefix(tm.tokens, req.image_codes);
     prompt.insert(prompt.begin(), pre.begin(), pre.end());
   }
   const ModelConfig& cfg = tm.model->config();
@@ -48,7 +47,9 @@ ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextS
               req.sampler.gen_length, " = ", total, " exceeds the model's max sequence length ",
               cfg.max_sequence_length);
   TextSamplerParams p = req.sampler;
-  p.mask_id = cfg.mask_token_id;
+  p.mask_id = tm.tokens.mask;
+  p.end_ids = {tm.tokens.eos, tm.tokens.eot_id};
+  p.end_fill_id = tm.tokens.eos;
   p.bf16_logits = tm.model->precision() == Precision::BF16;
   ChatReply r;
   r.prompt_tokens = int64_t(prompt.size());

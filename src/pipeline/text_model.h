@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "model/special_tokens.h"
 #include "model/transformer.h"
 #include "sample/text_sampler.h"
 #include "tokenizer/chat_template.h"
@@ -19,6 +20,7 @@ std::string find_tokenizer_dir(const std::string& model_dir, const std::string& 
 struct TextModel {
   std::shared_ptr<Transformer> model;
   std::shared_ptr<Tokenizer> tokenizer;
+  SpecialTokens tokens;  // from config.json and the tokenizer (model/special_tokens.h)
   static TextModel load(const std::string& model_dir, const std::string& tokenizer_dir,
                         Precision p, const std::string& backend = "cpu",
                         const BackendOptions& backend_options = {});

@@ -42,24 +42,24 @@ int64_t schedule_mask_len(const ScheduleSpec& f, int64_t step, int64_t total, in
 }
 
 T2iRow build_t2i_row(const std::vector<int64_t>& text_ids, int64_t text_len, int64_t n_image,
-                     int64_t mask_id) {
+                     const SpecialTokens& tk) {
   MMADA_CHECK(text_len >= 3, "T2I text part must hold at least 3 tokens, got ", text_len);
   std::vector<int64_t> t = text_ids;
-  if (t.empty() || t[0] != mmada_tokens::kSot) t.insert(t.begin(), mmada_tokens::kSot);
-  std::vector<int64_t> core = {mmada_tokens::kT2i};
+  if (t.empty() || t[0] != tk.bos) t.insert(t.begin(), tk.bos);
+  std::vector<int64_t> core = {tk.t2i};
   core.insert(core.end(), t.begin(), t.end());
-  core.push_back(mmada_tokens::kEot);
+  core.push_back(tk.eos);
   if (int64_t(core.size()) > text_len) {  // keep <|t2i|>, BOS and the first tokens, end with EOS
     core.resize(size_t(text_len - 1));
-    core.push_back(mmada_tokens::kEot);
+    core.push_back(tk.eos);
   }
   const int64_t npad = text_len - int64_t(core.size());
   T2iRow r;
-  r.ids.assign(size_t(npad), mmada_tokens::kIPad);
+  r.ids.assign(size_t(npad), tk.ipad);
   r.ids.insert(r.ids.end(), core.begin(), core.end());
-  r.ids.push_back(mmada_tokens::kSoi);
-  r.ids.insert(r.ids.end(), size_t(n_image), mask_id);
-  r.ids.push_back(mmada_tokens::kEoi);
+  r.ids.push_back(tk.soi);
+  r.ids.insert(r.ids.end(), size_t(n_image), tk.mask);
+  r.ids.push_back(tk.eoi);
   r.mask.assign(r.ids.size(), 1);
   std::fill_n(r.mask.begin(), npad, 0);
   return r;

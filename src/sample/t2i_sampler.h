@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "model/mmada_tokens.h"
+#include "model/special_tokens.h"
 
 namespace mmada {
 
@@ -22,14 +22,14 @@ int64_t schedule_mask_len(const ScheduleSpec& f, int64_t step, int64_t total_ste
 
 
 // One T2I row: [iPAD]* <|t2i|> BOS text EOS | <|soi|> M*n_image <|eoi|>, text part of
-// `text_len` slots (513 for the released models). `text_ids` is the tokenised prompt (without
-// BOS; a leading BOS is kept once). mask: 0 on the pads.
+// `text_len` slots (513 for the released models), the ids (M = tk.mask) from `tk`. `text_ids`
+// is the tokenised prompt (without BOS; a leading BOS is kept once). mask: 0 on the pads.
 struct T2iRow {
   std::vector<int64_t> ids;
   std::vector<uint8_t> mask;
 };
 T2iRow build_t2i_row(const std::vector<int64_t>& text_ids, int64_t text_len, int64_t n_image,
-                     int64_t mask_id);
+                     const SpecialTokens& tk);
 
 // Source of the two random inputs of each step; replaceable to replay recorded draws.
 class T2iRandom {

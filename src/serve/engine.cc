@@ -13,11 +13,7 @@
 namespace mmada::serve {
 namespace {
 
-constexpr int64_t kCodeSide = 16;  // MAGVIT-v2 downsamples by 16
-
-bool is_end_id(const TextSamplerParams& p, int64_t id) {
-  return std::find(p.end_ids.begin(), p.end_ids.end(), id) != p.end_ids.end();
-}
+bool is_end_id(const SpecialTokens& tk, int64_t id) { return id == tk.eos || id == tk.eot_id; }
 
 // A decoded prefix can end inside a multi-byte character (shown as U+FFFD); hold it back until
 // the next block completes it.
@@ -34,6 +30,8 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
   if (!o.vq_dir.empty()) {
     vq_ = std::make_unique<Magvit>(Magvit::load(o.vq_dir));
     vq_->use_backend(tm_.model->shared_backend(), o.vq_exact ? ConvMath::Exact : ConvMath::Tf32);
+    tm_.tokens.codebook_size = vq_->config().codebook_size();
+    tm_.tokens.check_image_codes_fit();
   }
   model_id_ = std::filesystem::path(o.model_dir).lexically_normal().filename().string();
   if (model_id_.empty()) model_id_ = std::filesystem::path(o.model_dir).lexically_normal().parent_path().filename().string();
@@ -61,7 +59,7 @@ ChatOutcome Engine::chat(const ChatCompletionRequest& r, const std::function<voi
   if (!r.image.empty()) req.image_codes = image_codes(r.image);
 
   const int64_t G = r.sampler.gen_length, BL = r.sampler.block_length, n_blocks = G / BL;
-  const int64_t mask = tm_.model->config().mask_token_id;
+  const int64_t mask = tm_.tokens.mask;
   int64_t blocks_done = 0;
   bool started = false;
   std::string sent;
@@ -102,7 +100,7 @@ ChatOutcome Engine::chat(const ChatCompletionRequest& r, const std::function<voi
   out.text = reply.text;
   out.prompt_tokens = reply.prompt_tokens;
   const auto end = std::find_if(reply.answer_ids.begin(), reply.answer_ids.end(),
-                                [&](int64_t id) { return is_end_id(r.sampler, id); });
+                                [&](int64_t id) { return is_end_id(tm_.tokens, id); });
   out.completion_tokens = int64_t(end - reply.answer_ids.begin());
   out.finish_reason = end != reply.answer_ids.end() ? "stop" : "length";
   return out;
@@ -122,15 +120,16 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
                             const std::function<bool()>& keep_going) {
   if (!vq_) throw EngineInputError("this server was started without --vq: it cannot make images");
   const ModelConfig& cfg = tm_.model->config();
-  const int64_t gh = r.height / kCodeSide, gw = r.width / kCodeSide, N = gh * gw, B = r.n;
-  const T2iRow cond = build_t2i_row(tm_.tokenizer->encode(r.prompt, true), o_.t2i_text_len, N, cfg.mask_token_id);
+  const int64_t side = vq_->config().downsample_factor();  // pixels per code (16 for MAGVIT-v2)
+  const int64_t gh = r.height / side, gw = r.width / side, N = gh * gw, B = r.n;
+  const T2iRow cond = build_t2i_row(tm_.tokenizer->encode(r.prompt, true), o_.t2i_text_len, N, tm_.tokens);
   const int64_t L = int64_t(cond.ids.size());
   if (L > cfg.max_sequence_length)
     throw EngineInputError(str_cat("size ", r.width, "x", r.height, " needs ", L,
                                    " tokens, more than the model's max sequence length ", cfg.max_sequence_length));
   std::vector<int64_t> ids, uncond_ids;
   std::vector<uint8_t> mask, uncond_mask;
-  const T2iRow uncond = build_t2i_row({}, o_.t2i_text_len, N, cfg.mask_token_id);
+  const T2iRow uncond = build_t2i_row({}, o_.t2i_text_len, N, tm_.tokens);
   for (int64_t b = 0; b < B; ++b) {
     ids.insert(ids.end(), cond.ids.begin(), cond.ids.end());
     mask.insert(mask.end(), cond.mask.begin(), cond.mask.end());
@@ -147,8 +146,9 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
   p.cfg_refresh = r.cfg_refresh;
   p.threshold = r.threshold;
   p.cache_image = r.cache_image;
-  p.codebook = mmada_tokens::kCodebookSize;
-  p.mask_id = cfg.mask_token_id;
+  p.codebook = tm_.tokens.codebook_size;
+  p.image_offset = tm_.tokens.image_code_offset;
+  p.mask_id = tm_.tokens.mask;
   p.bf16 = tm_.model->precision() == Precision::BF16;
   p.validate();
   SeededT2iRandom rng(r.seed);

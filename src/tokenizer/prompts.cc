@@ -7,11 +7,14 @@
 
 namespace mmada {
 
-using namespace mmada_tokens;
-
-int64_t image_code_to_id(int64_t code) {
-  MMADA_CHECK(code >= 0 && code < kCodebookSize, "image code ", code, " is outside [0, ", kCodebookSize, ")");
-  return kImageCodeOffset + code;
+std::vector<int64_t> image_prefix(const SpecialTokens& tokens, std::span<const int64_t> image_codes) {
+  std::vector<int64_t> ids;
+  ids.reserve(image_codes.size() + 3);
+  ids.push_back(tokens.mmu);
+  ids.push_back(tokens.soi);
+  for (int64_t code : image_codes) ids.push_back(tokens.image_id(code));
+  ids.push_back(tokens.eoi);
+  return ids;
 }
 
 std::vector<int64_t> text_chat_prompt(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
@@ -21,16 +24,11 @@ std::vector<int64_t> text_chat_prompt(const Tokenizer& tok, const std::vector<Ch
   return ids;
 }
 
-std::vector<int64_t> mmu_prompt(const Tokenizer& tok, std::span<const int64_t> image_codes,
-                                std::string_view question, MmuPromptFormat format) {
+std::vector<int64_t> mmu_prompt(const Tokenizer& tok, const SpecialTokens& tokens,
+                                std::span<const int64_t> image_codes, std::string_view question,
+                                MmuPromptFormat format) {
   std::vector<int64_t> ids;
-  if (!image_codes.empty()) {
-    ids.reserve(image_codes.size() + 64);
-    ids.push_back(kMmu);
-    ids.push_back(kSoi);
-    for (int64_t code : image_codes) ids.push_back(image_code_to_id(code));
-    ids.push_back(kEoi);
-  }
+  if (!image_codes.empty()) ids = image_prefix(tokens, image_codes);
   std::vector<int64_t> text;
   const std::vector<ChatMessage> turn = {{"user", std::string(question)}};
   switch (format) {
@@ -47,7 +45,7 @@ std::vector<int64_t> mmu_prompt(const Tokenizer& tok, std::span<const int64_t> i
     case MmuPromptFormat::TrainingFormat:
       // BOS is inserted as an id; the question is not stripped and "<eot_id>" is plain text,
       // exactly as the training data was built.
-      ids.push_back(kSot);
+      ids.push_back(tokens.bos);
       text = tok.encode("<|start_header_id|>user<|end_header_id|>\n" + std::string(question) +
                             "<eot_id><|start_header_id|>assistant<|end_header_id|>\n",
                         /*add_special_tokens=*/true);

@@ -1,22 +1,22 @@
-// MMaDA prompt builders (spec prompting.md §2, §5.1, §5.2) and MMaDA's own token ids. The
-// task tokens re-purpose the tokenizer's reserved ids; they are MMaDA's, not the tokenizer's,
-// so typing "<|soi|>" in a prompt never yields them: builders insert the ids directly.
+// MMaDA prompt builders (spec prompting.md §2, §5.1, §5.2). The task and image ids come from
+// the model's SpecialTokens (model/special_tokens.h). With MMaDA's tokenizer they re-purpose
+// reserved ids, so typing "<|soi|>" in a prompt never yields them: builders insert the ids.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <string_view>
 #include <vector>
 
-#include "model/mmada_tokens.h"
+#include "model/special_tokens.h"
 #include "tokenizer/chat_template.h"
 
 namespace mmada {
 
 class Tokenizer;
 
-
-// Vocabulary id of MAGVIT-v2 code `code`; throws mmada::Error outside [0, 8192).
-int64_t image_code_to_id(int64_t code);
+// [<|mmu|>, <|soi|>, IMG(c_0) ... IMG(c_n-1), <|eoi|>]; throws mmada::Error for a code outside
+// [0, tokens.codebook_size).
+std::vector<int64_t> image_prefix(const SpecialTokens& tokens, std::span<const int64_t> image_codes);
 
 // §5.1 text chat prompt P as generate.py / app.py build it: the MMaDA one-newline template,
 // tokenized with default special-token handling. max_tokens > 0 keeps only the first
@@ -34,7 +34,8 @@ enum class MmuPromptFormat {
 // [<|mmu|>, <|soi|>, IMG(c_0) ... IMG(c_n-1), <|eoi|>] followed by the question part of
 // `format`. No image codes: the image prefix is left out (app.py without an upload).
 // For thinking mode pass with_thinking_prefix(question) (app.py does so for A).
-std::vector<int64_t> mmu_prompt(const Tokenizer& tok, std::span<const int64_t> image_codes,
-                                std::string_view question, MmuPromptFormat format);
+std::vector<int64_t> mmu_prompt(const Tokenizer& tok, const SpecialTokens& tokens,
+                                std::span<const int64_t> image_codes, std::string_view question,
+                                MmuPromptFormat format);
 
 }  // namespace mmada

@@ -69,7 +69,8 @@ void require_same_architecture(const ModelConfig& a, const ModelConfig& b, const
 }
 
 void save_checkpoint(const std::string& dir, const ModelConfig& cfg, ModelWeights& params,
-                     DType save_dtype, AdamW* opt, const TrainerState* state) {
+                     DType save_dtype, AdamW* opt, const TrainerState* state,
+                     const std::string& tokenizer_dir) {
   MMADA_CHECK(save_dtype == DType::F32 || save_dtype == DType::BF16,
               "checkpoint dtype must be f32 or bf16");
   const fs::path final_dir(dir), tmp = fs::path(dir + ".tmp"), old = fs::path(dir + ".old");
@@ -94,6 +95,12 @@ void save_checkpoint(const std::string& dir, const ModelConfig& cfg, ModelWeight
               {"micro_step", state->micro_step},
               {"adam_steps", opt ? opt->steps() : 0}};
     write_text(tmp / "trainer_state.json", j.dump(2) + "\n");
+  }
+  if (!tokenizer_dir.empty()) {
+    const fs::path src =
+        fs::is_directory(tokenizer_dir) ? fs::path(tokenizer_dir) : fs::path(tokenizer_dir).parent_path();
+    for (const char* f : kTokenizerFiles)
+      if (fs::exists(src / f)) fs::copy_file(src / f, tmp / f, fs::copy_options::overwrite_existing);
   }
   // Swap in: the old folder moves aside first, so a crash leaves either dir or dir.old whole.
   fs::remove_all(old);

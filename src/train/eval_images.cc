@@ -137,7 +137,6 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
     MMADA_CHECK(K <= tk.mask, "t2i proxy: codebook ", K, " overlaps the [MASK] id ", tk.mask,
                 " (the T2I sampler could not tell a code from a mask); use a codebook of at most ",
                 tk.mask, " codes");
-    const std::string tmpl = cfg.images.captions.empty() ? default_caption_templates()[0] : cfg.images.captions[0];
     const std::vector<int64_t> slots(static_cast<size_t>(N), tk.mask);
     T2iParams tp;
     tp.timesteps = opt.t2i_timesteps;
@@ -152,6 +151,7 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
     const bool hard = cfg.t2i_pad_attention == AttnMask::Pair;
     for (int64_t c = 0; c < res.classes; ++c) {
       const int64_t B = opt.t2i_per_class;
+      const std::string tmpl = caption_templates(cfg.images, c)[0];  // the class's first template
       const CleanRow cond = t2i_row(enc.encode(fill_template(tmpl, names[size_t(c)])), slots, T, false, tk);
       const CleanRow uncond = t2i_row({}, slots, T, true, tk);
       std::vector<int64_t> ids, uids;

@@ -32,6 +32,12 @@ std::vector<std::string> default_questions() {
   return {"What is in this image?", "What is this?", "Which item is shown?"};
 }
 
+std::vector<std::string> caption_templates(const ImageSourceSpec& spec, int64_t label) {
+  for (const ImageSourceSpec::CaptionGroup& g : spec.caption_groups)
+    if (label >= g.first && label <= g.last) return g.templates;
+  return spec.captions.empty() ? default_caption_templates() : spec.captions;
+}
+
 namespace {
 
 // <dir>/<stem> or <dir>/<stem>.gz, whichever exists.
@@ -212,11 +218,14 @@ ImageTaskData::ImageTaskData(ImageCodes codes, const ImageSourceSpec& spec, cons
       names_(spec.class_names.empty() ? fashion_mnist_classes() : spec.class_names),
       offset_(enc.image_code_offset()) {
   MMADA_CHECK(codes_.count > 0, spec.path, ": no images");
-  const std::vector<std::string> caps = spec.captions.empty() ? default_caption_templates() : spec.captions;
   const std::vector<std::string> qs = spec.questions.empty() ? default_questions() : spec.questions;
-  for (const std::string& t : caps) {
+  for (const ImageSourceSpec::CaptionGroup& g : spec.caption_groups)
+    MMADA_CHECK(g.last < int64_t(names_.size()), spec.path, ": caption group for labels ", g.first, "..", g.last,
+                " but there are ", names_.size(), " class names");
+  for (size_t k = 0; k < names_.size(); ++k) {
     captions_.emplace_back();
-    for (const std::string& n : names_) captions_.back().push_back(enc.encode(fill_template(t, n)));
+    for (const std::string& t : caption_templates(spec, int64_t(k)))
+      captions_.back().push_back(enc.encode(fill_template(t, names_[k])));
   }
   for (const std::string& q : qs) {
     mmu_text_.emplace_back();
@@ -241,9 +250,10 @@ CleanRow ImageTaskData::t2i(const CounterRng& rng, int64_t ms, int64_t row, int6
                             double cond_dropout_prob, const RowTokens& tk) const {
   const uint64_t s = kT2iDrawStream + uint64_t(ms);
   const size_t img = pick(rng.uniform(s, 3 * uint64_t(row)), size_t(codes_.count));
-  const size_t tmpl = pick(rng.uniform(s, 3 * uint64_t(row) + 1), captions_.size());
+  const std::vector<std::vector<int64_t>>& caps = captions_[codes_.labels[img]];
+  const size_t tmpl = pick(rng.uniform(s, 3 * uint64_t(row) + 1), caps.size());
   const bool drop = rng.uniform(s, 3 * uint64_t(row) + 2) < cond_dropout_prob;
-  return t2i_row(captions_[tmpl][codes_.labels[img]], image_ids(img), T, drop, tk);
+  return t2i_row(caps[tmpl], image_ids(img), T, drop, tk);
 }
 
 CleanRow ImageTaskData::mmu(const CounterRng& rng, int64_t ms, int64_t row, int64_t T,
@@ -256,8 +266,8 @@ CleanRow ImageTaskData::mmu(const CounterRng& rng, int64_t ms, int64_t row, int6
 
 int64_t ImageTaskData::longest_t2i_text() const {
   size_t m = 0;
-  for (const auto& t : captions_)
-    for (const auto& c : t) m = std::max(m, c.size() + 3);  // <|t2i|> BOS … EOS
+  for (const auto& per_class : captions_)
+    for (const auto& c : per_class) m = std::max(m, c.size() + 3);  // <|t2i|> BOS … EOS
   return int64_t(m);
 }
 int64_t ImageTaskData::longest_mmu_text() const {

@@ -32,7 +32,16 @@ struct ImageSourceSpec {
   std::vector<std::string> captions;   // t2i templates with "{name}"
   std::vector<std::string> questions;  // mmu questions
   std::vector<std::string> class_names;  // empty = Fashion-MNIST's
+  // Templates of the labels first..last (inclusive), used there instead of `captions` (e.g.
+  // "draw the {name}" for the digits of a Fashion-MNIST + MNIST set, docs/data.md).
+  struct CaptionGroup {
+    int64_t first = 0, last = 0;
+    std::vector<std::string> templates;
+  };
+  std::vector<CaptionGroup> caption_groups;
 };
+// The caption templates of class `label`: its group's, else `captions`, else the defaults.
+std::vector<std::string> caption_templates(const ImageSourceSpec& spec, int64_t label);
 std::vector<std::string> default_caption_templates();
 std::vector<std::string> default_questions();
 
@@ -93,7 +102,7 @@ class ImageTaskData {
   ImageCodes codes_;
   std::vector<std::string> names_;
   int64_t offset_ = 0;
-  std::vector<std::vector<std::vector<int64_t>>> captions_;  // [template][class]
+  std::vector<std::vector<std::vector<int64_t>>> captions_;  // [class][template]
   std::vector<std::vector<std::vector<int64_t>>> mmu_text_;  // [question][class]
 };
 

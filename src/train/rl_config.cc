@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "train/json_section.h"
 #include "train/run_settings.h"
+#include "train/text_encoder.h"
 
 namespace mmada::train {
 
@@ -25,7 +26,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   MMADA_CHECK(!c.init_from.empty(), where,
               ".model.init_from is required (RL starts from a trained model, which is also the "
               "frozen KL reference)");
-  c.tokenizer = top.str("tokenizer", "byte");
+  c.tokenizer = top.str("tokenizer", default_tokenizer_spec(c.init_from));
 
   const Section d = top.sub("data", {"prompts", "on_malformed"});
   c.prompts_path = d.str("prompts", "");

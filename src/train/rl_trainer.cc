@@ -132,6 +132,7 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
 
   run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada rl",
                      [&] { return load_master_weights(cfg_.init_from, mcfg); });
+  run_.tokenizer_dir = enc_->tokenizer_dir();
   // The frozen reference is the initial model, also after a resume.
   if (cfg_.unigrpo.beta > 0 && cfg_.unigrpo.kl_reference == KlReference::Ref)
     ref_ = load_master_weights(cfg_.init_from, mcfg);

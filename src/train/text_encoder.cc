@@ -1,8 +1,9 @@
 #include "train/text_encoder.h"
 
+#include <filesystem>
 #include <string_view>
 
-#include "tokenizer/prompts.h"
+#include "model/special_tokens.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mmada::train {
@@ -65,20 +66,39 @@ std::string ByteEncoder::decode(const std::vector<int64_t>& ids) const {
   return out;
 }
 
-LladaEncoder::LladaEncoder(const std::string& dir)
-    : tok_(std::make_unique<Tokenizer>(Tokenizer::load(dir))) {}
-LladaEncoder::~LladaEncoder() = default;
+TokenizerEncoder::TokenizerEncoder(const std::string& dir)
+    : tok_(std::make_unique<Tokenizer>(Tokenizer::load(dir))), dir_(dir) {
+  const SpecialTokens t = SpecialTokens::from_tokenizer(*tok_);
+  tokens_.bos = t.bos;
+  tokens_.eos = t.eos;
+  tokens_.mask = t.mask;
+  tokens_.end_header = t.end_header;
+  tokens_.t2i = t.t2i;
+  tokens_.mmu = t.mmu;
+  tokens_.soi = t.soi;
+  tokens_.eoi = t.eoi;
+  tokens_.ipad = t.ipad;
+}
+TokenizerEncoder::~TokenizerEncoder() = default;
 
-std::vector<int64_t> LladaEncoder::encode(const std::string& text) const {
+std::vector<int64_t> TokenizerEncoder::encode(const std::string& text) const {
   return tok_->encode(text, /*add_special_tokens=*/false);
 }
-std::string LladaEncoder::decode(const std::vector<int64_t>& ids) const { return tok_->decode(ids); }
-int64_t LladaEncoder::vocab_size() const { return mmada_tokens::kVocabRows; }
-int64_t LladaEncoder::image_code_offset() const { return mmada_tokens::kImageCodeOffset; }
+std::string TokenizerEncoder::decode(const std::vector<int64_t>& ids) const { return tok_->decode(ids); }
+int64_t TokenizerEncoder::vocab_size() const {
+  const int64_t n = int64_t(tok_->size());
+  return n == mmada_tokens::kImageCodeOffset ? mmada_tokens::kVocabRows : n;
+}
+int64_t TokenizerEncoder::image_code_offset() const { return int64_t(tok_->size()); }
 
 std::unique_ptr<TextEncoder> make_text_encoder(const std::string& spec) {
   if (spec == "byte") return std::make_unique<ByteEncoder>();
-  return std::make_unique<LladaEncoder>(spec);
+  return std::make_unique<TokenizerEncoder>(spec);
+}
+
+std::string default_tokenizer_spec(const std::string& init_from) {
+  return !init_from.empty() && std::filesystem::exists(std::filesystem::path(init_from) / "tokenizer.json") ? init_from
+                                                                                                              : "byte";
 }
 
 }  // namespace mmada::train

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "train/json_section.h"
 #include "train/run_settings.h"
+#include "train/text_encoder.h"
 
 namespace mmada::train {
 
@@ -48,7 +49,7 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
                   "\" conflicts with \"init_from\" (the shape comes from its config.json)");
   }
   c.init_std = m.num("init_std", 0.02, 0, 10, true);
-  c.tokenizer = top.str("tokenizer", "byte");
+  c.tokenizer = top.str("tokenizer", default_tokenizer_spec(c.init_from));
 
   const Section d = top.sub("data", {"lm", "images", "on_malformed"});
   c.on_malformed = d.str("on_malformed", "stop", {"skip", "stop"}) == "skip" ? OnMalformed::Skip
@@ -73,7 +74,7 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
   }
   if (d.has("images")) {
     const Section s = d.sub("images", {"path", "vq", "split", "limit", "image_size", "cache_dir",
-                                       "captions", "questions", "class_names"});
+                                       "captions", "caption_groups", "questions", "class_names"});
     ImageSourceSpec& im = c.images;
     c.has_images = true;
     im.path = s.str("path", "");
@@ -101,6 +102,32 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
     im.captions = strings("captions", true);
     im.questions = strings("questions", false);
     im.class_names = strings("class_names", false);
+    if (s.has("caption_groups")) {
+      const json& a = s.j["caption_groups"];
+      MMADA_CHECK(a.is_array(), s.where,
+                  ".caption_groups must be an array of {\"labels\": [first, last], \"captions\": [...]}");
+      for (const json& g : a) {
+        const std::string gw = s.where + ".caption_groups[" + std::to_string(im.caption_groups.size()) + "]";
+        const Section gs(g, gw, {"labels", "captions"});  // an object with these keys only
+        const json& l = g.contains("labels") ? g["labels"] : json();
+        MMADA_CHECK(l.is_array() && l.size() == 2 && l[0].is_number_integer() && l[1].is_number_integer() &&
+                        l[0].get<int64_t>() >= 0 && l[0].get<int64_t>() <= l[1].get<int64_t>(),
+                    gw, ".labels must be [first, last] with 0 <= first <= last, got ", l.dump());
+        ImageSourceSpec::CaptionGroup cg;
+        cg.first = l[0].get<int64_t>();
+        cg.last = l[1].get<int64_t>();
+        for (const ImageSourceSpec::CaptionGroup& o : im.caption_groups)
+          MMADA_CHECK(cg.last < o.first || cg.first > o.last, gw, ".labels ", l.dump(), " overlap another group's");
+        const json& t = g.contains("captions") ? g["captions"] : json();
+        MMADA_CHECK(t.is_array() && !t.empty(), gw, ".captions must be a non-empty array of templates");
+        for (const json& e : t) {
+          MMADA_CHECK(e.is_string() && e.get<std::string>().find("{name}") != std::string::npos, gw,
+                      ".captions: template ", e.dump(), " is not a string with {name}");
+          cg.templates.push_back(e.get<std::string>());
+        }
+        im.caption_groups.push_back(std::move(cg));
+      }
+    }
   }
 
   const Section b = top.sub("batch", {"rows_t2i", "rows_lm", "rows_mmu", "text_slots",

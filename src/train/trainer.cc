@@ -84,6 +84,7 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
     return cfg_.init_from.empty() ? random_init(mcfg, cfg_.init_std, cfg_.run.seed)
                                   : load_master_weights(cfg_.init_from, mcfg);
   });
+  run_.tokenizer_dir = enc_->tokenizer_dir();
 }
 
 Trainer::~Trainer() = default;

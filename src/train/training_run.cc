@@ -25,7 +25,7 @@ TrainingRun::TrainingRun(const ModelConfig& m, const OptimConfig& optim, const R
 }
 
 void TrainingRun::save() {
-  save_checkpoint(checkpoint_dir(), mcfg, params, settings.save_dtype, opt.get(), &state);
+  save_checkpoint(checkpoint_dir(), mcfg, params, settings.save_dtype, opt.get(), &state, tokenizer_dir);
 }
 
 }  // namespace mmada::train

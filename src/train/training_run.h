@@ -54,6 +54,7 @@ class TrainingRun {
 
   ModelConfig mcfg;
   RunSettings settings;
+  std::string tokenizer_dir;  // copied into every checkpoint ("" = none, the byte encoder)
   ModelWeights params, grads;
   std::unique_ptr<AdamW> opt;
   TrainerState state;

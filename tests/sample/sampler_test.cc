@@ -115,7 +115,7 @@ TEST(TextSampler, SameSeedSameOutputWithTemperature) {
 }
 
 TEST(T2iLayout, MatchesPromptingSpec) {
-  const T2iRow r = build_t2i_row({500, 501}, 513, 1024, 126336);
+  const T2iRow r = build_t2i_row({500, 501}, 513, 1024, SpecialTokens{});
   ASSERT_EQ(r.ids.size(), 1539u);
   const size_t npad = 513 - 5;  // <|t2i|> BOS 500 501 EOS
   EXPECT_EQ(r.ids[npad - 1], mmada_tokens::kIPad);
@@ -128,14 +128,22 @@ TEST(T2iLayout, MatchesPromptingSpec) {
   EXPECT_EQ(r.mask[npad - 1], 0);
   EXPECT_EQ(r.mask[npad], 1);
   // The empty prompt gives [<|t2i|>, BOS, EOS] after 510 pads.
-  const T2iRow u = build_t2i_row({}, 513, 1024, 126336);
+  const T2iRow u = build_t2i_row({}, 513, 1024, SpecialTokens{});
   EXPECT_EQ(u.ids[509], mmada_tokens::kIPad);
   EXPECT_EQ(u.ids[510], mmada_tokens::kT2i);
   // Long prompts keep <|t2i|>, BOS and the first 510 text tokens, then EOS.
-  const T2iRow l = build_t2i_row(std::vector<int64_t>(600, 7), 513, 1024, 126336);
+  const T2iRow l = build_t2i_row(std::vector<int64_t>(600, 7), 513, 1024, SpecialTokens{});
   EXPECT_EQ(l.ids[0], mmada_tokens::kT2i);
   EXPECT_EQ(l.ids[511], 7);
   EXPECT_EQ(l.ids[512], mmada_tokens::kEot);
+}
+
+TEST(T2iLayout, TakesEveryIdFromTheModelsSpecialTokens) {
+  SpecialTokens tk;  // a small model's own ids
+  tk.bos = 1, tk.eos = 2, tk.mask = 3, tk.t2i = 4, tk.soi = 5, tk.eoi = 6, tk.ipad = 7;
+  const T2iRow r = build_t2i_row({40}, 6, 4, tk);
+  EXPECT_EQ(r.ids, (std::vector<int64_t>{7, 7, 4, 1, 40, 2, 5, 3, 3, 3, 3, 6}));
+  EXPECT_EQ(r.mask, (std::vector<uint8_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}));
 }
 
 }  // namespace

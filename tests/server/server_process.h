@@ -44,16 +44,21 @@ class ServerProcess {
  public:
   // Empty `error` on success; otherwise why the server did not come up.
   std::string start(const std::vector<std::string>& extra_args, bool with_vq = true) {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) return "MMADA_CLI is not set (run through ctest)";
     const std::string tiny = refdata_dir() + "/tiny";
     if (!std::filesystem::exists(tiny + "/mmada_tiny/config.json")) return "no tiny model under " + tiny;
-    port_ = free_port();
-    std::vector<std::string> args = {cli, "serve", "-m", tiny + "/mmada_tiny", "--tokenizer",
-                                     repo_root() + "/assets/llada-tokenizer", "--port", std::to_string(port_),
+    std::vector<std::string> args = {"-m", tiny + "/mmada_tiny", "--tokenizer", repo_root() + "/assets/llada-tokenizer",
                                      "--mmu-size", "64", "--precision", "f32"};
     if (with_vq) args.insert(args.end(), {"--vq", tiny + "/magvitv2_tiny"});
     args.insert(args.end(), extra_args.begin(), extra_args.end());
+    return start_with(args);
+  }
+  // `mmada serve ARGS --port P` with any model.
+  std::string start_with(const std::vector<std::string>& serve_args) {
+    const char* cli = std::getenv("MMADA_CLI");
+    if (!cli || !*cli) return "MMADA_CLI is not set (run through ctest)";
+    port_ = free_port();
+    std::vector<std::string> args = {cli, "serve", "--port", std::to_string(port_)};
+    args.insert(args.end(), serve_args.begin(), serve_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

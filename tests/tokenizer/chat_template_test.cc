@@ -7,8 +7,11 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/config.h"
+#include "model/special_tokens.h"
 #include "tokenizer/prompts.h"
 #include "tokenizer/tokenizer.h"
+#include "test_util.h"
 #include "tokenizer_test_data.h"
 
 namespace mmada {
@@ -97,21 +100,59 @@ TEST(PromptBuilder, TaskTokensAreTheTokenizerReservedIds) {
   EXPECT_TRUE(std::none_of(soi.begin(), soi.end(), [](int64_t id) { return id >= 126080; }));
 }
 
+// The LLaDA tokenizer with MMaDA's config.json gives exactly the constants of mmada_tokens.h,
+// so the engine's ids for the released models do not change.
+TEST(PromptBuilder, SpecialTokensOfTheLladaTokenizerAreMMaDAs) {
+  MMADA_REQUIRE_TOKENIZER(tok);
+  using namespace mmada_tokens;
+  ModelConfig cfg;
+  cfg.vocab = kVocabRows;
+  const SpecialTokens t = SpecialTokens::from_model(cfg, *tok);
+  const SpecialTokens d;
+  EXPECT_EQ(t.bos, kSot);
+  EXPECT_EQ(t.eos, kEot);
+  EXPECT_EQ(t.pad, kEot);
+  EXPECT_EQ(t.mask, kMask);
+  EXPECT_EQ(t.start_header, kStartHeader);
+  EXPECT_EQ(t.end_header, kEndHeader);
+  EXPECT_EQ(t.eot_id, kEotId);
+  EXPECT_EQ(t.soi, kSoi);
+  EXPECT_EQ(t.eoi, kEoi);
+  EXPECT_EQ(t.t2i, kT2i);
+  EXPECT_EQ(t.mmu, kMmu);
+  EXPECT_EQ(t.r2i, kR2i);
+  EXPECT_EQ(t.ipad, kIPad);
+  EXPECT_EQ(t.image_code_offset, kImageCodeOffset);
+  EXPECT_EQ(t.codebook_size, kCodebookSize);
+  EXPECT_EQ(t.vocab_rows, kVocabRows);
+  EXPECT_EQ(d.start_header, t.start_header);  // the defaults are the same values
+  EXPECT_EQ(d.image_code_offset, t.image_code_offset);
+  // A config.json whose mask disagrees with the tokenizer's <|mdm_mask|> is refused.
+  cfg.mask_token_id = 5;
+  EXPECT_THROW(SpecialTokens::from_model(cfg, *tok), Error);
+  // A vocabulary too small for MMaDA's ids names the token that does not fit.
+  cfg.mask_token_id = kMask;
+  cfg.vocab = 126340;
+  const std::string err = test::error_of([&] { SpecialTokens::from_model(cfg, *tok); });
+  EXPECT_NE(err.find("<|start_header_id|>"), std::string::npos) << err;
+}
+
 TEST(PromptBuilder, MmuFormats) {
   MMADA_REQUIRE_TOKENIZER(tok);
   using namespace mmada_tokens;
+  const SpecialTokens tk = SpecialTokens::from_tokenizer(*tok);
   const Ids codes = {0, 5, 8191};
   const Ids prefix = {kMmu, kSoi, 126349, 126354, 134540, kEoi};
   const std::string q = "Please describe this image in detail.";
 
-  EXPECT_EQ(mmu_prompt(*tok, codes, q, MmuPromptFormat::AppDemo), concat({prefix, text_chat_prompt(*tok, {{"user", q}})}));
-  EXPECT_EQ(mmu_prompt(*tok, {}, q, MmuPromptFormat::AppDemo), text_chat_prompt(*tok, {{"user", q}}));
+  EXPECT_EQ(mmu_prompt(*tok, tk, codes, q, MmuPromptFormat::AppDemo), concat({prefix, text_chat_prompt(*tok, {{"user", q}})}));
+  EXPECT_EQ(mmu_prompt(*tok, tk, {}, q, MmuPromptFormat::AppDemo), text_chat_prompt(*tok, {{"user", q}}));
 
-  const Ids b = mmu_prompt(*tok, codes, "What is 2+2?", MmuPromptFormat::InferenceMmu);
+  const Ids b = mmu_prompt(*tok, tk, codes, "What is 2+2?", MmuPromptFormat::InferenceMmu);
   EXPECT_EQ(b, concat({prefix, {126080, 126346, 3840, 126347, 198, 198, 2372, 341, 220, 17, 10, 17, 30, 126348, 126346,
                                 598, 10450, 126347, 198, 198}}));
 
-  const Ids c = mmu_prompt(*tok, codes, q, MmuPromptFormat::TrainingFormat);
+  const Ids c = mmu_prompt(*tok, tk, codes, q, MmuPromptFormat::TrainingFormat);
   const Ids c_text = tok->encode("<|start_header_id|>user<|end_header_id|>\n" + q +
                                  "<eot_id><|start_header_id|>assistant<|end_header_id|>\n");
   EXPECT_EQ(c, concat({prefix, {kSot}, c_text}));
@@ -119,15 +160,16 @@ TEST(PromptBuilder, MmuFormats) {
   EXPECT_EQ(std::count(c.begin(), c.end(), int64_t{126348}), 0);  // "<eot_id>" stays plain text
   EXPECT_EQ(c_text.front(), 126346);
 
-  const Ids thinking = mmu_prompt(*tok, codes, with_thinking_prefix("Why?"), MmuPromptFormat::AppDemo);
+  const Ids thinking = mmu_prompt(*tok, tk, codes, with_thinking_prefix("Why?"), MmuPromptFormat::AppDemo);
   EXPECT_EQ(thinking, concat({prefix, text_chat_prompt(*tok, {{"user", with_thinking_prefix("Why?")}})}));
 }
 
 TEST(PromptBuilder, RejectsBadImageCodes) {
   MMADA_REQUIRE_TOKENIZER(tok);
-  EXPECT_THROW(mmu_prompt(*tok, Ids{8192}, "q", MmuPromptFormat::AppDemo), Error);
-  EXPECT_THROW(mmu_prompt(*tok, Ids{-1}, "q", MmuPromptFormat::AppDemo), Error);
-  EXPECT_EQ(image_code_to_id(8191), 134540);
+  const SpecialTokens tk = SpecialTokens::from_tokenizer(*tok);
+  EXPECT_THROW(mmu_prompt(*tok, tk, Ids{8192}, "q", MmuPromptFormat::AppDemo), Error);
+  EXPECT_THROW(mmu_prompt(*tok, tk, Ids{-1}, "q", MmuPromptFormat::AppDemo), Error);
+  EXPECT_EQ(tk.image_id(8191), 134540);
 }
 
 }  // namespace

@@ -6,14 +6,10 @@
 #include <memory>
 #include <string>
 
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mmada::test {
-
-inline std::string refdata_dir() {
-  const char* env = std::getenv("MMADA_REFDATA");
-  return env && *env ? env : "../shared/refdata";
-}
 
 inline std::string tokenizer_dir() {
   const char* env = std::getenv("MMADA_TOKENIZER_DIR");

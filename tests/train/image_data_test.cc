@@ -2,9 +2,11 @@
 // a mixed t2i + lm + mmu training run, the evaluation's plumbing, and config errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -135,6 +137,37 @@ TEST(ImageData, CaptionsQuestionsAndAnswerMatching) {
   fs::remove_all(dir);
 }
 
+// Two image sources in one label space (Fashion-MNIST 0-9, digits 10-19, docs/data.md): a
+// caption group gives labels 5..9 of this set their own templates.
+TEST(ImageData, CaptionGroupsGiveTheirLabelsOwnTemplates) {
+  const fs::path dir = temp_dir("groups");
+  write_dataset(dir, "train", 10);
+  ImageSourceSpec spec = spec_for(dir);
+  spec.class_names = {"c0", "c1", "c2", "c3", "c4", "digit 5", "digit 6", "digit 7", "digit 8", "digit 9"};
+  spec.captions = {"a photo of a {name}"};
+  spec.caption_groups = {{5, 9, {"draw the {name}", "the {name}, handwritten"}}};
+  EXPECT_EQ(caption_templates(spec, 4), spec.captions);
+  EXPECT_EQ(caption_templates(spec, 7), spec.caption_groups[0].templates);
+  const ByteEncoder enc;
+  const ImageTaskData data(tokenize_images(spec), spec, enc);
+  const CounterRng rng{5};
+  std::set<std::string> seen;
+  for (int64_t r = 0; r < 40; ++r) {
+    const CleanRow t = data.t2i(rng, 0, r, 32, 0.0, enc.tokens());
+    std::vector<int64_t> text;  // the caption's bytes, without [iPAD] <|t2i|> BOS … EOS
+    std::copy_if(t.ids.begin(), t.ids.begin() + 33, std::back_inserter(text), [](int64_t id) { return id < 256; });
+    const std::string cap = enc.decode(text);
+    const int64_t cls = class_named_in(cap, data.class_names());
+    ASSERT_GE(cls, 0) << cap;
+    EXPECT_EQ(cap.starts_with("a photo of a "), cls < 5) << cap;
+    seen.insert(cap.substr(0, cap.find(' ')));
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"a", "draw", "the"}));  // every template was drawn
+  spec.caption_groups[0].last = 10;  // beyond the ten class names
+  EXPECT_THROW(ImageTaskData(tokenize_images(spec), spec, enc), Error);
+  fs::remove_all(dir);
+}
+
 TEST(ImageData, CodeCacheHitAndKeyedMiss) {
   const fs::path dir = temp_dir("cache");
   write_dataset(dir, "train", 10);
@@ -234,6 +267,14 @@ TEST(ImageData, ConfigErrors) {
   spec_for(dir);
   EXPECT_NE(err(edit("\"text_slots\": 64", "\"text_slots\": 20")).find("too small"), std::string::npos);
   EXPECT_NE(err(edit("\"text_slots\": 64", "\"text_slots\": 64, \"image_tokens\": 16")).find("codes per"),
+            std::string::npos);
+  auto group = [&](const std::string& g) { return err(edit("\"cache_dir\"", "\"caption_groups\": " + g + ", \"cache_dir\"")); };
+  EXPECT_NE(group(R"([{"labels": [3, 1], "captions": ["x {name}"]}])").find("0 <= first <= last"), std::string::npos);
+  EXPECT_NE(group(R"([{"labels": [0, 4], "captions": ["x"]}])").find("is not a string with {name}"), std::string::npos);
+  EXPECT_NE(group(R"([{"labels": [0, 4], "captions": ["x {name}"]}, {"labels": [4, 5], "captions": ["y {name}"]}])")
+                .find("overlap"),
+            std::string::npos);
+  EXPECT_NE(group(R"([{"labels": [0, 1], "captions": ["x {name}"], "names": []}])").find("unknown key \"names\""),
             std::string::npos);
   fs::remove_all(dir);
 }

@@ -156,8 +156,10 @@ int bench_generate(const Transformer& m, const Opts& o) {
 int bench_t2i(const Transformer& m, const Opts& o, TimingBackend* timer, std::vector<std::vector<int64_t>>* ref_codes) {
   const int64_t n = (o.t2i_size / 16) * (o.t2i_size / 16), text_len = 513;
   const std::vector<int64_t> prompt = {468, 3901, 13187, 46998, 40977, 997, 268, 27028, 7339, 13};
-  const T2iRow c = build_t2i_row(prompt, text_len, n, m.config().mask_token_id);
-  const T2iRow u = build_t2i_row({}, text_len, n, m.config().mask_token_id);
+  SpecialTokens tk;  // MMaDA's ids: the bench models have MMaDA's vocabulary
+  tk.mask = m.config().mask_token_id;
+  const T2iRow c = build_t2i_row(prompt, text_len, n, tk);
+  const T2iRow u = build_t2i_row({}, text_len, n, tk);
   T2iParams base;
   base.timesteps = o.steps;
   base.guidance = o.cfg;

@@ -30,10 +30,12 @@ int run_describe(DescribeOpts& o) {
   req.messages.push_back({"user", o.prompt});
   // Read the image before loading any model, so a bad file fails fast.
   const RgbImage img = load_image(o.image);
-  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
-                                       o.f.backend, o.f.backend_options());
+  TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
+                                 o.f.backend, o.f.backend_options());
   const Magvit vq = load_vq(o.vq, tm.model->shared_backend());
   check_image_size(o.size, vq.config().downsample_factor());
+  tm.tokens.codebook_size = vq.config().codebook_size();
+  tm.tokens.check_image_codes_fit();
   const auto t0 = std::chrono::steady_clock::now();
   const Tensor pixels = preprocess_image(img, int(o.size), o.squash ? ResizeMode::Squash : ResizeMode::CropCenter);
   const Tensor codes = vq.encode(pixels);

@@ -91,21 +91,22 @@ int run_imagine(ImagineOpts& o) {
   p.cache_image = o.cache_image;
   p.validate();  // before loading anything
 
-  const TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
-                                       o.f.backend, o.f.backend_options());
+  TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
+                                 o.f.backend, o.f.backend_options());
   const Magvit vq = load_vq(o.vq, tm.model->shared_backend(), decode_math(o.vq_exact));
   check_image_size(o.size, vq.config().downsample_factor());
   const ModelConfig& mc = tm.model->config();
-  p.codebook = vq.config().codebook_size();
-  p.mask_id = mc.mask_token_id;
+  tm.tokens.codebook_size = vq.config().codebook_size();
+  tm.tokens.check_image_codes_fit();
+  p.codebook = tm.tokens.codebook_size;
+  p.image_offset = tm.tokens.image_code_offset;
+  p.mask_id = tm.tokens.mask;
   p.bf16 = tm.model->precision() == Precision::BF16;
   p.validate();
-  MMADA_CHECK(p.image_offset + p.codebook <= mc.vocab, "the model's vocabulary (", mc.vocab,
-              ") has no room for ", p.codebook, " image codes at ", p.image_offset);
 
   const int64_t grid = o.size / vq.config().downsample_factor(), N = grid * grid, B = o.batch;
-  const T2iRow cond = build_t2i_row(tm.tokenizer->encode(o.prompt), o.text_len, N, p.mask_id);
-  const T2iRow uncond = build_t2i_row(tm.tokenizer->encode(""), o.text_len, N, p.mask_id);
+  const T2iRow cond = build_t2i_row(tm.tokenizer->encode(o.prompt), o.text_len, N, tm.tokens);
+  const T2iRow uncond = build_t2i_row(tm.tokenizer->encode(""), o.text_len, N, tm.tokens);
   const int64_t L = int64_t(cond.ids.size());
   MMADA_CHECK(L <= mc.max_sequence_length, "text part ", o.text_len, " + ", N + 2,
               " image positions = ", L, " exceeds the model's max sequence length ", mc.max_sequence_length);

@@ -1,0 +1,188 @@
+// A small model with its own tokenizer, end to end through the built binary ($MMADA_CLI):
+// `mmada train-tokenizer` -> `mmada train` (t2i + lm + mmu, a few steps; the checkpoint carries
+// the tokenizer) -> generate, describe, imagine and serve on that checkpoint, and `mmada rl`
+// from it, with no --tokenizer flag and none of MMaDA's ids. Plus train-tokenizer's bad inputs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_run.h"
+#include "io/image.h"
+#include "model/config.h"
+#include "serve/base64.h"
+#include "server/server_process.h"
+#include "test_util.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
+namespace mmada {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::expect_clean_error;
+using test::run_cli;
+
+void write_idx(const fs::path& p, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> b = {0, 0, 8, uint8_t(dims.size())};
+  for (uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(d >> s));
+  b.insert(b.end(), body.begin(), body.end());
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
+
+class OwnTokenizerCli : public ::testing::Test {
+ protected:
+  std::string cli_;
+  fs::path dir_;
+  void SetUp() override {
+    const char* cli = std::getenv("MMADA_CLI");
+    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
+    cli_ = cli;
+    dir_ = fs::temp_directory_path() / ("mmada_own_tok_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+};
+
+TEST_F(OwnTokenizerCli, TrainedCheckpointRunsEveryEngineCommand) {
+  // Data: 20 synthetic 28x28 images (class k = a bar at row 2+2k), two chat lines.
+  std::vector<uint8_t> px(20 * 784, 0), lb(20);
+  for (int i = 0; i < 20; ++i) {
+    lb[size_t(i)] = uint8_t(i % 10);
+    for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
+  }
+  write_idx(dir_ / "train-images-idx3-ubyte", {20, 28, 28}, px);
+  write_idx(dir_ / "train-labels-idx1-ubyte", {20}, lb);
+  std::ofstream(dir_ / "chat.jsonl")
+      << R"({"messages":[{"role":"user","content":"What is 2+3?"},{"role":"assistant","content":"<think>2+3=5</think>5"}]})" "\n"
+      << R"({"messages":[{"role":"user","content":"What do you wear on your feet?"},{"role":"assistant","content":"a sneaker"}]})" "\n";
+  std::ofstream(dir_ / "captions.txt") << "a photo of a sneaker\ndraw a dress\nWhat is in this image? An ankle boot.\n";
+
+  auto r = run_cli(cli_ + " train-tokenizer --input " + path("chat.jsonl") + " " + path("captions.txt") +
+                   " --vocab-size 320 -o " + path("tok"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const Tokenizer tok = Tokenizer::load(path("tok"));
+  ASSERT_LE(tok.size(), 320u);
+  r = run_cli(cli_ + " make-vq -o " + path("vq") + " --levels 3 --bits 6 --res-blocks 0");  // x4, 64 codes
+  ASSERT_EQ(r.status, 0) << r.out;
+
+  const json cfg = {
+      {"model", {{"d_model", 32}, {"n_layers", 1}, {"n_heads", 2}, {"mlp_hidden", 64}}},
+      {"tokenizer", path("tok")},
+      {"data", {{"lm", {{{"path", path("chat.jsonl")}, {"format", "chat"}}}},
+                {"images", {{"path", dir_.string()}, {"vq", path("vq")}}}}},
+      {"batch", {{"rows_t2i", 1}, {"rows_lm", 1}, {"rows_mmu", 1}, {"text_slots", 64}}},
+      {"optim", {{"lr", 0.01}, {"warmup_steps", 1}}},
+      {"steps", 2},
+      {"output_dir", path("run")}};
+  std::ofstream(dir_ / "run.json") << cfg.dump();
+  r = run_cli(cli_ + " train --config " + path("run.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+
+  // The checkpoint is a complete model folder: the tokenizer files, the tokenizer's ids.
+  const std::string ck = path("run/checkpoint");
+  ASSERT_TRUE(fs::exists(ck + "/tokenizer.json"));
+  ASSERT_TRUE(fs::exists(ck + "/tokenizer_config.json"));
+  const ModelConfig mc = ModelConfig::load(ck + "/config.json");
+  EXPECT_EQ(mc.vocab, int64_t(tok.size()) + 64);  // text vocabulary, then the 64 image codes
+  EXPECT_EQ(mc.mask_token_id, tok.token_to_id("<|mdm_mask|>"));
+
+  const std::string fast = " --gen-length 8 --steps 4 --block-length 8 --precision f32";
+  r = run_cli(cli_ + " generate -m " + ck + " -p 'What is 2+3?'" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(utf8::is_valid(r.out));
+
+  // UniGRPO from the checkpoint: no "tokenizer" key, so the checkpoint's is used; the RL
+  // checkpoint carries it on.
+  const json rl = {{"model", {{"init_from", ck}}},
+                   {"data", {{"prompts", path("chat.jsonl")}}},
+                   {"rollout", {{"gen_length", 8}, {"steps", 4}}},
+                   {"unigrpo", {{"batch_size", 2}, {"group_size", 2}, {"mu", 1}}},
+                   {"rewards", {{{"type", "correctness"}}, {{"type", "format"}}}},
+                   {"optim", {{"lr", 0.001}}},
+                   {"steps", 1},
+                   {"output_dir", path("rl")}};
+  std::ofstream(dir_ / "rl.json") << rl.dump();
+  r = run_cli(cli_ + " rl --config " + path("rl.json"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_TRUE(fs::exists(path("rl/checkpoint/tokenizer.json")));
+  r = run_cli(cli_ + " generate -m " + path("rl/checkpoint") + " -p 'What is 2+3?'" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
+
+  RgbImage img(28, 28);
+  for (int x = 4; x < 24; ++x) img.row(6)[x * 3] = img.row(6)[x * 3 + 1] = img.row(6)[x * 3 + 2] = 255;
+  write_png(path("in.png"), img);
+  r = run_cli(cli_ + " describe -m " + ck + " --vq " + path("vq") + " -i " + path("in.png") + " --size 32 --stats" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("-> 64 codes"), std::string::npos) << r.out;  // 32x32 at x4: the model's image layout
+
+  r = run_cli(cli_ + " imagine -m " + ck + " --vq " + path("vq") +
+              " -p 'a photo of a sneaker' --size 32 --text-len 65 --steps 3 --precision f32 -o " + path("out.png"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const RgbImage out = load_image(path("out.png"));
+  EXPECT_EQ(out.width, 32);
+  EXPECT_EQ(out.height, 32);
+
+  // A bad pairing is refused by name: a codebook larger than the vocabulary has room for.
+  r = run_cli(cli_ + " make-vq -o " + path("vq-big") + " --levels 3 --bits 8 --res-blocks 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  expect_clean_error(run_cli(cli_ + " imagine -m " + ck + " --vq " + path("vq-big") + " -p x --size 32 --steps 1"),
+                     "has no room for 256 image codes");
+
+  test::ServerProcess server;
+  const std::string err = server.start_with({"-m", ck, "--vq", path("vq"), "--mmu-size", "32", "--precision", "f32",
+                                             "--t2i-text-len", "65"});
+  ASSERT_EQ(err, "");
+  auto c = server.client();
+  const json chat = {{"messages", {{{"role", "user"}, {"content", "What is 2+3?"}}}},
+                     {"max_tokens", 8}, {"steps", 4}, {"block_length", 8}, {"seed", 1}};
+  auto res = c.Post("/v1/chat/completions", chat.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json a = json::parse(res->body);
+  EXPECT_EQ(a["object"], "chat.completion");
+  json with_image = chat;
+  with_image["messages"][0]["content"] = {
+      {{"type", "text"}, {"text", "What is 2+3?"}},
+      {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64," + serve::base64_encode(encode_png(img))}}}}};
+  res = c.Post("/v1/chat/completions", with_image.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  // 64 codes plus <|mmu|> <|soi|> <|eoi|> in front of the same chat prompt.
+  EXPECT_EQ(json::parse(res->body)["usage"]["prompt_tokens"].get<int>(), a["usage"]["prompt_tokens"].get<int>() + 67);
+  const json gen = {{"prompt", "a photo of a sneaker"}, {"size", "32x32"}, {"steps", 2}, {"seed", 3}};
+  res = c.Post("/v1/images/generations", gen.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const auto png = serve::base64_decode(json::parse(res->body)["data"][0]["b64_json"].get<std::string>(), 1 << 20);
+  ASSERT_TRUE(png.has_value());
+  const RgbImage served = decode_image(png->data(), png->size(), "reply");
+  EXPECT_EQ(served.width, 32);
+  EXPECT_EQ(served.height, 32);
+  EXPECT_TRUE(server.alive());
+}
+
+TEST_F(OwnTokenizerCli, TrainTokenizerBadInputsAreOneLineErrors) {
+  std::ofstream(dir_ / "a.txt") << "hello hello\n";
+  expect_clean_error(run_cli(cli_ + " train-tokenizer --input " + path("missing.txt") + " -o " + path("t")),
+                     "cannot open");
+  expect_clean_error(run_cli(cli_ + " train-tokenizer --input " + path("a.txt") + " --vocab-size 100 -o " + path("t")),
+                     "below the 273 tokens");
+  expect_clean_error(
+      run_cli(cli_ + " train-tokenizer --input " + path("a.txt") + " --min-frequency 0 -o " + path("t")),
+      "min frequency must be >= 1");
+  std::ofstream(dir_ / "bad.jsonl") << "{\"messages\": [{\"role\": \"user\"}]}\n";
+  expect_clean_error(run_cli(cli_ + " train-tokenizer --input " + path("bad.jsonl") + " -o " + path("t")),
+                     "bad.jsonl:1: every message needs a string \"content\"");
+}
+
+}  // namespace
+}  // namespace mmada
