@@ -26,9 +26,9 @@ class LaunchCli : public ::testing::Test {
 TEST_F(LaunchCli, RanksGetTheirVariables) {
   const test::CliResult r = run_cli(
       cli_ + " launch -n 3 -- sh -c 'echo rank=$MMADA_RANK/$MMADA_WORLD_SIZE local=$MMADA_LOCAL_RANK "
-             "id=${MMADA_LAUNCH_ID:+set}'");
+             "id=${MMADA_LAUNCH_ID:+set} omp=${OMP_NUM_THREADS:+set}'");
   ASSERT_EQ(r.status, 0) << r.out;
-  for (const char* want : {"rank=0/3 local=0 id=set", "rank=1/3 local=1 id=set", "rank=2/3 local=2 id=set"})
+  for (const char* want : {"rank=0/3 local=0 id=set omp=set", "rank=1/3 local=1 id=set omp=set", "rank=2/3 local=2 id=set omp=set"})
     EXPECT_NE(r.out.find(want), std::string::npos) << r.out;
 }
 

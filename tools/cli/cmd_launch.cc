@@ -1,11 +1,14 @@
 // mmada launch -n N -- COMMAND...: runs N copies of COMMAND as the ranks of one data-parallel
 // job on this machine (MMADA_RANK, MMADA_WORLD_SIZE, MMADA_LOCAL_RANK, MMADA_LAUNCH_ID set for
 // each), waits for all; if one fails the others are stopped. The same variables mpirun's
-// OMPI_COMM_WORLD_* give (train/communicator.h), without needing OpenMPI.
+// OMPI_COMM_WORLD_* give (train/communicator.h), without needing OpenMPI. Unless
+// OMP_NUM_THREADS is set, each rank gets an equal share of the cores for its OpenMP threads:
+// N processes each spinning a thread per core slowed a 2-GPU run's steps 2x (docs/multi-gpu.md).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +32,8 @@ Command launch_cmd("launch", "Run N ranks of a data-parallel command on this mac
                        MMADA_CHECK(*n >= 1 && *n <= 1024, "launch: -n ", *n, " must be in [1, 1024]");
                        const std::string id = std::to_string(getpid()) + "x" +
                            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+                       const long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+                       const std::string threads = std::to_string(std::max(1L, cores / *n));
                        std::vector<pid_t> kids;
                        for (int r = 0; r < *n; ++r) {
                          const pid_t pid = fork();
@@ -38,6 +43,7 @@ Command launch_cmd("launch", "Run N ranks of a data-parallel command on this mac
                            setenv("MMADA_LOCAL_RANK", std::to_string(r).c_str(), 1);
                            setenv("MMADA_WORLD_SIZE", std::to_string(*n).c_str(), 1);
                            setenv("MMADA_LAUNCH_ID", id.c_str(), 1);
+                           setenv("OMP_NUM_THREADS", threads.c_str(), 0);  // 0: keep the user's
                            std::vector<char*> argv;
                            for (std::string& a : *cmd) argv.push_back(a.data());
                            argv.push_back(nullptr);
