@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "train/adamw_math.h"
 #include "train/train_model.h"
 
 namespace mmada::train {
@@ -40,6 +41,12 @@ double clip_grad_norm(const ModelConfig& cfg, ModelWeights& grads, double max_no
   return norm;
 }
 
+float decay_shrink(const OptimConfig& c, TensorRole role, double lr) {
+  const bool decay =
+      !(c.no_decay_norms_embeddings && (role == TensorRole::Norm || role == TensorRole::Embedding));
+  return decay ? float(1.0 - lr * c.weight_decay) : 1.0f;
+}
+
 void zero_grads(const ModelConfig& cfg, ModelWeights& grads) {
   for (const TensorSlot& s : slots(cfg, grads))
     std::fill_n(s.tensor->ptr<float>(), s.tensor->numel(), 0.0f);
@@ -50,30 +57,20 @@ AdamW::AdamW(const ModelConfig& cfg, const OptimConfig& oc)
 
 void AdamW::step(ModelWeights& params, ModelWeights& grads, double lr) {
   ++steps_;
-  const double bc1 = 1 - std::pow(oc_.beta1, double(steps_));
-  const double bc2 = 1 - std::pow(oc_.beta2, double(steps_));
-  const float b1 = float(oc_.beta1), b2 = float(oc_.beta2), step_size = float(lr / bc1),
-              bc2_sqrt = float(std::sqrt(bc2)), eps = float(oc_.eps);
+  const AdamWCoeffs c = adamw_coeffs(oc_.beta1, oc_.beta2, oc_.eps, steps_, lr);
   const std::vector<TensorSlot> P = slots(cfg_, params), G = slots(cfg_, grads),
                                 M = slots(cfg_, m_), V = slots(cfg_, v_);
   for (size_t t = 0; t < P.size(); ++t) {
     MMADA_CHECK(P[t].tensor->dtype == DType::F32 && G[t].tensor->dtype == DType::F32,
                 "AdamW: ", P[t].name, " must be float32 (master weights)");
-    const bool decay = !(oc_.no_decay_norms_embeddings &&
-                         (P[t].role == TensorRole::Norm || P[t].role == TensorRole::Embedding));
-    const float shrink = decay ? float(1.0 - lr * oc_.weight_decay) : 1.0f;
+    const float shrink = decay_shrink(oc_, P[t].role, lr);
     float* p = P[t].tensor->ptr<float>();
     const float* g = G[t].tensor->ptr<float>();
     float* m = M[t].tensor->ptr<float>();
     float* v = V[t].tensor->ptr<float>();
     const int64_t n = P[t].tensor->numel();
 #pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      p[i] *= shrink;
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
-    }
+    for (int64_t i = 0; i < n; ++i) adamw_update(p[i], g[i], m[i], v[i], c, shrink);
   }
 }
 

@@ -28,6 +28,10 @@ double lr_at(const OptimConfig& c, int64_t step);
 // norm before clipping.
 double clip_grad_norm(const ModelConfig& cfg, ModelWeights& grads, double max_norm);
 
+// The decoupled weight-decay factor of a tensor of this role: 1 − lr·wd, or 1 for the
+// no-decay groups (norms and wte) when no_decay_norms_embeddings is set.
+float decay_shrink(const OptimConfig& c, TensorRole role, double lr);
+
 // Sets every gradient to zero.
 void zero_grads(const ModelConfig& cfg, ModelWeights& grads);
 

@@ -133,6 +133,8 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada rl",
                      [&] { return load_master_weights(cfg_.init_from, mcfg); });
   run_.tokenizer_dir = enc_->tokenizer_dir();
+  MMADA_CHECK(run_.dist.world == 1, "mmada rl runs in one process (", run_.dist.world,
+              " ranks given): data-parallel RL is not implemented yet");
   // The frozen reference is the initial model, also after a resume.
   if (cfg_.unigrpo.beta > 0 && cfg_.unigrpo.kl_reference == KlReference::Ref)
     ref_ = load_master_weights(cfg_.init_from, mcfg);
@@ -161,9 +163,7 @@ RlStepRecord RlTrainer::step() {
       b.mask_mode = AttnMask::Pair;
     }
     b.rows = rows;
-    const cpu::RopeTable rope = cpu::make_rope_table(L, mcfg.head_dim(), mcfg.rope_theta);
-    Activations<float> acts;
-    const std::vector<float> logits = train_forward<float>(mcfg, run_.params, b, rope, acts);
+    const std::vector<float> logits = run_.compute().forward(b);
     Tensor t = Tensor::empty(DType::F32, {int64_t(rows.size()), mcfg.vocab});
     std::memcpy(t.ptr<float>(), logits.data(), logits.size() * sizeof(float));
     return t;
@@ -270,7 +270,7 @@ RlStepRecord RlTrainer::step() {
                                      ug.mask_sampling, tk.mask, rng_,
                                      fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(i)})));
       }
-      g.l_old.push_back(masked_logprobs<float>(mcfg, run_.params, rows, what));
+      g.l_old.push_back(masked_logprobs(mcfg, run_.compute(), rows, what));
       if (ug.beta > 0)
         g.l_ref.push_back(ug.kl_reference == KlReference::Old
                               ? g.l_old.back()
@@ -288,7 +288,7 @@ RlStepRecord RlTrainer::step() {
   int64_t tokens = 0, clipped = 0;
   double kl_sum = 0;
   for (int64_t n = 0; n < ug.mu && B > 0; ++n) {
-    zero_grads(mcfg, run_.grads);
+    run_.compute().zero_grads();
     ObjectiveSums sum;
     for (int64_t p = 0; p < NP; ++p) {
       Group& g = groups[size_t(p)];
@@ -304,9 +304,9 @@ RlStepRecord RlTrainer::step() {
       }
       const std::string what = str_cat("RL step ", s + 1, ", update ", n + 1, ", prompt \"",
                                        g.prompt->question, "\"");
-      const ObjectiveSums gs = unigrpo_group_backward<float>(
-          mcfg, run_.params, g.rows[size_t(n)], g.l_old[size_t(n)], g.l_ref[size_t(n)], rt, B, ug,
-          run_.grads, what);
+      const ObjectiveSums gs = unigrpo_group_backward(
+          mcfg, run_.compute(), g.rows[size_t(n)], g.l_old[size_t(n)], g.l_ref[size_t(n)], rt, B,
+          ug, what);
       sum.loss += gs.loss;
       sum.policy += gs.policy;
       sum.kl += gs.kl;
@@ -315,15 +315,15 @@ RlStepRecord RlTrainer::step() {
     }
     MMADA_CHECK(std::isfinite(sum.loss), "non-finite UniGRPO loss at RL step ", s + 1, ", update ",
                 n + 1, "; stopped, the last good checkpoint is ", checkpoint_dir());
-    rec.grad_norm = clip_grad_norm(mcfg, run_.grads, cfg_.optim.grad_clip);
+    rec.grad_norm = run_.compute().reduce_and_clip();
     MMADA_CHECK(std::isfinite(rec.grad_norm), "non-finite gradient norm at RL step ", s + 1,
                 ", update ", n + 1, "; stopped, the last good checkpoint is ", checkpoint_dir());
-    const int64_t os = run_.opt->steps();
+    const int64_t os = run_.compute().optimizer_steps();
     const OptimConfig& oc = cfg_.optim;
     rec.lr = cfg_.cosine ? lr_at(oc, os)
              : os < oc.warmup_steps ? oc.lr * double(os) / double(oc.warmup_steps)
                                     : oc.lr;
-    run_.opt->step(run_.params, run_.grads, rec.lr);
+    run_.compute().step(rec.lr);
     rec.loss += sum.loss / double(ug.mu);
     rec.policy += sum.policy / double(ug.mu);
     kl_sum += sum.kl;

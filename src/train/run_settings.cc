@@ -3,7 +3,7 @@
 namespace mmada::train {
 
 std::set<std::string> with_run_keys(std::set<std::string> section_keys) {
-  section_keys.insert({"seed", "output_dir", "save_every", "save_dtype", "resume", "log_file"});
+  section_keys.insert({"seed", "output_dir", "save_every", "save_dtype", "resume", "log_file", "device", "compute"});
   return section_keys;
 }
 
@@ -16,6 +16,11 @@ RunSettings parse_run_settings(const Section& top, const std::string& default_lo
   r.save_dtype = top.str("save_dtype", "f32", {"f32", "bf16"}) == "bf16" ? DType::BF16 : DType::F32;
   r.resume = top.boolean("resume", false);
   r.log_path = top.str("log_file", r.output_dir + "/" + default_log);
+  r.cuda = top.str("device", "cpu", {"cpu", "cuda"}) == "cuda";
+  const std::string compute = top.str("compute", r.cuda ? "bf16" : "fp32", {"fp32", "bf16"});
+  MMADA_CHECK(r.cuda || compute == "fp32", top.where,
+              ": \"compute\": \"bf16\" needs \"device\": \"cuda\" (the CPU trainer computes in fp32)");
+  r.bf16_compute = compute == "bf16";
   return r;
 }
 

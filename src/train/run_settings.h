@@ -1,5 +1,5 @@
 // The run keys `mmada train` and `mmada rl` configs share at their top level (seed, output_dir,
-// save_every, save_dtype, resume, log_file): one parser, so both read them alike.
+// save_every, save_dtype, resume, log_file, device, compute): one parser, so both read them alike.
 #pragma once
 #include <cstdint>
 #include <set>
@@ -17,6 +17,8 @@ struct RunSettings {
   DType save_dtype = DType::F32;
   bool resume = false;        // continue from <output_dir>/checkpoint if it exists
   std::string log_path;       // JSONL, default <output_dir>/<default log name>
+  bool cuda = false;          // "device": "cpu" | "cuda" (train_compute.h)
+  bool bf16_compute = false;  // "compute": "bf16" (cuda's default) | "fp32"
 
   std::string checkpoint_dir() const { return output_dir + "/checkpoint"; }
 };

@@ -94,10 +94,11 @@ StepRecord Trainer::update() {
   const ModelConfig& mcfg = run_.mcfg;
   const int64_t L = cfg_.row_length();
   const RowTokens& tk = enc_->tokens();
-  const cpu::RopeTable rope = cpu::make_rope_table(L, mcfg.head_dim(), mcfg.rope_theta);
   const double coeff[kNumTasks] = {cfg_.t2i_coeff, cfg_.lm_coeff, cfg_.mmu_coeff};
   StepRecord rec;
-  zero_grads(mcfg, run_.grads);
+  TrainCompute& tc = run_.compute();
+  Communicator& comm = tc.comm();
+  tc.zero_grads();
   int64_t tokens = 0;
   for (int64_t micro = 0; micro < cfg_.accumulation; ++micro) {
     const int64_t ms = run_.state.micro_step;
@@ -120,10 +121,14 @@ StepRecord Trainer::update() {
                          ? noise_t2i(clean[r], cfg_.image_tokens, cfg_.min_masking_rate, d, tk)
                          : noise_text(clean[r], cfg_.mask_eps, d, tk));
     }
+    // Every rank draws the same global micro-batch and its task weights; rank k runs rows
+    // [n·k/W, n·(k+1)/W), so the gradients summed over ranks are the one-process gradient.
     const std::vector<double> tw = task_weights(rows, cfg_.lm_normaliser);
+    const size_t W = size_t(comm.world()), k_rank = size_t(comm.rank());
+    const size_t first_row = rows.size() * k_rank / W, end_row = rows.size() * (k_rank + 1) / W;
 
     TrainBatch b;
-    b.B = int64_t(rows.size());
+    b.B = int64_t(end_row - first_row);
     b.L = L;
     std::vector<int64_t> labels;
     std::vector<double> weight;
@@ -131,47 +136,57 @@ StepRecord Trainer::update() {
     size_t k = 0;
     if (cfg_.rows_t2i > 0 && cfg_.t2i_pad_attention != AttnMask::None) {
       b.mask_mode = cfg_.t2i_pad_attention;  // only t2i rows have [iPAD] (real = 0)
-      for (const NoisedRow& r : rows) b.token_mask.insert(b.token_mask.end(), r.real.begin(), r.real.end());
+      for (size_t r = first_row; r < end_row; ++r)
+        b.token_mask.insert(b.token_mask.end(), rows[r].real.begin(), rows[r].real.end());
     }
     for (size_t r = 0; r < rows.size(); ++r) {
-      b.ids.insert(b.ids.end(), rows[r].ids.begin(), rows[r].ids.end());
+      const bool mine = r >= first_row && r < end_row;
+      if (mine) b.ids.insert(b.ids.end(), rows[r].ids.begin(), rows[r].ids.end());
       for (size_t j = 0; j < rows[r].positions.size(); ++j, ++k) {
-        b.rows.push_back(int64_t(r) * L + rows[r].positions[j]);
+        if (!mine) continue;
+        b.rows.push_back(int64_t(r - first_row) * L + rows[r].positions[j]);
         labels.push_back(rows[r].labels[j]);
         weight.push_back(tw[k] * coeff[int(rows[r].task)] / double(cfg_.accumulation));
         task.push_back(rows[r].task);
       }
     }
-    tokens += b.B * L;
-    if (b.rows.empty()) {  // nothing masked anywhere (possible for tiny p): no loss, no gradient
+    tokens += int64_t(rows.size()) * L;
+    if (k == 0) {  // nothing masked anywhere (possible for tiny p): no loss, no gradient
       ++run_.state.micro_step;
       continue;
     }
-    Activations<float> acts;
-    const std::vector<float> logits = train_forward<float>(mcfg, run_.params, b, rope, acts);
-    std::vector<float> dlogits(logits.size());
-    std::vector<double> ce(b.rows.size());
-    const double loss = cross_entropy<float>(logits.data(), labels.data(), weight.data(),
-                                             int64_t(b.rows.size()), mcfg.vocab,
-                                             cfg_.label_smoothing, dlogits.data(), ce.data());
+    // This rank's loss and per-task losses, then summed over the ranks.
+    double sums[1 + kNumTasks] = {0, 0, 0, 0};
+    std::vector<float> dlogits;
+    if (!b.rows.empty()) {
+      const std::vector<float> logits = tc.forward(b);
+      dlogits.resize(logits.size());
+      std::vector<double> ce(b.rows.size());
+      sums[0] = cross_entropy<float>(logits.data(), labels.data(), weight.data(),
+                                     int64_t(b.rows.size()), mcfg.vocab, cfg_.label_smoothing,
+                                     dlogits.data(), ce.data());
+      for (size_t i = 0; i < ce.size(); ++i) {
+        const int t = int(task[i]);
+        if (coeff[t] > 0) sums[1 + t] += weight[i] * ce[i] / coeff[t];
+      }
+    }
+    comm.all_reduce_sum(sums, 1 + kNumTasks);
+    const double loss = sums[0];
     if (!std::isfinite(loss))
       fail("non-finite loss (", loss, ") at step ", run_.state.step + 1, ", micro-step ", ms,
            cfg_.rows_lm > 0 ? " (lm source " + cfg_.lm_sources[source].path + ")" : std::string(),
            "; training stopped, the last good checkpoint is ", checkpoint_dir());
-    for (size_t i = 0; i < ce.size(); ++i) {
-      const int t = int(task[i]);
-      if (coeff[t] > 0) rec.task_loss[t] += weight[i] * ce[i] / coeff[t];
-    }
+    for (int t = 0; t < kNumTasks; ++t) rec.task_loss[t] += sums[1 + t];
     rec.loss += loss;
-    train_backward<float>(mcfg, run_.params, b, rope, acts, dlogits, run_.grads);
+    if (!b.rows.empty()) tc.backward(dlogits);
     ++run_.state.micro_step;
   }
-  rec.grad_norm = clip_grad_norm(mcfg, run_.grads, cfg_.optim.grad_clip);
+  rec.grad_norm = tc.reduce_and_clip();
   MMADA_CHECK(std::isfinite(rec.grad_norm), "non-finite gradient norm at step ", run_.state.step + 1,
               " (micro-steps ", run_.state.micro_step - cfg_.accumulation, "..", run_.state.micro_step - 1,
               "); training stopped, the last good checkpoint is ", checkpoint_dir());
-  rec.lr = lr_at(cfg_.optim, run_.opt->steps());
-  run_.opt->step(run_.params, run_.grads, rec.lr);
+  rec.lr = lr_at(cfg_.optim, tc.optimizer_steps());
+  tc.step(rec.lr);
   rec.step = ++run_.state.step;
   rec.step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rec.tokens_per_s = double(tokens) / std::max(1e-9, rec.step_seconds);

@@ -40,7 +40,10 @@ class Trainer {
   const TrainConfig& config() const { return cfg_; }
   const TextEncoder& encoder() const { return *enc_; }
   const ImageTaskData* image_data() const { return images_.get(); }
+  // The host weights; with device cuda they are current after run() (its last checkpoint).
   ModelWeights& params() { return run_.params; }
+  // False on data-parallel ranks other than 0: they write no log, checkpoint or evaluation.
+  bool writes_files() const { return run_.writes_files(); }
   const TrainerState& state() const { return run_.state; }
   std::string checkpoint_dir() const { return run_.checkpoint_dir(); }
   void save() { run_.save(); }

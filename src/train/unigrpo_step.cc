@@ -20,8 +20,29 @@ struct GroupForward {
   cpu::RopeTable rope;
 };
 
+// The network behind a group's forward and backward: host weights (train_model.h, any T) or a
+// TrainCompute (float; the CPU or the GPU).
 template <class T>
-void run_forward(const ModelConfig& cfg, const ModelWeights& w, const std::vector<MaskedRow>& rows,
+struct HostNet {
+  const ModelConfig& cfg;
+  const ModelWeights& w;
+  ModelWeights* grads;
+  std::vector<T> forward(GroupForward<T>& f) const {
+    f.rope = cpu::make_rope_table(f.batch.L, cfg.head_dim(), cfg.rope_theta);
+    return train_forward<T>(cfg, w, f.batch, f.rope, f.acts);
+  }
+  void backward(GroupForward<T>& f) const {
+    train_backward<T>(cfg, w, f.batch, f.rope, f.acts, f.dlogits, *grads);
+  }
+};
+struct ComputeNet {
+  TrainCompute& tc;
+  std::vector<float> forward(GroupForward<float>& f) const { return tc.forward(f.batch); }
+  void backward(GroupForward<float>& f) const { tc.backward(f.dlogits); }
+};
+
+template <class T, class Net>
+void run_forward(const ModelConfig& cfg, const Net& net, const std::vector<MaskedRow>& rows,
                  const std::string& what, GroupForward<T>& f) {
   MMADA_CHECK(!rows.empty(), what, ": no rows");
   const int64_t L = int64_t(rows[0].ids.size());
@@ -37,8 +58,7 @@ void run_forward(const ModelConfig& cfg, const ModelWeights& w, const std::vecto
   }
   const int64_t R = int64_t(f.labels.size());
   if (R == 0) return;
-  f.rope = cpu::make_rope_table(L, cfg.head_dim(), cfg.rope_theta);
-  const std::vector<T> logits = train_forward<T>(cfg, w, f.batch, f.rope, f.acts);
+  const std::vector<T> logits = net.forward(f);
   f.dlogits.resize(logits.size());
   std::vector<double> ce(static_cast<size_t>(R)), ones(static_cast<size_t>(R), 1.0);
   cross_entropy<T>(logits.data(), f.labels.data(), ones.data(), R, cfg.vocab, 0.0,
@@ -51,27 +71,14 @@ void run_forward(const ModelConfig& cfg, const ModelWeights& w, const std::vecto
   }
 }
 
-}  // namespace
-
-template <class T>
-std::vector<double> masked_logprobs(const ModelConfig& cfg, const ModelWeights& w,
-                                    const std::vector<MaskedRow>& rows, const std::string& what) {
-  GroupForward<T> f;
-  run_forward<T>(cfg, w, rows, what, f);
-  return f.l;
-}
-
-template <class T>
-ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, const ModelWeights& w,
-                                     const std::vector<MaskedRow>& rows,
-                                     const std::vector<double>& l_old,
-                                     const std::vector<double>& l_ref,
-                                     std::vector<ResponseTokens>& tokens, int64_t B,
-                                     const UniGrpoConfig& c, ModelWeights& grads,
-                                     const std::string& what) {
+template <class T, class Net>
+ObjectiveSums group_backward(const ModelConfig& cfg, const Net& net,
+                             const std::vector<MaskedRow>& rows, const std::vector<double>& l_old,
+                             const std::vector<double>& l_ref, std::vector<ResponseTokens>& tokens,
+                             int64_t B, const UniGrpoConfig& c, const std::string& what) {
   MMADA_CHECK(tokens.size() == rows.size(), what, ": one ResponseTokens per row");
   GroupForward<T> f;
-  run_forward<T>(cfg, w, rows, what, f);
+  run_forward<T>(cfg, net, rows, what, f);
   MMADA_CHECK(l_old.size() == f.l.size() && (c.beta == 0 || l_ref.size() == f.l.size()), what,
               ": recorded old/ref log-probabilities do not match the masked tokens");
   size_t k = 0;
@@ -95,8 +102,45 @@ ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, const ModelWeights&
     T* d = f.dlogits.data() + int64_t(r) * V;
     for (int64_t v = 0; v < V; ++v) d[v] *= scale;
   }
-  train_backward<T>(cfg, w, f.batch, f.rope, f.acts, f.dlogits, grads);
+  net.backward(f);
   return s;
+}
+
+}  // namespace
+
+template <class T>
+std::vector<double> masked_logprobs(const ModelConfig& cfg, const ModelWeights& w,
+                                    const std::vector<MaskedRow>& rows, const std::string& what) {
+  GroupForward<T> f;
+  run_forward<T>(cfg, HostNet<T>{cfg, w, nullptr}, rows, what, f);
+  return f.l;
+}
+
+std::vector<double> masked_logprobs(const ModelConfig& cfg, TrainCompute& tc,
+                                    const std::vector<MaskedRow>& rows, const std::string& what) {
+  GroupForward<float> f;
+  run_forward<float>(cfg, ComputeNet{tc}, rows, what, f);
+  return f.l;
+}
+
+template <class T>
+ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, const ModelWeights& w,
+                                     const std::vector<MaskedRow>& rows,
+                                     const std::vector<double>& l_old,
+                                     const std::vector<double>& l_ref,
+                                     std::vector<ResponseTokens>& tokens, int64_t B,
+                                     const UniGrpoConfig& c, ModelWeights& grads,
+                                     const std::string& what) {
+  return group_backward<T>(cfg, HostNet<T>{cfg, w, &grads}, rows, l_old, l_ref, tokens, B, c, what);
+}
+
+ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, TrainCompute& tc,
+                                     const std::vector<MaskedRow>& rows,
+                                     const std::vector<double>& l_old,
+                                     const std::vector<double>& l_ref,
+                                     std::vector<ResponseTokens>& tokens, int64_t B,
+                                     const UniGrpoConfig& c, const std::string& what) {
+  return group_backward<float>(cfg, ComputeNet{tc}, rows, l_old, l_ref, tokens, B, c, what);
 }
 
 template std::vector<double> masked_logprobs<float>(const ModelConfig&, const ModelWeights&,

@@ -7,6 +7,7 @@
 
 #include "model/config.h"
 #include "model/weights.h"
+#include "train/train_compute.h"
 #include "train/unigrpo.h"
 
 namespace mmada::train {
@@ -29,5 +30,16 @@ ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, const ModelWeights&
                                      std::vector<ResponseTokens>& tokens, int64_t batch_responses,
                                      const UniGrpoConfig& c, ModelWeights& grads,
                                      const std::string& what);
+
+// The same through a TrainCompute (the training loop's CPU or GPU engine; float): the
+// forward under its current weights, the backward accumulated into its gradients.
+std::vector<double> masked_logprobs(const ModelConfig& cfg, TrainCompute& tc,
+                                    const std::vector<MaskedRow>& rows, const std::string& what);
+ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, TrainCompute& tc,
+                                     const std::vector<MaskedRow>& rows,
+                                     const std::vector<double>& l_old,
+                                     const std::vector<double>& l_ref,
+                                     std::vector<ResponseTokens>& tokens, int64_t batch_responses,
+                                     const UniGrpoConfig& c, const std::string& what);
 
 }  // namespace mmada::train

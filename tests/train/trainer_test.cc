@@ -13,6 +13,7 @@
 #include "train/checkpoint.h"
 #include "train/train_model.h"
 #include "train/trainer.h"
+#include "test_util.h"
 
 namespace mmada::train {
 namespace {
@@ -136,6 +137,33 @@ TEST(Trainer, ConfigRejectsUnknownKeysAndImpossibleValues) {
   bad = config_json(dir);
   bad.replace(bad.find("\"rows_lm\": 2"), 12, "\"rows_t2i\": 2");
   EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);  // t2i rows without data.images
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, DeviceAndComputeKeys) {
+  const fs::path dir = temp_dir("device");
+  using test::error_of;
+  EXPECT_NE(error_of([&] { TrainConfig::from_json_text(config_json(dir, R"(, "device": "gpu")"), "r"); })
+                .find("device"), std::string::npos);
+  EXPECT_NE(error_of([&] { TrainConfig::from_json_text(config_json(dir, R"(, "compute": "fp16")"), "r"); })
+                .find("compute"), std::string::npos);
+  EXPECT_NE(error_of([&] { TrainConfig::from_json_text(config_json(dir, R"(, "compute": "bf16")"), "r"); })
+                .find("needs \"device\": \"cuda\""), std::string::npos);
+  const TrainConfig cpu = TrainConfig::from_json_text(config_json(dir, R"(, "device": "cpu", "compute": "fp32")"), "r");
+  EXPECT_FALSE(cpu.run.cuda);
+  const TrainConfig gpu = TrainConfig::from_json_text(config_json(dir, R"(, "device": "cuda")"), "r");
+  EXPECT_TRUE(gpu.run.cuda);
+  EXPECT_TRUE(gpu.run.bf16_compute);  // cuda's default
+#ifndef MMADA_WITH_CUDA
+  EXPECT_NE(error_of([&] { Trainer(gpu).run(); }).find("CUDA build"), std::string::npos);
+#endif
+  // Several ranks in the environment: only the GPU trainer runs data-parallel.
+  setenv("MMADA_WORLD_SIZE", "2", 1);
+  setenv("MMADA_RANK", "1", 1);
+  const std::string e = error_of([&] { Trainer t(cpu); });
+  unsetenv("MMADA_WORLD_SIZE");
+  unsetenv("MMADA_RANK");
+  EXPECT_NE(e.find("2 data-parallel ranks need \"device\": \"cuda\""), std::string::npos) << e;
   fs::remove_all(dir);
 }
 

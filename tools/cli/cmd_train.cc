@@ -1,4 +1,4 @@
-// mmada train --config run.json: the CPU training loop (docs/train-config.md).
+// mmada train --config run.json: the training loop on the CPU or the GPU (docs/train-config.md).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -120,7 +120,7 @@ void eval_image_modes(const train::Trainer& t, train::ImageEvalOptions opt, cons
   }
 }
 
-Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run config",
+Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parallel over GPUs) from a JSON run config",
                   [](CLI::App& sub) -> RunFn {
                     auto path = std::make_shared<std::string>();
                     auto eval = std::make_shared<std::string>();
@@ -211,6 +211,7 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                                      (long long)r.step, (long long)cfg.steps, r.loss, r.task_loss[0],
                                      r.task_loss[1], r.task_loss[2], r.lr, r.grad_norm, r.tokens_per_s, eta);
                       });
+                      if (!t.writes_files()) return 0;  // data-parallel rank > 0: rank 0 reports
                       std::fprintf(stderr, "mmada train: checkpoint in %s\n", t.checkpoint_dir().c_str());
                       evaluate();
                       return 0;
