@@ -11,8 +11,10 @@ loads them unchanged:
   OUT/t10k-images-idx3-ubyte.gz   OUT/t10k-labels-idx1-ubyte.gz
 
 Pixels are round(value * 255). Split by a rule: image i of digit d (in the package's order) is
-held out (t10k) when i % 7 == 0, about 1,430 images; the rest (about 8,570) are train. Each
-split is then shuffled with --seed, so a `limit` in the run config takes a mix of all digits.
+held out (t10k) when i % 7 == 0, about 1,430 images; the rest (about 8,570) are train
+(--heldout-every N --heldout-rest R: held out when i % N == R; the session-15 image tokenizer
+was trained with 10 and 9: 997 held out). Each split is then shuffled with --seed, so a
+`limit` in the run config takes a mix of all digits.
 
 With --fashion DIR (Debian's Fashion-MNIST) it also writes OUT/fashion-digits/: 20 classes,
 labels 0-9 Fashion-MNIST's and 10-19 the digits 0-9, --fashion-per-class images of each
@@ -97,6 +99,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fashion", help="Fashion-MNIST IDX folder (e.g. /usr/share/datasets/fashion-mnist)")
     ap.add_argument("--fashion-per-class", type=int, default=0)
+    ap.add_argument("--heldout-every", type=int, default=7, help="held out: image i of a digit with i %% N == R")
+    ap.add_argument("--heldout-rest", type=int, default=0, help="R of --heldout-every")
     args = ap.parse_args()
 
     package = args.package
@@ -113,7 +117,7 @@ def main():
     split = {"train": ([], []), "t10k": ([], [])}
     for d in range(10):
         for i, im in enumerate(digits[d]):
-            s = split["t10k" if i % 7 == 0 else "train"]
+            s = split["t10k" if i % args.heldout_every == args.heldout_rest else "train"]
             s[0].append(im)
             s[1].append(d)
     os.makedirs(args.out, exist_ok=True)
