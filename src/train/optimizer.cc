@@ -48,12 +48,24 @@ void zero_grads(const ModelConfig& cfg, ModelWeights& grads) {
 AdamW::AdamW(const ModelConfig& cfg, const OptimConfig& oc)
     : cfg_(cfg), oc_(oc), m_(zero_weights(cfg, DType::F32)), v_(zero_weights(cfg, DType::F32)) {}
 
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const OptimConfig& oc,
+                  int64_t step, double lr, bool decay) {
+  const double bc1 = 1 - std::pow(oc.beta1, double(step));
+  const double bc2 = 1 - std::pow(oc.beta2, double(step));
+  const float b1 = float(oc.beta1), b2 = float(oc.beta2), step_size = float(lr / bc1),
+              bc2_sqrt = float(std::sqrt(bc2)), eps = float(oc.eps);
+  const float shrink = decay ? float(1.0 - lr * oc.weight_decay) : 1.0f;
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] *= shrink;
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
+  }
+}
+
 void AdamW::step(ModelWeights& params, ModelWeights& grads, double lr) {
   ++steps_;
-  const double bc1 = 1 - std::pow(oc_.beta1, double(steps_));
-  const double bc2 = 1 - std::pow(oc_.beta2, double(steps_));
-  const float b1 = float(oc_.beta1), b2 = float(oc_.beta2), step_size = float(lr / bc1),
-              bc2_sqrt = float(std::sqrt(bc2)), eps = float(oc_.eps);
   const std::vector<TensorSlot> P = slots(cfg_, params), G = slots(cfg_, grads),
                                 M = slots(cfg_, m_), V = slots(cfg_, v_);
   for (size_t t = 0; t < P.size(); ++t) {
@@ -61,19 +73,8 @@ void AdamW::step(ModelWeights& params, ModelWeights& grads, double lr) {
                 "AdamW: ", P[t].name, " must be float32 (master weights)");
     const bool decay = !(oc_.no_decay_norms_embeddings &&
                          (P[t].role == TensorRole::Norm || P[t].role == TensorRole::Embedding));
-    const float shrink = decay ? float(1.0 - lr * oc_.weight_decay) : 1.0f;
-    float* p = P[t].tensor->ptr<float>();
-    const float* g = G[t].tensor->ptr<float>();
-    float* m = M[t].tensor->ptr<float>();
-    float* v = V[t].tensor->ptr<float>();
-    const int64_t n = P[t].tensor->numel();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      p[i] *= shrink;
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps);
-    }
+    adamw_update(P[t].tensor->ptr<float>(), G[t].tensor->ptr<float>(), M[t].tensor->ptr<float>(),
+                 V[t].tensor->ptr<float>(), P[t].tensor->numel(), oc_, steps_, lr, decay);
   }
 }
 

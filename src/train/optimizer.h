@@ -31,6 +31,12 @@ double clip_grad_norm(const ModelConfig& cfg, ModelWeights& grads, double max_no
 // Sets every gradient to zero.
 void zero_grads(const ModelConfig& cfg, ModelWeights& grads);
 
+// One AdamW update of one float32 tensor of n values (torch.optim.AdamW); `step` counts this
+// update (1 = the first). AdamW::step walks the model's tensor table with it; other small models
+// (the image classifier, image_classifier.h) call it on their own tensors.
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const OptimConfig& oc,
+                  int64_t step, double lr, bool decay = true);
+
 class AdamW {
  public:
   AdamW(const ModelConfig& cfg, const OptimConfig& oc);

@@ -11,6 +11,40 @@
 
 namespace mmada::train {
 
+std::set<std::string> image_source_keys() {
+  return {"path", "vq", "split", "limit", "image_size", "cache_dir", "captions", "questions", "class_names"};
+}
+
+ImageSourceSpec parse_image_source(const Section& s) {
+  ImageSourceSpec im;
+  im.path = s.str("path", "");
+  im.vq = s.str("vq", "");
+  MMADA_CHECK(!im.path.empty(), s.where, ".path (folder of IDX files) is required");
+  MMADA_CHECK(!im.vq.empty(), s.where, ".vq (MAGVIT-v2 folder, e.g. from mmada make-vq) is required");
+  im.split = s.str("split", "train");
+  im.limit = s.integer("limit", 0, 0);
+  im.image_size = s.integer("image_size", 32, 16, 4096);
+  im.cache_dir = s.str("cache_dir", "");
+  auto strings = [&](const char* k, bool need_name) {
+    std::vector<std::string> v;
+    if (!s.has(k)) return v;
+    const json& a = s.j[k];
+    MMADA_CHECK(a.is_array() && !a.empty(), s.where, ".", k, " must be a non-empty array of strings");
+    for (const json& e : a) {
+      MMADA_CHECK(e.is_string() && !e.get<std::string>().empty(), s.where, ".", k,
+                  " must hold non-empty strings, got ", e.dump());
+      MMADA_CHECK(!need_name || e.get<std::string>().find("{name}") != std::string::npos,
+                  s.where, ".", k, ": template ", e.dump(), " has no {name}");
+      v.push_back(e.get<std::string>());
+    }
+    return v;
+  };
+  im.captions = strings("captions", true);
+  im.questions = strings("questions", false);
+  im.class_names = strings("class_names", false);
+  return im;
+}
+
 TrainConfig TrainConfig::from_json_text(const std::string& text, const std::string& where) {
   json root;
   try {
@@ -72,35 +106,8 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
     }
   }
   if (d.has("images")) {
-    const Section s = d.sub("images", {"path", "vq", "split", "limit", "image_size", "cache_dir",
-                                       "captions", "questions", "class_names"});
-    ImageSourceSpec& im = c.images;
+    c.images = parse_image_source(d.sub("images", image_source_keys()));
     c.has_images = true;
-    im.path = s.str("path", "");
-    im.vq = s.str("vq", "");
-    MMADA_CHECK(!im.path.empty(), s.where, ".path (folder of IDX files) is required");
-    MMADA_CHECK(!im.vq.empty(), s.where, ".vq (MAGVIT-v2 folder, e.g. from mmada make-vq) is required");
-    im.split = s.str("split", "train");
-    im.limit = s.integer("limit", 0, 0);
-    im.image_size = s.integer("image_size", 32, 16, 4096);
-    im.cache_dir = s.str("cache_dir", "");
-    auto strings = [&](const char* k, bool need_name) {
-      std::vector<std::string> v;
-      if (!s.has(k)) return v;
-      const json& a = s.j[k];
-      MMADA_CHECK(a.is_array() && !a.empty(), s.where, ".", k, " must be a non-empty array of strings");
-      for (const json& e : a) {
-        MMADA_CHECK(e.is_string() && !e.get<std::string>().empty(), s.where, ".", k,
-                    " must hold non-empty strings, got ", e.dump());
-        MMADA_CHECK(!need_name || e.get<std::string>().find("{name}") != std::string::npos,
-                    s.where, ".", k, ": template ", e.dump(), " has no {name}");
-        v.push_back(e.get<std::string>());
-      }
-      return v;
-    };
-    im.captions = strings("captions", true);
-    im.questions = strings("questions", false);
-    im.class_names = strings("class_names", false);
   }
 
   const Section b = top.sub("batch", {"rows_t2i", "rows_lm", "rows_mmu", "text_slots",
