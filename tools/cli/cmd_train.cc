@@ -156,12 +156,12 @@ Command train_cmd("train", "Train or fine-tune a model on CPU from a JSON run co
                     sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
                         ->capture_default_str();
                     return [path, eval, eval_only, img, modes] {
+                      MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
+                                  "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
                       if (*eval_only) cfg.run.resume = true;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
-                        MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
-                                    "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                         if (!modes->text.empty() || !modes->t2i.empty() || !modes->grid.empty()) {
                           MMADA_CHECK(modes->grid.empty() || img->t2i_per_class > 0,
                                       "--eval-grid draws generated images: give --eval-t2i-per-class too");
