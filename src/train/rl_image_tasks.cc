@@ -5,6 +5,8 @@
 
 #include "backend/cpu/t2i_draw.h"
 #include "core/error.h"
+#include "io/image.h"
+#include "vq/preprocess.h"
 #include "train/objectives.h"
 #include "train/train_model.h"
 
@@ -133,6 +135,10 @@ ImageRollouts::~ImageRollouts() = default;
 const std::vector<std::string>& ImageRollouts::class_names() const { return data_->class_names(); }
 int64_t ImageRollouts::image_tokens() const { return data_->image_tokens(); }
 
+void ImageRollouts::want_png() {
+  if (!png_vq_) png_vq_ = std::make_unique<Magvit>(Magvit::load(cfg_.images.vq));
+}
+
 ClassifierRewardContext ImageRollouts::reward_context() const {
   ClassifierRewardContext c;
   c.class_names = data_->class_names();
@@ -198,6 +204,12 @@ RolloutGroup ImageRollouts::t2i(const ModelWeights& w, int64_t step, int64_t p, 
     g.responses.push_back(std::move(resp));
     g.eligible.push_back(N);  // every code is trained; no end tokens in an image
     g.inputs.push_back(std::move(in));
+  }
+  if (png_vq_) {
+    Tensor t = Tensor::empty(DType::I64, {G, N});
+    std::copy(r.codes.begin(), r.codes.end(), t.ptr<int64_t>());
+    const std::vector<RgbImage> imgs = pixels_to_images(png_vq_->decode(t));
+    for (int64_t b = 0; b < G; ++b) g.inputs[size_t(b)].image_png = encode_png(imgs[size_t(b)]);
   }
   return g;
 }

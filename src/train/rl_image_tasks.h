@@ -30,6 +30,7 @@
 #include "train/rl_rewards.h"
 #include "train/text_encoder.h"
 #include "train/unigrpo.h"
+#include "vq/magvit.h"
 
 namespace mmada::train {
 
@@ -74,6 +75,9 @@ class ImageRollouts {
 
   const std::vector<std::string>& class_names() const;
   ClassifierRewardContext reward_context() const;
+  // Also decode every t2i rollout with the run's VQ into RewardInput::image_png (for rewards
+  // that read pixels through a PNG: clip).
+  void want_png();
   int64_t row_length() const { return cfg_.text_slots + image_tokens() + 3; }
   int64_t image_tokens() const;
 
@@ -84,6 +88,7 @@ class ImageRollouts {
   std::unique_ptr<ImageTaskData> data_;
   std::vector<std::vector<std::vector<int64_t>>> captions_;  // [template][class] ids
   std::vector<std::vector<int64_t>> questions_;              // [question] BOS + prompt ids
+  std::unique_ptr<Magvit> png_vq_;                           // set by want_png()
 };
 
 }  // namespace mmada::train

@@ -135,7 +135,10 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   if (cfg_.has_task(RlTask::Text)) prompts_ = load_rl_prompts(cfg_.prompts_path, *enc_, cfg_.on_malformed);
   if (cfg_.has_task(RlTask::T2i) || cfg_.has_task(RlTask::Mmu))
     images_ = std::make_unique<ImageRollouts>(cfg_, *enc_, mcfg);
-  for (const RewardSpec& s : cfg_.rewards) rewards_.add(make_reward(s, images_.get()), s.weight, s.tasks);
+  for (const RewardSpec& s : cfg_.rewards) {
+    rewards_.add(make_reward(s, images_.get()), s.weight, s.tasks);
+    if (s.type == "clip" && images_ && (s.tasks & task_bit(RlTask::T2i))) images_->want_png();
+  }
   end_ids_ = {enc_->tokens().eos, enc_->encode("<|eot_id|>").at(0)};
 
   run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada rl",

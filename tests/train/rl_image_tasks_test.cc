@@ -355,6 +355,18 @@ TEST(RlImageTasks, T2iAndMmuStepsRunEndToEnd) {
   const RlStepRecord r = g.step();
   EXPECT_EQ(r.rollouts, 8);
   EXPECT_TRUE(std::isfinite(r.loss));
+  // The CLIP reward gets the t2i images as PNGs decoded by the run's VQ (tiny random CLIP).
+  std::string here = __FILE__;
+  here.resize(here.find_last_of('/'));
+  const std::string clip = here.substr(0, here.find_last_of('/')) + "/data/clip/model";
+  std::string c = rl_json(dir, "\"t2i\"", R"([{"type": "clip", "model": ")" + clip + "\"}]");
+  c.replace(c.find((dir / "out").string()), (dir / "out").string().size(), (dir / "out3").string());
+  RlTrainer ct(parse(c));
+  const RlStepRecord cr = ct.step();
+  EXPECT_EQ(cr.skipped, 0);
+  ASSERT_EQ(cr.each_mean.size(), 1u);
+  EXPECT_GE(cr.each_mean[0], 0.0);
+  EXPECT_LE(cr.each_mean[0], 100.0);
   fs::remove_all(dir);
 }
 
