@@ -3,9 +3,13 @@
 // `mmada train-classifier` (image_classifier.h) scores the generated image against the prompt's
 // class. A codes classifier reads RewardInput::image_codes directly; a pixel classifier gets them
 // decoded by the run's VQ first.
-//   score "prob"    (default) p(prompt's class): graded, so a group of images that are all
-//                   wrong still ranks the nearly-right ones above the rest.
-//   score "correct" 1 if the arg-max class is the prompt's, else 0 (GenEval-style).
+//   score "correct" (the config's default) 1 if the arg-max class is the prompt's, else 0
+//                   (GenEval-style). Groups whose images are all right or all wrong carry no
+//                   advantage and are dropped.
+//   score "prob"    p(prompt's class), graded. Beware with GRPO's z-scored advantages: a
+//                   classifier that is sure of most images gives p ≈ 1 to all of a group's
+//                   images, and z-scoring blows differences like 0.9990 against 0.9999 up to
+//                   ±1 advantages — noise at full strength (docs/rl-config.md, measured).
 // The classifier must match the run: the same class names in the same order, and for codes the
 // same tokenizer (fingerprint), positions and codebook, for pixels the same canvas size — any
 // mismatch is an error when the reward is made, never a silent wrong score.

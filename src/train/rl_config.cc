@@ -189,7 +189,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
         spec.model = s.str("model", "");
         MMADA_CHECK(!spec.model.empty(), s.where,
                     ".model (a folder written by mmada train-classifier) is required for a classifier reward");
-        spec.score = s.str("score", "prob", {"prob", "correct"});
+        spec.score = s.str("score", "correct", {"prob", "correct"});
       }
       // Which rollouts it scores: by default the tasks its type makes sense for.
       spec.tasks = spec.type == "correctness" || spec.type == "format" ? task_bit(RlTask::Text)

@@ -26,7 +26,7 @@ struct RewardSpec {
   double timeout_s = 10;  // command and http
   std::string model;           // clip: the Hugging Face CLIP folder; classifier: its folder
   std::string text = "prompt";  // clip only: compare the image with the "prompt" or the "response"
-  std::string score = "prob";   // classifier only: "prob" (p(class)) or "correct" (arg-max = class)
+  std::string score = "correct";  // classifier only: "correct" (arg-max = class) or "prob" (p(class))
   RlTaskSet tasks = kAllRlTasks;  // the rollout tasks it scores (default by type, rl_config.cc)
 };
 
