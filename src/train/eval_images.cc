@@ -1,6 +1,8 @@
 #include "train/eval_images.h"
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <limits>
 
@@ -11,6 +13,7 @@
 #include "sample/fast_modes.h"
 #include "sample/t2i_sampler.h"
 #include "sample/text_sampler.h"
+#include "train/classifier_reward.h"
 
 namespace mmada::train {
 
@@ -74,6 +77,26 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
   for (int64_t i = 0; i < test.count; ++i) {
     ++res.real_total;
     res.real_correct += centroids.classify(&test.codes[size_t(i * test.per_image)]) == test.labels[size_t(i)];
+  }
+  std::unique_ptr<ImageClassifier> clf;
+  std::unique_ptr<Magvit> clf_vq;
+  if (!opt.classifier.empty()) {
+    clf = std::make_unique<ImageClassifier>(ImageClassifier::load(opt.classifier));
+    ClassifierRewardContext ctx;
+    ctx.class_names = names;
+    ctx.vq = cfg.images.vq;
+    ctx.per_image = N;
+    ctx.codebook = K;
+    ctx.image_size = cfg.images.image_size;
+    check_classifier_matches(*clf, ctx, "classifier " + opt.classifier);
+    if (clf->spec().input == ClassifierInput::Pixels) clf_vq = std::make_unique<Magvit>(Magvit::load(cfg.images.vq));
+    // Calibration: real held-out images as the VQ reconstructs them (a pixel classifier sees the
+    // decoded codes, as it will see generated ones).
+    const std::vector<double> p = classify_codes(*clf, clf_vq.get(), test.codes.data(), test.count, N);
+    for (int64_t i = 0; i < test.count; ++i) {
+      const double* r = &p[size_t(i * res.classes)];
+      res.clf_real_correct += int64_t(std::max_element(r, r + res.classes) - r) == test.labels[size_t(i)];
+    }
   }
 
   if (opt.describe_images > 0) {
@@ -174,8 +197,14 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
         ++res.t2i_total;
         res.t2i_correct += centroids.classify(codes.data()) == c;
         res.t2i_codes.insert(res.t2i_codes.end(), codes.begin(), codes.end());
+        if (clf) {
+          const std::vector<double> p = classify_codes(*clf, clf_vq.get(), codes.data(), 1, N);
+          res.clf_t2i_correct += int64_t(std::max_element(p.begin(), p.end()) - p.begin()) == c;
+          res.clf_t2i_prob += p[size_t(c)];
+        }
       }
     }
+    if (res.t2i_total) res.clf_t2i_prob /= double(res.t2i_total);
     res.t2i_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return res;

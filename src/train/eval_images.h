@@ -8,7 +8,8 @@
 //     the training images' codes (features: each code's LFQ bits as ±1, per position); correct
 //     when the class matches the prompt. The same classifier's accuracy on the held-out real
 //     codes is reported too, so the proxy is calibrated (it bounds what a perfect generator
-//     would score).
+//     would score). With ImageEvalOptions::classifier, a trained classifier (image_classifier.h)
+//     judges the same images too (arg-max and mean p(class)).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -34,6 +35,9 @@ struct ImageEvalOptions {
   // block; the answer canvas is rounded up to whole blocks).
   std::string describe_mode = "none", t2i_mode = "none";
   int64_t describe_block = 0;
+  // A classifier folder (`mmada train-classifier`): the generated images (and, as calibration,
+  // the held-out real ones) are also classified by it; "" = off.
+  std::string classifier;
 };
 
 struct ImageEvalResult {
@@ -42,6 +46,8 @@ struct ImageEvalResult {
   int64_t describe_nearest_correct = 0;      // nearest class name by edit distance
   int64_t real_total = 0, real_correct = 0;  // nearest-centroid on held-out real codes
   int64_t t2i_total = 0, t2i_correct = 0;    // nearest-centroid on generated codes
+  int64_t clf_real_correct = 0, clf_t2i_correct = 0;  // the classifier's arg-max on the same images
+  double clf_t2i_prob = 0;                   // its mean p(prompt's class) on the generated ones
   std::vector<std::string> examples;         // a few "true class => answer" lines
   std::vector<std::string> describe_answers;  // every answer, in image order
   std::vector<int32_t> t2i_codes;             // every generated image's codes, in order

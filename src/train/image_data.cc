@@ -58,6 +58,14 @@ struct Fnv {
   void add(const std::string& s) { add(s.data(), s.size() + 1); }
 };
 
+std::string hex16(uint64_t v) {
+  char s[17];
+  std::snprintf(s, sizeof s, "%016llx", (unsigned long long)v);
+  return s;
+}
+
+}  // namespace
+
 // The tokenizer's identity: the content of its config.json and checkpoint files, so a rewritten
 // folder (another seed, other weights) misses the cache.
 uint64_t vq_identity(const std::string& path) {
@@ -86,14 +94,6 @@ uint64_t vq_identity(const std::string& path) {
   }
   return f.h;
 }
-
-std::string hex16(uint64_t v) {
-  char s[17];
-  std::snprintf(s, sizeof s, "%016llx", (unsigned long long)v);
-  return s;
-}
-
-}  // namespace
 
 LabelledImages load_labelled_idx(const std::string& dir, const std::string& split, int64_t limit,
                                  int64_t num_classes) {

@@ -71,6 +71,10 @@ struct ImageCodes {
 // content, dataset file, size and count reads the cache instead of encoding.
 ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split_override = "");
 
+// A fingerprint (FNV-1a) of a MAGVIT-v2 folder's config and checkpoint files: the cache key of
+// its codes, and what a codes classifier (image_classifier.h) records to refuse another tokenizer.
+uint64_t vq_identity(const std::string& path);
+
 // "{name}" in `tmpl` replaced by `name` (every occurrence).
 std::string fill_template(const std::string& tmpl, const std::string& name);
 // The mmu text of a question and its answer: one user turn, then the assistant turn (the same

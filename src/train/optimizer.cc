@@ -55,22 +55,23 @@ void zero_grads(const ModelConfig& cfg, ModelWeights& grads) {
 AdamW::AdamW(const ModelConfig& cfg, const OptimConfig& oc)
     : cfg_(cfg), oc_(oc), m_(zero_weights(cfg, DType::F32)), v_(zero_weights(cfg, DType::F32)) {}
 
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const OptimConfig& oc,
+                  int64_t step, double lr, TensorRole role) {
+  const AdamWCoeffs c = adamw_coeffs(oc.beta1, oc.beta2, oc.eps, step, lr);
+  const float shrink = decay_shrink(oc, role, lr);
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) adamw_update(p[i], g[i], m[i], v[i], c, shrink);
+}
+
 void AdamW::step(ModelWeights& params, ModelWeights& grads, double lr) {
   ++steps_;
-  const AdamWCoeffs c = adamw_coeffs(oc_.beta1, oc_.beta2, oc_.eps, steps_, lr);
   const std::vector<TensorSlot> P = slots(cfg_, params), G = slots(cfg_, grads),
                                 M = slots(cfg_, m_), V = slots(cfg_, v_);
   for (size_t t = 0; t < P.size(); ++t) {
     MMADA_CHECK(P[t].tensor->dtype == DType::F32 && G[t].tensor->dtype == DType::F32,
                 "AdamW: ", P[t].name, " must be float32 (master weights)");
-    const float shrink = decay_shrink(oc_, P[t].role, lr);
-    float* p = P[t].tensor->ptr<float>();
-    const float* g = G[t].tensor->ptr<float>();
-    float* m = M[t].tensor->ptr<float>();
-    float* v = V[t].tensor->ptr<float>();
-    const int64_t n = P[t].tensor->numel();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) adamw_update(p[i], g[i], m[i], v[i], c, shrink);
+    adamw_update(P[t].tensor->ptr<float>(), G[t].tensor->ptr<float>(), M[t].tensor->ptr<float>(),
+                 V[t].tensor->ptr<float>(), P[t].tensor->numel(), oc_, steps_, lr, P[t].role);
   }
 }
 

@@ -35,6 +35,13 @@ float decay_shrink(const OptimConfig& c, TensorRole role, double lr);
 // Sets every gradient to zero.
 void zero_grads(const ModelConfig& cfg, ModelWeights& grads);
 
+// One AdamW update of one float32 tensor of n values (torch.optim.AdamW); `step` counts this
+// update (1 = the first); `role` decides the weight decay (decay_shrink). AdamW::step walks the
+// model's tensor table with it; other small models
+// (the image classifier, image_classifier.h) call it on their own tensors.
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, const OptimConfig& oc,
+                  int64_t step, double lr, TensorRole role = TensorRole::Matrix);
+
 class AdamW {
  public:
   AdamW(const ModelConfig& cfg, const OptimConfig& oc);

@@ -16,6 +16,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "train/image_data.h"
 
 namespace mmada::train {
 
@@ -401,15 +402,53 @@ std::unique_ptr<Reward> make_command_reward(const std::string& name, const std::
   return std::make_unique<CommandReward>(name, command, timeout_s);
 }
 
-void RewardSet::add(std::unique_ptr<Reward> r, double weight) {
-  MMADA_CHECK(r != nullptr && std::isfinite(weight), "RewardSet::add: bad reward or weight");
-  rewards_.push_back({std::move(r), weight});
+const char* rl_task_name(RlTask t) {
+  switch (t) {
+    case RlTask::Text: return "text";
+    case RlTask::T2i: return "t2i";
+    case RlTask::Mmu: return "mmu";
+  }
+  return "?";
+}
+
+namespace {
+class ClassNameReward : public Reward {
+ public:
+  ClassNameReward(std::string name, std::vector<std::string> names) : name_(std::move(name)), names_(std::move(names)) {}
+  const std::string& name() const override { return name_; }
+  std::optional<double> score(const RewardInput& in) override {
+    const auto it = std::find(names_.begin(), names_.end(), in.reference);
+    if (it == names_.end()) {
+      why_ = "reference \"" + in.reference + "\" is not one of the class names";
+      return std::nullopt;
+    }
+    return class_named_in(in.response, names_) == it - names_.begin() ? 1.0 : 0.0;
+  }
+  std::string last_failure() const override { return why_; }
+
+ private:
+  std::string name_, why_;
+  std::vector<std::string> names_;
+};
+}  // namespace
+
+std::unique_ptr<Reward> make_class_name_reward(const std::string& name, std::vector<std::string> class_names) {
+  MMADA_CHECK(!class_names.empty(), "class_name reward: no class names");
+  return std::make_unique<ClassNameReward>(name, std::move(class_names));
+}
+
+void RewardSet::add(std::unique_ptr<Reward> r, double weight, RlTaskSet tasks) {
+  MMADA_CHECK(r != nullptr && std::isfinite(weight) && tasks != 0 && tasks <= kAllRlTasks,
+              "RewardSet::add: bad reward, weight or task set");
+  rewards_.push_back({std::move(r), weight, tasks});
 }
 
 RewardScores RewardSet::score(const RewardInput& in) const {
   RewardScores s;
   s.each.assign(rewards_.size(), 0.0);
+  s.applied.assign(rewards_.size(), 0);
   for (size_t i = 0; i < rewards_.size(); ++i) {
+    if (!applies(i, in.task)) continue;
     const std::optional<double> v = rewards_[i].reward->score(in);
     if (!v) {
       s.ok = false;
@@ -417,6 +456,7 @@ RewardScores RewardSet::score(const RewardInput& in) const {
       return s;
     }
     s.each[i] = *v;
+    s.applied[i] = 1;
     s.total += rewards_[i].weight * *v;
   }
   return s;

@@ -11,8 +11,9 @@
 //                or output that is not a finite number fails that rollout (std::nullopt); the
 //                RL loop skips the rollout and counts a warning.
 //   http         the same JSON POSTed to a scorer's URL; the answer's body is the number.
-// Image rewards (CLIP, ImageReward, a classifier) take RewardInput::image_png when text-to-
-// image rollouts exist; nothing here depends on the response being text.
+// Image rewards take RewardInput::image_png (CLIP) or image_codes (the classifier,
+// image_reward.h); nothing here depends on the response being text. Each reward applies to a set
+// of rollout tasks (text, t2i, mmu); RewardSet scores a rollout with the ones that apply.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,11 +23,22 @@
 
 namespace mmada::train {
 
+// The kind of rollout a reward scores.
+enum class RlTask { Text = 0, T2i = 1, Mmu = 2 };
+inline constexpr int kNumRlTasks = 3;
+const char* rl_task_name(RlTask t);
+// Bit set of tasks (bit t = RlTask t).
+using RlTaskSet = unsigned;
+inline constexpr RlTaskSet kAllRlTasks = 7u;
+inline RlTaskSet task_bit(RlTask t) { return 1u << unsigned(t); }
+
 struct RewardInput {
-  std::string prompt;     // the user's question (last user message)
-  std::string response;   // the decoded response, up to its first end token
-  std::string reference;  // the ground-truth answer or solution text ("" when none)
-  std::vector<uint8_t> image_png;  // text-to-image rollouts (unused by text rewards)
+  std::string prompt;     // the user's question (last user message), or the t2i caption
+  std::string response;   // the decoded response, up to its first end token ("" for t2i)
+  std::string reference;  // the ground-truth answer or solution text, or the image's class name
+  std::vector<uint8_t> image_png;     // text-to-image rollouts, when a reward wants pixels (CLIP)
+  std::vector<int32_t> image_codes;   // text-to-image rollouts: the generated VQ codes [N]
+  RlTask task = RlTask::Text;
 };
 
 class Reward {
@@ -71,11 +83,16 @@ std::unique_ptr<Reward> make_command_reward(const std::string& name, const std::
 // POSTs the same JSON to url (http://host[:port][/path]); a 200 answer whose body is one number
 // is the score; anything else (refused, timed out after timeout_s, other status, garbage) fails.
 std::unique_ptr<Reward> make_http_reward(const std::string& name, const std::string& url, double timeout_s);
+// Image understanding (mmu): 1 if the answer names the reference class — the longest of
+// `class_names` found in it, case-insensitive (class_named_in, image_data.h) — else 0. A
+// reference that is not one of the names fails the rollout.
+std::unique_ptr<Reward> make_class_name_reward(const std::string& name, std::vector<std::string> class_names);
 
 // A weighted sum of rewards (paper: correctness 2.0, format 0.5).
 struct WeightedReward {
   std::unique_ptr<Reward> reward;
   double weight = 1.0;
+  RlTaskSet tasks = kAllRlTasks;  // the rollouts it scores
 };
 
 struct RewardScores {
@@ -83,11 +100,13 @@ struct RewardScores {
   std::string failed;           // the name of the first reward that failed
   double total = 0;             // Σ weight·score
   std::vector<double> each;     // per reward, unweighted (0 where not computed)
+  std::vector<uint8_t> applied; // per reward: 1 if it scored this rollout's task
 };
 
 class RewardSet {
  public:
-  void add(std::unique_ptr<Reward> r, double weight);
+  void add(std::unique_ptr<Reward> r, double weight, RlTaskSet tasks = kAllRlTasks);
+  bool applies(size_t i, RlTask t) const { return (rewards_[i].tasks & task_bit(t)) != 0; }
   RewardScores score(const RewardInput& in) const;
   size_t size() const { return rewards_.size(); }
   const std::string& name(size_t i) const { return rewards_[i].reward->name(); }

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,7 +34,13 @@ uint64_t fold(std::initializer_list<uint64_t> parts) {
   return h;
 }
 
-std::unique_ptr<Reward> make_reward(const RewardSpec& s) {
+std::unique_ptr<Reward> make_reward(const RewardSpec& s, const ImageRollouts* images) {
+  if (s.type == "classifier" || s.type == "class_name") {
+    MMADA_CHECK(images != nullptr, "reward \"", s.name, "\" (", s.type, ") needs the t2i or mmu task and data.images");
+    if (s.type == "class_name") return make_class_name_reward(s.name, images->class_names());
+    return make_classifier_reward(s.name, s.model, s.score == "correct" ? ClassifierScore::Correct : ClassifierScore::Prob,
+                                  images->reward_context());
+  }
   if (s.type == "correctness") return make_correctness_reward();
   if (s.type == "format") return make_format_reward();
   if (s.type == "http") return make_http_reward(s.name, s.url, s.timeout_s);
@@ -126,8 +131,13 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
               " is smaller than the tokenizer's ", enc_->vocab_size());
   MMADA_CHECK(mcfg.mask_token_id == enc_->tokens().mask, "model mask_token_id ",
               mcfg.mask_token_id, " differs from the tokenizer's [MASK] ", enc_->tokens().mask);
-  prompts_ = load_rl_prompts(cfg_.prompts_path, *enc_, cfg_.on_malformed);
-  for (const RewardSpec& s : cfg_.rewards) rewards_.add(make_reward(s), s.weight);
+  if (cfg_.has_task(RlTask::Text)) prompts_ = load_rl_prompts(cfg_.prompts_path, *enc_, cfg_.on_malformed);
+  if (cfg_.has_task(RlTask::T2i) || cfg_.has_task(RlTask::Mmu))
+    images_ = std::make_unique<ImageRollouts>(cfg_, *enc_, mcfg);
+  for (const RewardSpec& s : cfg_.rewards) {
+    rewards_.add(make_reward(s, images_.get()), s.weight, s.tasks);
+    if (s.type == "clip" && images_ && (s.tasks & task_bit(RlTask::T2i))) images_->want_png();
+  }
   end_ids_ = {enc_->tokens().eos, enc_->encode("<|eot_id|>").at(0)};
 
   run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada rl",
@@ -142,6 +152,53 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
 
 RlTrainer::~RlTrainer() = default;
 
+RolloutGroup RlTrainer::text_rollout(const LogitsFn& network, int64_t s, int64_t p, uint64_t seed) const {
+  const int64_t G = cfg_.unigrpo.group_size;
+  const RowTokens& tk = enc_->tokens();
+  const size_t idx = std::min(prompts_.size() - 1,
+                              size_t(rng_.uniform(kStreamPrompt + uint64_t(s), uint64_t(p)) * double(prompts_.size())));
+  const RlPrompt& prompt = prompts_[idx];
+  const int64_t P = int64_t(prompt.ids.size());
+  TextSamplerParams sp;
+  sp.gen_length = cfg_.gen_length > 0 ? cfg_.gen_length : cfg_.row_length - P;
+  MMADA_CHECK(sp.gen_length > 0, "prompt \"", prompt.question, "\" has ", P,
+              " tokens, no room in rollout.row_length ", cfg_.row_length);
+  sp.block_length = cfg_.block_length > 0 ? cfg_.block_length : sp.gen_length;
+  sp.steps = cfg_.sampler_steps > 0 ? cfg_.sampler_steps : sp.gen_length;
+  sp.temperature = cfg_.temperature;
+  sp.remasking = cfg_.remasking;
+  sp.threshold = cfg_.threshold;
+  sp.mask_id = tk.mask;
+  sp.seed = seed;
+  sp.end_ids = end_ids_;
+  sp.end_fill_id = tk.eos;
+  try {
+    sp.validate();
+  } catch (const Error& e) {
+    fail("rollout settings for prompt \"", prompt.question, "\" (response length ", sp.gen_length, "): ", e.what());
+  }
+  std::vector<int64_t> prompt_rows;
+  for (int64_t i = 0; i < G; ++i) prompt_rows.insert(prompt_rows.end(), prompt.ids.begin(), prompt.ids.end());
+  const TextSamplerResult out = generate_text(network, prompt_rows, G, P, nullptr, sp);
+  RolloutGroup g;
+  g.task = RlTask::Text;
+  g.prefix = prompt.ids;
+  g.label = "\"" + prompt.question + "\"";
+  for (int64_t i = 0; i < G; ++i) {
+    std::vector<int64_t> r(out.ids.begin() + i * out.L + P, out.ids.begin() + (i + 1) * out.L);
+    const int64_t content = eligible_length(r, end_ids_, 0);
+    RewardInput in;
+    in.task = RlTask::Text;
+    in.prompt = prompt.question;
+    in.response = enc_->decode(std::vector<int64_t>(r.begin(), r.begin() + content));
+    in.reference = prompt.reference;
+    g.eligible.push_back(eligible_length(r, end_ids_, cfg_.unigrpo.post_num));
+    g.responses.push_back(std::move(r));
+    g.inputs.push_back(std::move(in));
+  }
+  return g;
+}
+
 RlStepRecord RlTrainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   const ModelConfig& mcfg = run_.mcfg;
@@ -151,28 +208,13 @@ RlStepRecord RlTrainer::step() {
   RlStepRecord rec;
   rec.step = s + 1;
 
-  // The training forward as the sampler's network: rollouts use the engine's own decoder.
-  const LogitsFn network = [&](const std::vector<int64_t>& ids, int64_t B, int64_t L,
-                               const uint8_t* token_mask, const std::vector<int64_t>& rows) {
-    TrainBatch b;
-    b.ids = ids;
-    b.B = B;
-    b.L = L;
-    if (token_mask) {
-      b.token_mask.assign(token_mask, token_mask + B * L);
-      b.mask_mode = AttnMask::Pair;
-    }
-    b.rows = rows;
-    const std::vector<float> logits = run_.compute().forward(b);
-    Tensor t = Tensor::empty(DType::F32, {int64_t(rows.size()), mcfg.vocab});
-    std::memcpy(t.ptr<float>(), logits.data(), logits.size() * sizeof(float));
-    return t;
-  };
+  // The training forward (CPU or CUDA) as the samplers' network: rollouts use the engine's own
+  // decoders.
+  const TrainForwardFn forward = [this](const TrainBatch& b) { return run_.compute().forward(b); };
+  const LogitsFn network = training_logits_fn(mcfg, forward);
 
   struct Group {
-    const RlPrompt* prompt = nullptr;
-    std::vector<std::vector<int64_t>> resp;
-    std::vector<int64_t> eligible;
+    RolloutGroup r;
     std::vector<uint8_t> valid;
     std::vector<double> adv;  // per valid response, in order
     bool kept = false;
@@ -181,70 +223,52 @@ RlStepRecord RlTrainer::step() {
     std::vector<std::vector<double>> l_old, l_ref;
   };
   std::vector<Group> groups(static_cast<size_t>(NP));
-  Stat total;
+  Stat total, task_total[kNumRlTasks];
   std::vector<Stat> each(rewards_.size());
   Stat len;
   rec.len_min = INT64_MAX;
   for (int64_t p = 0; p < NP; ++p) {
     Group& g = groups[size_t(p)];
-    const size_t idx = std::min(prompts_.size() - 1,
-                                size_t(rng_.uniform(kStreamPrompt + uint64_t(s), uint64_t(p)) *
-                                       double(prompts_.size())));
-    g.prompt = &prompts_[idx];
-    const int64_t P = int64_t(g.prompt->ids.size());
-    TextSamplerParams sp;
-    sp.gen_length = cfg_.gen_length > 0 ? cfg_.gen_length : cfg_.row_length - P;
-    MMADA_CHECK(sp.gen_length > 0, "prompt \"", g.prompt->question, "\" has ", P,
-                " tokens, no room in rollout.row_length ", cfg_.row_length);
-    sp.block_length = cfg_.block_length > 0 ? cfg_.block_length : sp.gen_length;
-    sp.steps = cfg_.sampler_steps > 0 ? cfg_.sampler_steps : sp.gen_length;
-    sp.temperature = cfg_.temperature;
-    sp.remasking = cfg_.remasking;
-    sp.threshold = cfg_.threshold;
-    sp.mask_id = tk.mask;
-    sp.seed = rng_.bits(kStreamRollout + uint64_t(s), uint64_t(p));
-    sp.end_ids = end_ids_;
-    sp.end_fill_id = tk.eos;
-    try {
-      sp.validate();
-    } catch (const Error& e) {
-      fail("rollout settings for prompt \"", g.prompt->question, "\" (response length ",
-           sp.gen_length, "): ", e.what());
-    }
-    std::vector<int64_t> prompt_rows;
-    for (int64_t i = 0; i < G; ++i) prompt_rows.insert(prompt_rows.end(), g.prompt->ids.begin(), g.prompt->ids.end());
-    const TextSamplerResult out = generate_text(network, prompt_rows, G, P, nullptr, sp);
+    const RlTask task = task_of_prompt(cfg_.task_share, p, NP);
+    const uint64_t seed = rng_.bits(kStreamRollout + uint64_t(s), uint64_t(p));
+    g.r = task == RlTask::Text  ? text_rollout(network, s, p, seed)
+          : task == RlTask::T2i ? images_->t2i(forward, s, p, seed)
+                                : images_->mmu(forward, s, p, seed, end_ids_, ug.post_num);
     std::vector<double> valid_rewards;
     for (int64_t i = 0; i < G; ++i) {
-      const auto begin = out.ids.begin() + i * out.L + P, end = out.ids.begin() + (i + 1) * out.L;
-      g.resp.emplace_back(begin, end);
-      const std::vector<int64_t>& r = g.resp.back();
-      g.eligible.push_back(eligible_length(r, end_ids_, ug.post_num));
-      const int64_t content = eligible_length(r, end_ids_, 0);
-      const std::string text = enc_->decode(std::vector<int64_t>(r.begin(), r.begin() + content));
-      const RewardScores sc = rewards_.score({g.prompt->question, text, g.prompt->reference, {}});
+      const RewardInput& in = g.r.inputs[size_t(i)];
+      const RewardScores sc = rewards_.score(in);
       ++rec.rollouts;
-      len.add(double(g.eligible.back()));
-      rec.len_min = std::min(rec.len_min, g.eligible.back());
-      rec.len_max = std::max(rec.len_max, g.eligible.back());
-      if (rec.samples.size() < 2) rec.samples.push_back(g.prompt->question + " => " + text);
+      const int64_t el = g.r.eligible[size_t(i)];
+      len.add(double(el));
+      rec.len_min = std::min(rec.len_min, el);
+      rec.len_max = std::max(rec.len_max, el);
+      if (rec.samples.size() < 2)
+        rec.samples.push_back(g.r.label + " => " +
+                              (task == RlTask::T2i ? str_cat(in.image_codes.size(), " codes, reward ", sc.total) : in.response));
       if (!sc.ok) {
         ++rec.skipped;
         if (++warnings_ <= 20)
-          std::fprintf(stderr, "mmada rl: warning: step %lld, prompt \"%s\", rollout %lld skipped: reward %s\n",
-                       (long long)(s + 1), g.prompt->question.c_str(), (long long)i, sc.failed.c_str());
+          std::fprintf(stderr, "mmada rl: warning: step %lld, prompt %s, rollout %lld skipped: reward %s\n",
+                       (long long)(s + 1), g.r.label.c_str(), (long long)i, sc.failed.c_str());
         g.valid.push_back(0);
         continue;
       }
       g.valid.push_back(1);
       valid_rewards.push_back(sc.total);
       total.add(sc.total);
-      for (size_t k = 0; k < each.size(); ++k) each[k].add(sc.each[k]);
+      task_total[int(task)].add(sc.total);
+      for (size_t k = 0; k < each.size(); ++k)
+        if (sc.applied[k]) each[k].add(sc.each[k]);
     }
     g.adv = group_advantages(valid_rewards);
     const bool informative = std::any_of(g.adv.begin(), g.adv.end(), [](double a) { return a != 0; });
     g.kept = !valid_rewards.empty() && (informative || !ug.drop_equal_groups);
     (g.kept ? rec.groups_kept : rec.groups_dropped) += 1;
+  }
+  for (int k = 0; k < kNumRlTasks; ++k) {
+    rec.task_reward_mean[k] = task_total[k].mean();
+    rec.task_rollouts[k] = task_total[k].n;
   }
   rec.reward_mean = total.mean();
   rec.reward_std = total.sd();
@@ -260,15 +284,14 @@ RlStepRecord RlTrainer::step() {
   for (int64_t p = 0; p < NP; ++p) {
     Group& g = groups[size_t(p)];
     if (!g.kept) continue;
-    const std::string what = str_cat("RL step ", s + 1, ", prompt \"", g.prompt->question, "\"");
+    const std::string what = str_cat("RL step ", s + 1, ", prompt ", g.r.label);
     for (int64_t n = 0; n < ug.mu; ++n) {
       std::vector<MaskedRow> rows;
       for (int64_t i = 0; i < G; ++i) {
         if (!g.valid[size_t(i)]) continue;
         const double ratio = mask_ratio(ug, rng_, s, n, p * G + i);
-        rows.push_back(mask_response(g.prompt->ids, g.resp[size_t(i)], g.eligible[size_t(i)], ratio,
-                                     ug.mask_sampling, tk.mask, rng_,
-                                     fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(i)})));
+        rows.push_back(masked_rollout_row(g.r, size_t(i), ratio, ug.mask_sampling, tk.mask, rng_,
+                                          fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(i)})));
       }
       g.l_old.push_back(masked_logprobs(mcfg, run_.compute(), rows, what));
       if (ug.beta > 0)
@@ -299,11 +322,10 @@ RlStepRecord RlTrainer::step() {
         if (!g.valid[size_t(i)]) continue;
         ResponseTokens t;
         t.advantage = g.adv[a++];
-        t.response_length = g.eligible[size_t(i)];
+        t.response_length = g.r.eligible[size_t(i)];
         rt.push_back(std::move(t));
       }
-      const std::string what = str_cat("RL step ", s + 1, ", update ", n + 1, ", prompt \"",
-                                       g.prompt->question, "\"");
+      const std::string what = str_cat("RL step ", s + 1, ", update ", n + 1, ", prompt ", g.r.label);
       const ObjectiveSums gs = unigrpo_group_backward(
           mcfg, run_.compute(), g.rows[size_t(n)], g.l_old[size_t(n)], g.l_ref[size_t(n)], rt, B,
           ug, what);
@@ -365,6 +387,13 @@ void RlTrainer::run(const std::function<void(const RlStepRecord&)>& on_step, int
           j["reward_" + rewards_.name(k) + "_mean"] = r.each_mean[k];
           j["reward_" + rewards_.name(k) + "_std"] = r.each_std[k];
         }
+        int tasks = 0;
+        for (int k = 0; k < kNumRlTasks; ++k) tasks += cfg_.has_task(RlTask(k));
+        for (int k = 0; tasks > 1 && k < kNumRlTasks; ++k)
+          if (cfg_.has_task(RlTask(k))) {
+            j[str_cat("task_", rl_task_name(RlTask(k)), "_reward_mean")] = r.task_reward_mean[k];
+            j[str_cat("task_", rl_task_name(RlTask(k)), "_rollouts")] = r.task_rollouts[k];
+          }
         return j;
       },
       on_step);

@@ -1,6 +1,7 @@
 // The UniGRPO loop (spec/unigrpo.md §2, §11) on the CPU trainer's fp32 weights:
-//   per RL step: draw batch_size / G prompts; G rollouts each with the engine's block-diffusion
-//   text sampler (generate_text) driven by the training forward; rewards (RewardSet) and group
+//   per RL step: draw batch_size / G prompts, each of one task (text, t2i, mmu: the config's
+//   shares, rl_image_tasks.h); G rollouts each with the engine's samplers (generate_text,
+//   generate_image) driven by the training forward; rewards (RewardSet) and group
 //   advantages; then, with θ_old = θ, record ℓ^old (and ℓ^ref from the frozen initial model) for
 //   every response at each of the µ scheduled masks, before any update; then µ optimiser
 //   updates, update n re-running θ on mask n. Checkpoints as `mmada train`'s (resumable), a
@@ -14,6 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
 #include "train/rl_config.h"
+#include "train/rl_image_tasks.h"
 #include "train/rl_rewards.h"
 #include "train/text_encoder.h"
 #include "train/training_run.h"
@@ -35,7 +37,9 @@ std::vector<RlPrompt> load_rl_prompts(const std::string& path, const TextEncoder
 struct RlStepRecord {
   int64_t step = 0;
   double reward_mean = 0, reward_std = 0;             // weighted total over valid rollouts
-  std::vector<double> each_mean, each_std;            // per reward (unweighted)
+  std::vector<double> each_mean, each_std;            // per reward (unweighted), over the rollouts it scored
+  double task_reward_mean[kNumRlTasks] = {0, 0, 0};    // weighted total per task (mixed runs)
+  int64_t task_rollouts[kNumRlTasks] = {0, 0, 0};
   double loss = 0, policy = 0, kl = 0, clip_frac = 0;  // means over the µ updates (kl per token)
   double len_mean = 0;
   int64_t len_min = 0, len_max = 0;                    // |o| of the rollouts
@@ -58,14 +62,19 @@ class RlTrainer {
   const TrainerState& state() const { return run_.state; }
   const RewardSet& rewards() const { return rewards_; }
   const TextEncoder& encoder() const { return *enc_; }
+  const RlConfig& config() const { return cfg_; }
   std::string checkpoint_dir() const { return run_.checkpoint_dir(); }
   void save() { run_.save(); }
   int64_t warnings() const { return warnings_; }
 
  private:
+  // Text task: prompt p of RL step s, G responses by the text sampler.
+  RolloutGroup text_rollout(const LogitsFn& network, int64_t s, int64_t p, uint64_t seed) const;
+
   RlConfig cfg_;
   std::unique_ptr<TextEncoder> enc_;
-  std::vector<RlPrompt> prompts_;
+  std::vector<RlPrompt> prompts_;            // text task
+  std::unique_ptr<ImageRollouts> images_;    // t2i and mmu tasks
   RewardSet rewards_;
   TrainingRun run_;   // model config, policy weights, AdamW, step counters (as the Trainer's)
   ModelWeights ref_;  // the frozen KL reference

@@ -12,6 +12,66 @@
 
 namespace mmada::train {
 
+std::set<std::string> image_source_keys() {
+  return {"path", "vq", "split", "limit", "image_size", "cache_dir", "captions", "caption_groups", "questions", "class_names"};
+}
+
+ImageSourceSpec parse_image_source(const Section& s) {
+  ImageSourceSpec im;
+  im.path = s.str("path", "");
+  im.vq = s.str("vq", "");
+  MMADA_CHECK(!im.path.empty(), s.where, ".path (folder of IDX files) is required");
+  MMADA_CHECK(!im.vq.empty(), s.where, ".vq (MAGVIT-v2 folder, e.g. from mmada make-vq) is required");
+  im.split = s.str("split", "train");
+  im.limit = s.integer("limit", 0, 0);
+  im.image_size = s.integer("image_size", 32, 16, 4096);
+  im.cache_dir = s.str("cache_dir", "");
+  auto strings = [&](const char* k, bool need_name) {
+    std::vector<std::string> v;
+    if (!s.has(k)) return v;
+    const json& a = s.j[k];
+    MMADA_CHECK(a.is_array() && !a.empty(), s.where, ".", k, " must be a non-empty array of strings");
+    for (const json& e : a) {
+      MMADA_CHECK(e.is_string() && !e.get<std::string>().empty(), s.where, ".", k,
+                  " must hold non-empty strings, got ", e.dump());
+      MMADA_CHECK(!need_name || e.get<std::string>().find("{name}") != std::string::npos,
+                  s.where, ".", k, ": template ", e.dump(), " has no {name}");
+      v.push_back(e.get<std::string>());
+    }
+    return v;
+  };
+  im.captions = strings("captions", true);
+  im.questions = strings("questions", false);
+  im.class_names = strings("class_names", false);
+  if (s.has("caption_groups")) {
+    const json& a = s.j["caption_groups"];
+    MMADA_CHECK(a.is_array(), s.where,
+                ".caption_groups must be an array of {\"labels\": [first, last], \"captions\": [...]}");
+    for (const json& g : a) {
+      const std::string gw = s.where + ".caption_groups[" + std::to_string(im.caption_groups.size()) + "]";
+      const Section gs(g, gw, {"labels", "captions"});  // an object with these keys only
+      const json& l = g.contains("labels") ? g["labels"] : json();
+      MMADA_CHECK(l.is_array() && l.size() == 2 && l[0].is_number_integer() && l[1].is_number_integer() &&
+                      l[0].get<int64_t>() >= 0 && l[0].get<int64_t>() <= l[1].get<int64_t>(),
+                  gw, ".labels must be [first, last] with 0 <= first <= last, got ", l.dump());
+      ImageSourceSpec::CaptionGroup cg;
+      cg.first = l[0].get<int64_t>();
+      cg.last = l[1].get<int64_t>();
+      for (const ImageSourceSpec::CaptionGroup& o : im.caption_groups)
+        MMADA_CHECK(cg.last < o.first || cg.first > o.last, gw, ".labels ", l.dump(), " overlap another group's");
+      const json& t = g.contains("captions") ? g["captions"] : json();
+      MMADA_CHECK(t.is_array() && !t.empty(), gw, ".captions must be a non-empty array of templates");
+      for (const json& e : t) {
+        MMADA_CHECK(e.is_string() && e.get<std::string>().find("{name}") != std::string::npos, gw,
+                    ".captions: template ", e.dump(), " is not a string with {name}");
+        cg.templates.push_back(e.get<std::string>());
+      }
+      im.caption_groups.push_back(std::move(cg));
+    }
+  }
+  return im;
+}
+
 TrainConfig TrainConfig::from_json_text(const std::string& text, const std::string& where) {
   json root;
   try {
@@ -73,61 +133,8 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
     }
   }
   if (d.has("images")) {
-    const Section s = d.sub("images", {"path", "vq", "split", "limit", "image_size", "cache_dir",
-                                       "captions", "caption_groups", "questions", "class_names"});
-    ImageSourceSpec& im = c.images;
+    c.images = parse_image_source(d.sub("images", image_source_keys()));
     c.has_images = true;
-    im.path = s.str("path", "");
-    im.vq = s.str("vq", "");
-    MMADA_CHECK(!im.path.empty(), s.where, ".path (folder of IDX files) is required");
-    MMADA_CHECK(!im.vq.empty(), s.where, ".vq (MAGVIT-v2 folder, e.g. from mmada make-vq) is required");
-    im.split = s.str("split", "train");
-    im.limit = s.integer("limit", 0, 0);
-    im.image_size = s.integer("image_size", 32, 16, 4096);
-    im.cache_dir = s.str("cache_dir", "");
-    auto strings = [&](const char* k, bool need_name) {
-      std::vector<std::string> v;
-      if (!s.has(k)) return v;
-      const json& a = s.j[k];
-      MMADA_CHECK(a.is_array() && !a.empty(), s.where, ".", k, " must be a non-empty array of strings");
-      for (const json& e : a) {
-        MMADA_CHECK(e.is_string() && !e.get<std::string>().empty(), s.where, ".", k,
-                    " must hold non-empty strings, got ", e.dump());
-        MMADA_CHECK(!need_name || e.get<std::string>().find("{name}") != std::string::npos,
-                    s.where, ".", k, ": template ", e.dump(), " has no {name}");
-        v.push_back(e.get<std::string>());
-      }
-      return v;
-    };
-    im.captions = strings("captions", true);
-    im.questions = strings("questions", false);
-    im.class_names = strings("class_names", false);
-    if (s.has("caption_groups")) {
-      const json& a = s.j["caption_groups"];
-      MMADA_CHECK(a.is_array(), s.where,
-                  ".caption_groups must be an array of {\"labels\": [first, last], \"captions\": [...]}");
-      for (const json& g : a) {
-        const std::string gw = s.where + ".caption_groups[" + std::to_string(im.caption_groups.size()) + "]";
-        const Section gs(g, gw, {"labels", "captions"});  // an object with these keys only
-        const json& l = g.contains("labels") ? g["labels"] : json();
-        MMADA_CHECK(l.is_array() && l.size() == 2 && l[0].is_number_integer() && l[1].is_number_integer() &&
-                        l[0].get<int64_t>() >= 0 && l[0].get<int64_t>() <= l[1].get<int64_t>(),
-                    gw, ".labels must be [first, last] with 0 <= first <= last, got ", l.dump());
-        ImageSourceSpec::CaptionGroup cg;
-        cg.first = l[0].get<int64_t>();
-        cg.last = l[1].get<int64_t>();
-        for (const ImageSourceSpec::CaptionGroup& o : im.caption_groups)
-          MMADA_CHECK(cg.last < o.first || cg.first > o.last, gw, ".labels ", l.dump(), " overlap another group's");
-        const json& t = g.contains("captions") ? g["captions"] : json();
-        MMADA_CHECK(t.is_array() && !t.empty(), gw, ".captions must be a non-empty array of templates");
-        for (const json& e : t) {
-          MMADA_CHECK(e.is_string() && e.get<std::string>().find("{name}") != std::string::npos, gw,
-                      ".captions: template ", e.dump(), " is not a string with {name}");
-          cg.templates.push_back(e.get<std::string>());
-        }
-        im.caption_groups.push_back(std::move(cg));
-      }
-    }
   }
 
   const Section b = top.sub("batch", {"rows_t2i", "rows_lm", "rows_mmu", "text_slots",

@@ -8,6 +8,7 @@
 #include "core/dtype.h"
 #include "model/config.h"
 #include "train/image_data.h"
+#include "train/json_section.h"
 #include "train/jsonl_data.h"
 #include "train/objectives.h"
 #include "train/optimizer.h"
@@ -15,6 +16,10 @@
 #include "train/train_ops.h"
 
 namespace mmada::train {
+
+// data.images of a run config (train and rl): the keys and their parser.
+std::set<std::string> image_source_keys();
+ImageSourceSpec parse_image_source(const Section& s);
 
 struct TrainConfig {
   // Model: either a Hugging Face folder to start from, or a fresh random model of this shape.

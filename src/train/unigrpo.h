@@ -74,6 +74,7 @@ struct MaskedRow {
   std::vector<int64_t> ids;
   std::vector<int64_t> positions;
   std::vector<int64_t> labels;
+  std::vector<uint8_t> real;  // [ids] 1 = visible (pair attention, t2i [iPAD]); empty = all visible
 };
 
 // Response position j draws rng.uniform(stream, j). Tail positions (>= eligible) become

@@ -1,5 +1,6 @@
 #include "train/unigrpo_step.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -48,9 +49,16 @@ void run_forward(const ModelConfig& cfg, const Net& net, const std::vector<Maske
   const int64_t L = int64_t(rows[0].ids.size());
   f.batch.B = int64_t(rows.size());
   f.batch.L = L;
+  const bool masked = std::any_of(rows.begin(), rows.end(), [](const MaskedRow& r) { return !r.real.empty(); });
+  if (masked) f.batch.mask_mode = AttnMask::Pair;
   for (size_t r = 0; r < rows.size(); ++r) {
     MMADA_CHECK(int64_t(rows[r].ids.size()) == L, what, ": rows of different lengths");
+    MMADA_CHECK(rows[r].real.empty() || int64_t(rows[r].real.size()) == L, what, ": token mask of the wrong length");
     f.batch.ids.insert(f.batch.ids.end(), rows[r].ids.begin(), rows[r].ids.end());
+    if (masked) {
+      if (rows[r].real.empty()) f.batch.token_mask.insert(f.batch.token_mask.end(), size_t(L), uint8_t(1));
+      else f.batch.token_mask.insert(f.batch.token_mask.end(), rows[r].real.begin(), rows[r].real.end());
+    }
     for (size_t k = 0; k < rows[r].positions.size(); ++k) {
       f.batch.rows.push_back(int64_t(r) * L + rows[r].positions[k]);
       f.labels.push_back(rows[r].labels[k]);

@@ -290,7 +290,7 @@ TEST(ClipReward, RlConfigClipEntry) {
   auto err = [&](const std::string& r) { return error_of([&] { rewards(r); }); };
   EXPECT_NE(err(R"([{"type": "clip"}])").find(".model (a Hugging Face CLIP folder) is required"), std::string::npos);
   EXPECT_NE(err(R"([{"type": "clip", "model": "x", "text": "image"}])").find("text = \"image\""), std::string::npos);
-  EXPECT_NE(err(R"([{"type": "format", "model": "x"}])").find("only apply to type \"clip\""), std::string::npos);
+  EXPECT_NE(err(R"([{"type": "format", "model": "x"}])").find("only applies to types \"clip\" and \"classifier\""), std::string::npos);
 }
 
 }  // namespace

@@ -59,42 +59,42 @@ TEST(RlRewards, FormatReward) {
   EXPECT_FALSE(has_think_format("x<think>a</think>b"));        // does not start with it
   EXPECT_FALSE(has_think_format("<think>a b"));
   auto f = make_format_reward();
-  EXPECT_EQ(*f->score({"q", "<think>t</think>4", "", {}}), 1.0);
-  EXPECT_EQ(*f->score({"q", "4", "", {}}), 0.0);
+  EXPECT_EQ(*f->score({"q", "<think>t</think>4", "", {}, {}, RlTask::Text}), 1.0);
+  EXPECT_EQ(*f->score({"q", "4", "", {}, {}, RlTask::Text}), 0.0);
 }
 
 TEST(RlRewards, CorrectnessReward) {
   auto c = make_correctness_reward();
-  EXPECT_EQ(*c->score({"37+45", "<think>7+5=12 c1 3+4+1=8</think>82", "<think>...</think>82", {}}), 1.0);
-  EXPECT_EQ(*c->score({"37+45", "<think>wrong</think>81", "<think>...</think>82", {}}), 0.0);
-  EXPECT_EQ(*c->score({"q", "so the total is \\boxed{1072}", "blah #### 1,072", {}}), 1.0);
-  EXPECT_EQ(*c->score({"q", "no answer", "#### 5", {}}), 0.0);
+  EXPECT_EQ(*c->score({"37+45", "<think>7+5=12 c1 3+4+1=8</think>82", "<think>...</think>82", {}, {}, RlTask::Text}), 1.0);
+  EXPECT_EQ(*c->score({"37+45", "<think>wrong</think>81", "<think>...</think>82", {}, {}, RlTask::Text}), 0.0);
+  EXPECT_EQ(*c->score({"q", "so the total is \\boxed{1072}", "blah #### 1,072", {}, {}, RlTask::Text}), 1.0);
+  EXPECT_EQ(*c->score({"q", "no answer", "#### 5", {}, {}, RlTask::Text}), 0.0);
 }
 
 TEST(RlRewards, CommandRewardReadsJsonAndPrintsNumber) {
   // The scorer gets the JSON on stdin: here it prints 1 when the response field holds "82".
   auto r = make_command_reward("ext", "grep -q '\"response\":\"82\"' && echo 1 || echo 0.25", 10);
   EXPECT_EQ(r->name(), "ext");
-  EXPECT_EQ(*r->score({"q", "82", "", {}}), 1.0);
-  EXPECT_EQ(*r->score({"q", "81", "", {}}), 0.25);
+  EXPECT_EQ(*r->score({"q", "82", "", {}, {}, RlTask::Text}), 1.0);
+  EXPECT_EQ(*r->score({"q", "81", "", {}, {}, RlTask::Text}), 0.25);
 }
 
 TEST(RlRewards, CommandRewardFailuresAreSkipsNotCrashes) {
   auto garbage = make_command_reward("g", "cat >/dev/null; echo not-a-number", 10);
-  EXPECT_FALSE(garbage->score({"q", "r", "", {}}).has_value());
+  EXPECT_FALSE(garbage->score({"q", "r", "", {}, {}, RlTask::Text}).has_value());
   EXPECT_NE(garbage->last_failure().find("not a number"), std::string::npos);
   auto nan = make_command_reward("n", "echo nan", 10);  // never reads stdin, prints a non-finite
-  EXPECT_FALSE(nan->score({"q", "r", "", {}}).has_value());
+  EXPECT_FALSE(nan->score({"q", "r", "", {}, {}, RlTask::Text}).has_value());
   auto crash = make_command_reward("c", "echo 3; exit 4", 10);
-  EXPECT_FALSE(crash->score({"q", "r", "", {}}).has_value());
+  EXPECT_FALSE(crash->score({"q", "r", "", {}, {}, RlTask::Text}).has_value());
   EXPECT_NE(crash->last_failure().find("status 4"), std::string::npos);
   auto killed = make_command_reward("k", "kill -9 $$", 10);
-  EXPECT_FALSE(killed->score({"q", "r", "", {}}).has_value());
+  EXPECT_FALSE(killed->score({"q", "r", "", {}, {}, RlTask::Text}).has_value());
   auto missing = make_command_reward("m", "/nonexistent/scorer", 10);
-  EXPECT_FALSE(missing->score({"q", "r", "", {}}).has_value());
+  EXPECT_FALSE(missing->score({"q", "r", "", {}, {}, RlTask::Text}).has_value());
   const auto t0 = std::chrono::steady_clock::now();
   auto hang = make_command_reward("h", "sleep 30; echo 1", 0.3);
-  EXPECT_FALSE(hang->score({"q", "r", "", {}}).has_value());
+  EXPECT_FALSE(hang->score({"q", "r", "", {}, {}, RlTask::Text}).has_value());
   EXPECT_NE(hang->last_failure().find("timed out"), std::string::npos);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
 }
@@ -116,17 +116,17 @@ TEST(RlRewards, HttpRewardPostsJsonAndReadsNumber) {
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/score";
   auto r = make_http_reward("judge", url, 0.5);
   EXPECT_EQ(r->name(), "judge");
-  EXPECT_EQ(*r->score({"q", "82", "", {}}), 1.0);
-  EXPECT_EQ(*r->score({"q", "81", "", {}}), 0.25);
-  EXPECT_FALSE(r->score({"q", "junk", "", {}}).has_value());
+  EXPECT_EQ(*r->score({"q", "82", "", {}, {}, RlTask::Text}), 1.0);
+  EXPECT_EQ(*r->score({"q", "81", "", {}, {}, RlTask::Text}), 0.25);
+  EXPECT_FALSE(r->score({"q", "junk", "", {}, {}, RlTask::Text}).has_value());
   EXPECT_NE(r->last_failure().find("not a number"), std::string::npos);
-  EXPECT_FALSE(r->score({"q", "teapot", "", {}}).has_value());
+  EXPECT_FALSE(r->score({"q", "teapot", "", {}, {}, RlTask::Text}).has_value());
   EXPECT_NE(r->last_failure().find("418"), std::string::npos);
-  EXPECT_FALSE(r->score({"q", "slow", "", {}}).has_value());  // read time-out
+  EXPECT_FALSE(r->score({"q", "slow", "", {}, {}, RlTask::Text}).has_value());  // read time-out
   srv.stop();
   th.join();
   auto refused = make_http_reward("gone", url, 0.5);  // nobody listens any more
-  EXPECT_FALSE(refused->score({"q", "82", "", {}}).has_value());
+  EXPECT_FALSE(refused->score({"q", "82", "", {}, {}, RlTask::Text}).has_value());
   EXPECT_THROW(make_http_reward("s", "https://example.com/x", 1), Error);
   EXPECT_THROW(make_http_reward("p", "http://host:99999/x", 1), Error);
 }
@@ -135,14 +135,14 @@ TEST(RlRewards, WeightedSumWithPaperDefaults) {
   RewardSet set;
   set.add(make_correctness_reward(), 2.0);
   set.add(make_format_reward(), 0.5);
-  const RewardScores a = set.score({"q", "<think>t</think>82", "82", {}});
+  const RewardScores a = set.score({"q", "<think>t</think>82", "82", {}, {}, RlTask::Text});
   EXPECT_TRUE(a.ok);
   EXPECT_EQ(a.total, 2.5);
   EXPECT_EQ(a.each, (std::vector<double>{1.0, 1.0}));
-  EXPECT_EQ(set.score({"q", "82", "82", {}}).total, 2.0);
-  EXPECT_EQ(set.score({"q", "<think>t</think>8", "82", {}}).total, 0.5);
+  EXPECT_EQ(set.score({"q", "82", "82", {}, {}, RlTask::Text}).total, 2.0);
+  EXPECT_EQ(set.score({"q", "<think>t</think>8", "82", {}, {}, RlTask::Text}).total, 0.5);
   set.add(make_command_reward("bad", "echo x", 10), 1.0);
-  const RewardScores b = set.score({"q", "82", "82", {}});
+  const RewardScores b = set.score({"q", "82", "82", {}, {}, RlTask::Text});
   EXPECT_FALSE(b.ok);
   EXPECT_NE(b.failed.find("bad"), std::string::npos);
 }

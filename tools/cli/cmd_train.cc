@@ -103,6 +103,10 @@ void eval_image_modes(const train::Trainer& t, train::ImageEvalOptions opt, cons
                   share_equal(r.t2i_codes, first.t2i_codes));
     std::printf("| %s | %s | %s | %s |\n", dm[i].c_str(), cell(r.describe_total > 0, d).c_str(), tm[i].c_str(),
                 cell(r.t2i_total > 0, g).c_str());
+    if (!opt.classifier.empty() && r.t2i_total > 0)
+      std::printf("t2i mode %s: classifier accuracy %lld / %lld = %.1f%%, mean p(class) %.3f (calibration on real images %.1f%%)\n",
+                  tm[i].c_str(), (long long)r.clf_t2i_correct, (long long)r.t2i_total, pct(r.clf_t2i_correct, r.t2i_total),
+                  r.clf_t2i_prob, pct(r.clf_real_correct, r.real_total));
     std::fflush(stdout);
     if (!em.grid.empty() && r.t2i_total > 0) {
       const size_t N = r.t2i_codes.size() / size_t(r.t2i_total);
@@ -135,6 +139,9 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                    "describe accuracy on this many held-out images (data.images, split --eval-split)");
                     sub.add_option("--eval-t2i-per-class", img->t2i_per_class,
                                    "t2i proxy: generate this many images per class and classify their codes");
+                    sub.add_option("--eval-classifier", img->classifier,
+                                   "with --eval-t2i-per-class: also judge the generated images with this classifier "
+                                   "folder (mmada train-classifier)");
                     sub.add_option("--eval-split", img->split, "held-out split of the IDX folder")->capture_default_str();
                     sub.add_option("--eval-t2i-steps", img->t2i_timesteps, "T2I sampler steps")->capture_default_str();
                     sub.add_option("--eval-guidance", img->t2i_guidance, "T2I classifier-free guidance")->capture_default_str();
@@ -149,6 +156,8 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
                         ->capture_default_str();
                     return [path, eval, eval_only, img, modes] {
+                      MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
+                                  "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
                       if (*eval_only) cfg.run.resume = true;
                       train::Trainer t(cfg);
@@ -185,6 +194,15 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                             std::printf("t2i proxy accuracy (nearest-centroid on generated codes): %lld / %lld = %.1f%% (chance %.0f%%)\n",
                                         (long long)r.t2i_correct, (long long)r.t2i_total,
                                         pct(r.t2i_correct, r.t2i_total), chance);
+                          if (!img->classifier.empty()) {
+                            std::printf("classifier calibration (held-out real images): %lld / %lld = %.1f%%\n",
+                                        (long long)r.clf_real_correct, (long long)r.real_total,
+                                        pct(r.clf_real_correct, r.real_total));
+                            if (r.t2i_total)
+                              std::printf("t2i classifier accuracy (generated images): %lld / %lld = %.1f%%, mean p(class) %.3f\n",
+                                          (long long)r.clf_t2i_correct, (long long)r.t2i_total,
+                                          pct(r.clf_t2i_correct, r.t2i_total), r.clf_t2i_prob);
+                          }
                         }
                         if (eval->empty()) return;
                         const auto enc = train::make_text_encoder(cfg.tokenizer);
