@@ -22,6 +22,10 @@ Command train_classifier_cmd(
       sub.add_option("--vq", o->vq, "MAGVIT-v2 folder whose codes the classifier reads (input codes)");
       sub.add_option("--cache-dir", o->cache_dir, "codes cache folder (as data.images.cache_dir)");
       sub.add_option("--image-size", o->image_size, "canvas side (as data.images.image_size)")->capture_default_str();
+      sub.add_option("--class-names", o->class_names,
+                     "the classes' names in label order, comma-separated (default: Fashion-MNIST's ten; "
+                     "e.g. the 20 of data/mnist/fashion-digits/classes.json)")
+          ->delimiter(',');
       sub.add_option("--limit", o->train_limit, "first N training images (0 = all)")->capture_default_str();
       sub.add_option("--test-limit", o->test_limit, "first N t10k images for the held-out accuracy")->capture_default_str();
       sub.add_option("--hidden", o->hidden, "hidden width")->capture_default_str();
