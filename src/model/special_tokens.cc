@@ -70,9 +70,9 @@ void SpecialTokens::check_image_codes_fit() const {
   MMADA_CHECK(image_code_offset >= 0 && codebook_size > 0 && image_code_offset + codebook_size <= vocab_rows,
               "the model's vocabulary (", vocab_rows, " rows) has no room for ", codebook_size,
               " image codes at ", image_code_offset);
-  // The T2I sampler marks undrawn slots with the [MASK] id among codes (the reference's rule).
-  MMADA_CHECK(codebook_size <= mask, "a codebook of ", codebook_size, " codes overlaps the [MASK] id ", mask,
-              " (the T2I sampler could not tell a code from a mask); use at most ", mask, " codes");
+  // Image slots are told from masks by their token ids: [MASK] must not be one of the codes' ids.
+  MMADA_CHECK(mask < image_code_offset || mask >= image_code_offset + codebook_size, "the [MASK] id ", mask,
+              " is one of the image codes' token ids [", image_code_offset, ", ", image_code_offset + codebook_size, ")");
 }
 
 }  // namespace mmada

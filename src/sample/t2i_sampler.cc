@@ -104,10 +104,16 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
   const int64_t first_slot = L - N - 1, text_len = L - N - 2;
   auto rb = [&](float v) { return p.bf16 ? round_bf16(v) : v; };
 
+  // cur: the reference's code-space state (committed codes, M where masked), which the step
+  // callbacks see; `masked` says which slots are undrawn, so a code equal to M (a small
+  // tokenizer whose [MASK] id is below the codebook size) is never mistaken for a mask. For
+  // MMaDA (M = 126336 > 8192 codes) the two agree exactly.
   std::vector<int64_t> cur(size_t(B * N));
+  std::vector<uint8_t> masked(size_t(B * N));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t n = 0; n < N; ++n) {
       const int64_t t = ids[size_t(b * L + first_slot + n)];
+      masked[size_t(b * N + n)] = t == M;
       cur[size_t(b * N + n)] = t == M ? M : t - O;
     }
   T2iDrawRequest req;
@@ -162,7 +168,7 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
     for (int64_t r = 0; r < B * N; ++r) {
       const int64_t d = drawn.codes[size_t(r)];
       MMADA_CHECK(d >= 0 && d < C, "T2I: drawn code ", d, " outside the codebook");
-      samp[size_t(r)] = cur[size_t(r)] == M ? d : cur[size_t(r)];
+      samp[size_t(r)] = masked[size_t(r)] ? d : cur[size_t(r)];
     }
     const float big = p.bf16 ? 3.3895314e38f : FLT_MAX;
     T2iStep st;
@@ -176,13 +182,13 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
     int64_t left = 0;  // slots still masked after this step
     for (int64_t b = 0; b < B; ++b) {
       int64_t unknown = 0;
-      for (int64_t n = 0; n < N; ++n) unknown += cur[size_t(b * N + n)] == M;
+      for (int64_t n = 0; n < N; ++n) unknown += masked[size_t(b * N + n)];
       const int64_t kb = std::max<int64_t>(1, std::min(unknown - 1, K));
       st.mask_len[size_t(b)] = kb;
       std::vector<float> conf(static_cast<size_t>(N));
       for (int64_t n = 0; n < N; ++n) {
         const int64_t r = b * N + n;
-        const float sel = cur[size_t(r)] == M ? drawn.probs[size_t(r)] : big;
+        const float sel = masked[size_t(r)] ? drawn.probs[size_t(r)] : big;
         st.selected_probs[size_t(n + b * N)] = sel;
         const float noise = rb(float(tau) * rb(rng.gumbel(s, b, n)));
         conf[size_t(n)] = rb(rb(std::log(std::max(sel, 1e-20f))) + noise);
@@ -192,12 +198,13 @@ T2iResult generate_image(const T2iModelFn& model, std::vector<int64_t> ids,
       const float cut = sorted[size_t(std::min(kb, N - 1))];
       for (int64_t n = 0; n < N; ++n) {
         const int64_t r = b * N + n;
-        const bool sure = p.threshold > 0 && cur[size_t(r)] == M && drawn.probs[size_t(r)] >= p.threshold;
+        const bool sure = p.threshold > 0 && masked[size_t(r)] && drawn.probs[size_t(r)] >= p.threshold;
         const bool remask = conf[size_t(n)] < cut && !sure;
         left += remask;
         st.masking[size_t(r)] = remask;
         ids[size_t(b * L + first_slot + n)] = remask ? M : samp[size_t(r)] + O;
         cur[size_t(r)] = remask ? M : samp[size_t(r)];
+        masked[size_t(r)] = remask;
       }
     }
     if (on_step) {

@@ -117,7 +117,9 @@ struct T2iParams {
 struct T2iStep {
   int64_t step = 0, total = 0;
   const std::vector<int64_t>* sampled = nullptr;  // [B, N] codes drawn this step
-  const std::vector<int64_t>* current = nullptr;  // [B, N] committed codes, mask_id elsewhere
+  // [B, N] committed codes, mask_id elsewhere (the reference's form; where the codebook reaches
+  // mask_id, `masking` is the one that says which slots are undrawn)
+  const std::vector<int64_t>* current = nullptr;
   // Replay/diagnostics: guided logits [B*N, C] (with T2iParams::keep_logits, else null),
   // probabilities of the drawn codes, mask_len,
   // the temperature used, and the remask decision.
@@ -125,7 +127,7 @@ struct T2iStep {
   std::vector<float> selected_probs;
   std::vector<int64_t> mask_len;
   double temperature = 0;
-  std::vector<uint8_t> masking;
+  std::vector<uint8_t> masking;  // [B*N] 1 = undrawn after this step
   const std::vector<int64_t>* model_input = nullptr;  // [B or 2B, L] rows fed to the network
   const std::vector<int64_t>* input_ids = nullptr;    // [B, L] cond rows after this step
 };

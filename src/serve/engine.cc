@@ -164,7 +164,7 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
     std::vector<int64_t> guess = *st.current;  // preview: committed codes, this step's draws elsewhere
     const bool last = st.step == st.total;  // the result is the last step's draws, all of them
     for (size_t i = 0; i < guess.size(); ++i)
-      if (guess[i] == p.mask_id) {
+      if (st.masking[i]) {
         guess[i] = (*st.sampled)[i];
         pr.committed[i] = last ? guess[i] : -1;
       }

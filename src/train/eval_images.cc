@@ -155,11 +155,9 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
   }
 
   if (opt.t2i_per_class > 0) {
-    // The engine's T2I sampler treats a code equal to mask_id as still masked (the reference's
-    // rule; harmless for MMaDA, whose [MASK] id is far above 8192).
-    MMADA_CHECK(K <= tk.mask, "t2i proxy: codebook ", K, " overlaps the [MASK] id ", tk.mask,
-                " (the T2I sampler could not tell a code from a mask); use a codebook of at most ",
-                tk.mask, " codes");
+    // Undrawn image slots are told from codes by their token ids (t2i_sampler.h).
+    MMADA_CHECK(tk.mask < offset || tk.mask >= offset + K, "t2i proxy: the [MASK] id ", tk.mask,
+                " is one of the image codes' token ids [", offset, ", ", offset + K, ")");
     const std::vector<int64_t> slots(static_cast<size_t>(N), tk.mask);
     T2iParams tp;
     tp.timesteps = opt.t2i_timesteps;

@@ -116,7 +116,8 @@ ImageRollouts::ImageRollouts(const RlConfig& cfg, const TextEncoder& enc, const 
   const int64_t K = data_->codes().codebook, off = enc_.image_code_offset();
   MMADA_CHECK(off + K <= mcfg_.vocab, "data.images: the VQ's ", K, " codes (ids ", off, "..", off + K - 1,
               ") do not fit the model's vocabulary of ", mcfg_.vocab, "; was the model trained with this VQ?");
-  MMADA_CHECK(K <= tk.mask || off > tk.mask, "data.images: codebook ", K, " overlaps the [MASK] id ", tk.mask);
+  MMADA_CHECK(tk.mask < off || tk.mask >= off + K, "data.images: the [MASK] id ", tk.mask,
+              " is one of the image codes' token ids [", off, ", ", off + K, ")");
   const std::vector<std::string> caps =
       cfg_.images.captions.empty() ? default_caption_templates() : cfg_.images.captions;
   for (const std::string& t : caps) {

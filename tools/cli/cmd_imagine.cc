@@ -126,7 +126,7 @@ int run_imagine(ImagineOpts& o) {
   int64_t committed = 0;
   const T2iStepCallback on_step = [&](const T2iStep& st) {
     committed = 0;
-    for (int64_t c : *st.current) committed += c != p.mask_id;
+    for (uint8_t m : st.masking) committed += !m;
     bar.update(long(st.step), long(st.total), long(committed), "tok");
     if (o.preview_every > 0 && st.step % o.preview_every == 0 && st.step < st.total)
       write_images(decode_codes(vq, *st.current, B, grid), o, int(st.step));
