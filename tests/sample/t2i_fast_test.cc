@@ -188,5 +188,39 @@ TEST(T2iFast, ImpossibleSettingsAreRefused) {
   EXPECT_DOUBLE_EQ(ok.threshold, 0.9);
 }
 
+// A small tokenizer may put [MASK] below the codebook size (ids: mask 5 < offset 20, codes
+// 0..31): a slot committed to code 5 stays committed. The sampler tracks undrawn slots by their
+// own flags; judging them by code == mask id would redraw such slots at every step.
+TEST(T2iSampler, CodeEqualToTheMaskIdStaysCommitted) {
+  const int64_t N = 8, text_len = 4, L = text_len + N + 1, low_mask = 5;
+  Rows c = t2i_rows({{3}}, text_len, N), u = t2i_rows({{1}}, text_len, N);
+  for (Rows* r : {&c, &u})
+    for (int64_t& id : r->ids)
+      if (id == kMask) id = low_mask;
+  T2iParams p = params();
+  p.mask_id = low_mask;
+  FlagRecorder rec;  // every slot draws code 1 ...
+  const T2iModelFn draw_mask_code = [&](const T2iDrawRequest& q) {
+    T2iDrawResult out = rec.fn()(q);
+    std::fill(out.codes.begin(), out.codes.end(), low_mask);  // ... here the code equal to the mask id
+    return out;
+  };
+  std::vector<uint8_t> committed(static_cast<size_t>(N), 0);
+  int64_t steps = 0;
+  const T2iStepCallback check = [&](const T2iStep& st) {
+    ++steps;
+    for (int64_t n = 0; n < N; ++n) {
+      if (committed[size_t(n)]) EXPECT_FALSE(st.masking[size_t(n)]) << "slot " << n << " re-masked at step " << st.step;
+      committed[size_t(n)] = committed[size_t(n)] || !st.masking[size_t(n)];
+    }
+    return true;
+  };
+  SeededT2iRandom rng(1);
+  const T2iResult r = generate_image(draw_mask_code, c.ids, c.mask, u.ids, u.mask, 1, L, N, p, rng, check);
+  EXPECT_EQ(steps, p.timesteps);
+  for (int64_t n = 0; n < N; ++n) EXPECT_EQ(r.input_ids[size_t(text_len + n)], kOffset + low_mask);
+}
+
 }  // namespace
 }  // namespace mmada
+
