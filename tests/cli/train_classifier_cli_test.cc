@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/cli_run.h"
+#include "test_util.h"
 
 namespace mmada {
 namespace {
@@ -19,13 +20,7 @@ namespace fs = std::filesystem;
 using test::expect_clean_error;
 using test::run_cli;
 
-void write_idx(const fs::path& p, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& body) {
-  std::vector<uint8_t> b = {0, 0, 8, uint8_t(dims.size())};
-  for (uint32_t d : dims)
-    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(d >> s));
-  b.insert(b.end(), body.begin(), body.end());
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
+using test::write_idx;
 
 class TrainClassifierCli : public ::testing::Test {
  protected:

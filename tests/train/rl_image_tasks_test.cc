@@ -35,13 +35,7 @@ fs::path temp_dir(const std::string& name) {
   return p;
 }
 
-void write_idx(const fs::path& p, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& body) {
-  std::vector<uint8_t> b = {0, 0, 8, uint8_t(dims.size())};
-  for (uint32_t d : dims)
-    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(d >> s));
-  b.insert(b.end(), body.begin(), body.end());
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-}
+using test::write_idx;
 
 // n 28x28 images: class k is a bright bar at row 2+2k.
 void write_dataset(const fs::path& dir, const std::string& split, int n) {
