@@ -112,9 +112,9 @@ ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,
 
 ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, const TextEncoder& enc,
                                           const std::string& path, int64_t L, int64_t max_problems,
-                                          const TextSamplerParams& sp_in) {
+                                          const TextSamplerParams& sp_in, const std::string& backend) {
   const RowTokens& tk = enc.tokens();
-  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32);
+  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32, make_backend(backend));
   ExactMatchResult res;
   const auto t0 = std::chrono::steady_clock::now();
   for (const Problem& pr : load_problems(enc, path, L, max_problems)) {

@@ -32,8 +32,10 @@ ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,
 // Each answer canvas is the row's slots after the prompt, rounded up to whole blocks of
 // sp.block_length (0: one block), decoded with one step per token on the fixed schedule,
 // temperature 0, low-confidence remasking; sp's cache/threshold/factor/early_stop apply.
+// `backend` names the engine backend it runs on ("cpu", "cuda"; backend/backend.h).
 ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, const TextEncoder& enc,
                                           const std::string& jsonl_path, int64_t row_length,
-                                          int64_t max_problems, const TextSamplerParams& sp);
+                                          int64_t max_problems, const TextSamplerParams& sp,
+                                          const std::string& backend = "cpu");
 
 }  // namespace mmada::train

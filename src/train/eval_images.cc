@@ -68,7 +68,7 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
   const int64_t offset = enc.image_code_offset(), K = train.codes().codebook;
   ImageEvalResult res;
   res.classes = int64_t(names.size());
-  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32);
+  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32, make_backend(opt.backend));
   const CodeCentroids centroids(train.codes(), res.classes);
 
   ImageSourceSpec held = cfg.images;

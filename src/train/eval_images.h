@@ -38,6 +38,7 @@ struct ImageEvalOptions {
   // A classifier folder (`mmada train-classifier`): the generated images (and, as calibration,
   // the held-out real ones) are also classified by it; "" = off.
   std::string classifier;
+  std::string backend = "cpu";    // the engine backend the model runs on (backend/backend.h)
 };
 
 struct ImageEvalResult {

@@ -22,6 +22,7 @@ double pct(int64_t a, int64_t b) { return b ? 100.0 * double(a) / double(b) : 0.
 struct EvalModes {
   std::string text, t2i;  // comma-separated fast-mode names (sample/fast_modes.h); empty = exact only
   int64_t block = 0;      // text/describe block length for the sampled evaluations (0: one block)
+  std::string backend = "cpu";  // engine backend of the evaluations
   std::string grid;       // PNG: the first generated image of each class, a row per t2i mode
 };
 
@@ -64,7 +65,7 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, const Eva
     TextSamplerParams sp = text_mode(mode, shape);
     sp.block_length = em.block;
     const train::ExactMatchResult r =
-        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp);
+        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp, em.backend);
     if (first.empty()) first = r.answers;
     std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
                 (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
@@ -142,6 +143,8 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     sub.add_option("--eval-classifier", img->classifier,
                                    "with --eval-t2i-per-class: also judge the generated images with this classifier "
                                    "folder (mmada train-classifier)");
+                    sub.add_option("--eval-backend", img->backend,
+                                   "engine backend of the evaluations (cpu, cuda)")->capture_default_str();
                     sub.add_option("--eval-split", img->split, "held-out split of the IDX folder")->capture_default_str();
                     sub.add_option("--eval-t2i-steps", img->t2i_timesteps, "T2I sampler steps")->capture_default_str();
                     sub.add_option("--eval-guidance", img->t2i_guidance, "T2I classifier-free guidance")->capture_default_str();
@@ -160,6 +163,7 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                   "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
                       if (*eval_only) cfg.run.resume = true;
+                      modes->backend = img->backend;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
                         if (!modes->text.empty() || !modes->t2i.empty() || !modes->grid.empty()) {
@@ -205,9 +209,13 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                           }
                         }
                         if (eval->empty()) return;
+                        // The saved checkpoint as the engine loads it (also a quantized or exported
+                        // one, which --eval-only may be pointed at): one block, one token per step.
                         const auto enc = train::make_text_encoder(cfg.tokenizer);
-                        const train::ExactMatchResult r = train::eval_exact_match(
-                            t.model_config(), t.params(), *enc, *eval, t.config().row_length(), 200);
+                        TextSamplerParams sp;
+                        sp.block_length = modes->block;
+                        const train::ExactMatchResult r = train::eval_exact_match_sampled(
+                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), 200, sp, img->backend);
                         for (const auto& e : r.examples) std::fprintf(stderr, "  %s\n", e.c_str());
                         std::printf("exact match: %lld / %lld\n", (long long)r.correct, (long long)r.total);
                       };
