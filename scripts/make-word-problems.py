@@ -108,13 +108,34 @@ def draw(rng):
             return t, a, b, c
 
 
-def line(rng, t, a, b, c):
+SYM = {"*": "x", "/": "/", "+": "+", "-": "-"}
+
+
+def column_step(l, op, r, res):
+    """One step worked digit by digit, as a column sum on paper: units first (with the carry or
+    borrow it makes), then tens, then the result. A small model learns the 2 x 100 one-digit
+    facts far sooner than the ~10,000 two-digit ones the compact form asks it to memorise.
+    Products and quotients (single-digit tables) stay compact."""
+    if op not in "+-":
+        return f"{l} {SYM[op]} {r} = {res}."
+    l1, l0, r1, r0 = l // 10, l % 10, r // 10, r % 10
+    if op == "+":
+        u = l0 + r0
+        return f"{l} + {r}: {l0} + {r0} = {u}, {l1} + {r1} + {u // 10} = {l1 + r1 + u // 10}, so {res}."
+    borrow = int(l0 < r0)
+    return (f"{l} - {r}: {l0 + 10 * borrow} - {r0} = {l0 + 10 * borrow - r0}, "
+            f"{l1} - {r1} - {borrow} = {l1 - r1 - borrow}, so {res}.")
+
+
+def line(rng, t, a, b, c, cot="compact"):
     text, fn = TEMPLATES[t]
     n = rng.choice(NAMES)
     question = text.format(n=n, p=pronoun(n), a=a, b=b, c=c, o=rng.choice(OBJECTS))
     steps = fn(a, b, c)
-    sym = {"*": "x", "/": "/", "+": "+", "-": "-"}
-    think = " ".join(f"{l} {sym[op]} {r} = {res}." for l, op, r, res in steps)
+    if cot == "columns":
+        think = " ".join(column_step(*s) for s in steps)
+    else:
+        think = " ".join(f"{l} {SYM[op]} {r} = {res}." for l, op, r, res in steps)
     answer = f"<think>{think}</think>{steps[-1][3]}"
     return json.dumps({"messages": [{"role": "user", "content": question},
                                     {"role": "assistant", "content": answer}]})
@@ -127,6 +148,8 @@ def main():
     ap.add_argument("--n", type=int, default=20000, help="training problems")
     ap.add_argument("--heldout", dest="n_heldout", type=int, default=500, help="held-out problems (distinct)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cot", choices=["compact", "columns"], default="compact",
+                    help="compact: '37 + 28 = 65.'; columns: each +/- step digit by digit")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     with open(args.train, "w") as f:
@@ -135,7 +158,7 @@ def main():
             p = draw(rng)
             if held_out(*p):
                 continue
-            f.write(line(rng, *p) + "\n")
+            f.write(line(rng, *p, cot=args.cot) + "\n")
             written += 1
     seen = set()
     with open(args.heldout, "w") as f:
@@ -148,7 +171,7 @@ def main():
             if not held_out(*p) or p in seen:
                 continue
             seen.add(p)
-            f.write(line(rng, *p) + "\n")
+            f.write(line(rng, *p, cot=args.cot) + "\n")
 
 
 if __name__ == "__main__":

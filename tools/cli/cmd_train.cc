@@ -162,7 +162,9 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                       MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
                                   "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
-                      if (*eval_only) cfg.run.resume = true;
+                      // --eval-only reads the saved checkpoint: no training state is loaded (it may be
+                      // a quantized export, or an RL checkpoint with its own seed).
+                      if (*eval_only) cfg.run.resume = false;
                       modes->backend = img->backend;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
@@ -171,7 +173,11 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                       "--eval-grid draws generated images: give --eval-t2i-per-class too");
                           MMADA_CHECK(!eval->empty() || img->describe_images > 0 || img->t2i_per_class > 0,
                                       "--eval-modes / --eval-t2i-modes need --eval, --eval-images or --eval-t2i-per-class");
-                          if (!eval->empty() && !modes->text.empty()) eval_text_modes(t, *eval, *modes);
+                          if (!eval->empty()) {  // with only --eval-t2i-modes / --eval-grid, the exact sampler
+                            EvalModes tm = *modes;
+                            if (tm.text.empty()) tm.text = "none";
+                            eval_text_modes(t, *eval, tm);
+                          }
                           if (img->describe_images > 0 || img->t2i_per_class > 0) {
                             MMADA_CHECK(t.image_data(), "--eval-images / --eval-t2i-per-class need data.images in the config");
                             eval_image_modes(t, *img, *modes);

