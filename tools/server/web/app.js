@@ -56,7 +56,16 @@ for (const tab of document.querySelectorAll('.tab')) {
 }
 
 fetch('/v1/models', { headers: headers() }).then((r) => r.json()).then((j) => {
-  if (j.data && j.data[0]) $('model-name').textContent = j.data[0].id;
+  if (!j.data || !j.data[0]) return;
+  $('model-name').textContent = j.data[0].id;
+  // The model's own image size (e.g. 32x32 for the demo model) first and selected.
+  const side = j.data[0].image_size;
+  if (side > 0) {
+    const size = `${side}x${side}`, select = $('image-size');
+    let opt = [...select.options].find((o) => o.value === size);
+    if (!opt) { opt = new Option(size, size); select.insertBefore(opt, select.firstChild); }
+    select.value = size;
+  }
 }).catch(() => {});
 
 // ---- chat
