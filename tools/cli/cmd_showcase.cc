@@ -34,6 +34,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // A problem of make-word-problems.py's held-out split (its CRC rule: never in any training file).
 constexpr const char* kProblem =
     "Sam has 13 apples. He gets 43 more, then gives 44 to a friend. How many apples does Sam have now?";
+constexpr const char* kSolution = "<think>13 + 43 = 56. 56 - 44 = 12.</think>12";  // the training data's form
 constexpr const char* kProblemAnswer = "12";
 
 struct ShowcaseOpts {
@@ -42,14 +43,17 @@ struct ShowcaseOpts {
   uint64_t seed = 0;
 };
 
+std::string trimmed(const std::string& s, size_t from = 0) {
+  size_t b = from, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
 // The answer after </think> (the model's final number), or "" when the format is not there.
 std::string final_answer(const std::string& text) {
   const size_t k = text.rfind("</think>");
-  if (k == std::string::npos) return "";
-  size_t b = k + 8, e = text.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(text[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(text[e - 1]))) --e;
-  return text.substr(b, e - b);
+  return k == std::string::npos ? "" : trimmed(text, k + 8);
 }
 
 // The first example PNG of the model folder (sorted by name), or "".
@@ -112,8 +116,11 @@ int run_showcase(ShowcaseOpts& o) {
                 r.text.c_str());
     if (o.problem == kProblem) {
       const std::string got = final_answer(r.text);
-      std::printf("   expected %s: %s", kProblemAnswer,
-                  got == kProblemAnswer ? "correct" : got.empty() ? "no <think>...</think>N answer" : "wrong");
+      const char* verdict = trimmed(r.text) == kSolution        ? "correct, steps and answer"
+                            : got == kProblemAnswer    ? "right answer, other steps"
+                            : got.empty()              ? "wrong: no <think>...</think>N answer"
+                                                       : "wrong answer";
+      std::printf("   expected %s: %s", kSolution, verdict);
     }
     std::printf("   (%.2f s)\n\n", seconds_since(t0));
   }
