@@ -1,10 +1,10 @@
 #include "pipeline/image_settings.h"
 
-#include "sample/t2i_sampler.h"
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+
+#include "sample/t2i_sampler.h"
 
 namespace mmada {
 

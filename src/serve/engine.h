@@ -75,7 +75,7 @@ class Engine {
   std::string model_id_;
   TextModel tm_;
   std::unique_ptr<Magvit> vq_;
-  ImageSettings image_;  // the model's, with --t2i-text-len / --mmu-size applied
+  ImageSettings image_;  // the model's, with --t2i-text-len applied (--mmu-size: image_codes)
 };
 
 }  // namespace mmada::serve
