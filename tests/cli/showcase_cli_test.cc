@@ -110,6 +110,7 @@ TEST_F(ShowcaseCli, MissingModelPiecesAreOneLineErrors) {
   expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i " + path("in.png")), "m/vq: expected model.safetensors");
   expect_clean_error(run_cli(cli_ + " showcase -m " + m + " -i " + path("missing.png")), "missing.png");
   expect_clean_error(run_cli(cli_ + " showcase -m " + m + " --draw ''"), "--draw needs a class name");
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m + " --gen-length 48 --block-length 20"), "not divisible by block_length 20");
 
   expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i " + path("in.png") + " --fit stretch"),
                      "crop, squash or pad");

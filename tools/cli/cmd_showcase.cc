@@ -40,6 +40,7 @@ constexpr const char* kProblemAnswer = "12";
 struct ShowcaseOpts {
   TextFlags f;  // -m, --tokenizer, --backend, --precision
   std::string vq, problem = kProblem, image, draw = "Sneaker", out = "showcase";
+  int64_t gen_length = 48, steps = 48, block_length = 16;  // the reasoning answer's sampler
   uint64_t seed = 0;
 };
 
@@ -88,6 +89,13 @@ int run_showcase(ShowcaseOpts& o) {
   if (o.image.empty()) o.image = first_example(model_dir);
   MMADA_CHECK(!o.image.empty(), model_dir, " has no examples/*.png to describe: pass -i IMAGE");
   MMADA_CHECK(!o.draw.empty(), "--draw needs a class name, e.g. Sneaker");
+  TextSamplerParams reasoning;  // greedy, early stop; checked before anything loads
+  reasoning.gen_length = o.gen_length;
+  reasoning.steps = o.steps;
+  reasoning.block_length = o.block_length;
+  reasoning.temperature = 0;
+  reasoning.early_stop = true;
+  reasoning.validate();
   const RgbImage photo = load_image(o.image);  // a bad file fails before the model loads
 
   TextModel tm = TextModel::load(model_dir, o.f.tokenizer_dir(), precision_from_name(o.f.precision), o.f.backend,
@@ -99,18 +107,13 @@ int run_showcase(ShowcaseOpts& o) {
   std::printf("mmada showcase: %s (%.1f M parameters), image tokenizer %s, loaded in %.2f s\n\n", model_dir.c_str(),
               double(tm.model->config().param_count()) / 1e6, vq_dir.c_str(), seconds_since(t_all));
 
-  // 1. Reasoning. Greedy, one block per 16 tokens: the answer is short and its digits must not
-  // be committed before the steps that lead to them (semi-autoregressive blocks).
+  // 1. Reasoning. Greedy in blocks of 16 by default: the final number should not be committed
+  // before the <think> steps that lead to it (semi-autoregressive blocks).
   {
     const auto t0 = Clock::now();
     ChatRequest req;
     req.messages.push_back({"user", o.problem});
-    req.sampler.gen_length = 48;
-    req.sampler.steps = 48;
-    req.sampler.block_length = 16;
-    req.sampler.temperature = 0;
-    req.sampler.early_stop = true;
-    req.sampler.validate();
+    req.sampler = reasoning;
     const ChatReply r = complete_chat(tm, req);
     std::printf("1. Reasoning (a held-out two-step word problem)\n   Q: %s\n   A: %s\n", o.problem.c_str(),
                 r.text.c_str());
@@ -192,6 +195,9 @@ Command showcase_cmd("showcase", "Reason, describe an image and draw one on the 
                        sub.add_option("--precision", o->f.precision, "bf16 or f32")
                            ->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
                        sub.add_option("--problem", o->problem, "the word problem (default: a held-out one)");
+                       sub.add_option("--gen-length", o->gen_length, "reasoning: tokens to generate")->capture_default_str();
+                       sub.add_option("--steps", o->steps, "reasoning: denoising steps")->capture_default_str();
+                       sub.add_option("--block-length", o->block_length, "reasoning: block size")->capture_default_str();
                        sub.add_option("-i,--image", o->image, "image to describe; default: the model's first examples/*.png");
                        sub.add_option("--draw", o->draw, "class to draw (\"a photo of a {name}\")")->capture_default_str();
                        sub.add_option("-o,--output", o->out, "folder for the drawn PNGs")->capture_default_str();
