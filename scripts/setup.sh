@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The first command of the README: dependencies, a release build, and the main job on the
-# embedded default model (random weights until the project ships a trained model).
+# The first command of the README (before `./build/mmada showcase`): dependencies and a release
+# build. The build also writes the tiny random model (the default when models/mmada-demo is absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build
-./build/mmada generate -p "What is 2+2?" --gen-length 32 --steps 16 --block-length 16 --stats
+echo "built ./build/mmada; next: ./build/mmada showcase"

@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -20,7 +21,7 @@ const std::set<std::string> kKnownFields = {
     "activation_type", "alibi", "alibi_bias_max", "architectures", "attention_dropout",
     "attention_layer_norm", "attention_layer_norm_with_affine", "auto_map", "bias_for_layer_norm",
     "block_group_size", "block_type", "bos_token_id", "clip_qkv", "codebook_size", "d_model",
-    "dtype", "embedding_dropout", "embedding_size", "eos_token_id", "flash_attention",
+    "dtype", "embedding_dropout", "embedding_size", "eos_token_id", "flash_attention", "image_layout",
     "include_bias", "include_qkv_bias", "init_cutoff_factor", "init_device", "init_fn",
     "init_std", "input_emb_norm", "layer_norm_type", "layer_norm_with_affine", "llm_vocab_size",
     "mask_token_id", "max_sequence_length", "mlp_hidden_size", "mlp_ratio", "model_type",
@@ -70,6 +71,35 @@ struct Reader {
                 "\" (mmada.cpp runs the LLaDA/MMaDA variant with ", json(supported).dump(), ")");
   }
 };
+
+ImageLayout read_image_layout(const json& o, const std::string& where) {
+  const std::string w = where + ": \"image_layout\"";
+  MMADA_CHECK(o.is_object(), w, " must be an object");
+  for (auto it = o.begin(); it != o.end(); ++it)
+    MMADA_CHECK(it.key() == "codes_per_image" || it.key() == "t2i_text_len" || it.key() == "t2i_pad_visible" ||
+                    it.key() == "fit",
+                w, ": unknown field \"", it.key(), "\" (codes_per_image, t2i_text_len, t2i_pad_visible, fit)");
+  Reader r{o, w};
+  ImageLayout l;
+  l.codes_per_image = r.positive_int("codes_per_image");
+  const auto side = int64_t(std::llround(std::sqrt(double(l.codes_per_image))));
+  MMADA_CHECK(side * side == l.codes_per_image, w, ": codes_per_image ", l.codes_per_image,
+              " is not a square grid");
+  l.t2i_text_len = r.positive_int("t2i_text_len");
+  MMADA_CHECK(l.t2i_text_len >= 3, w, ": t2i_text_len ", l.t2i_text_len,
+              " leaves no room for <|t2i|> BOS EOS");
+  if (r.present("t2i_pad_visible")) {
+    MMADA_CHECK(o["t2i_pad_visible"].is_boolean(), w, ": \"t2i_pad_visible\" must be true or false");
+    l.t2i_pad_visible = o["t2i_pad_visible"].get<bool>();
+  }
+  if (r.present("fit")) {
+    MMADA_CHECK(o["fit"].is_string(), w, ": \"fit\" must be a string");
+    l.fit = o["fit"].get<std::string>();
+    MMADA_CHECK(l.fit == "crop" || l.fit == "squash" || l.fit == "pad", w, ": \"fit\" must be crop, squash or pad, got \"",
+                l.fit, "\"");
+  }
+  return l;
+}
 
 }  // namespace
 
@@ -144,6 +174,7 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   r.require("rope", true);
   r.require("block_group_size", int64_t(1));
   r.require("tie_word_embeddings", false);
+  if (r.present("image_layout")) c.image_layout = read_image_layout(j["image_layout"], where);
   if (r.present("clip_qkv")) fail(where, ": unsupported value for \"clip_qkv\" (must be null)");
 
   for (auto it = j.begin(); it != j.end(); ++it)
@@ -184,6 +215,11 @@ std::string ModelConfig::to_json() const {
             {"layer_norm_with_affine", true}, {"attention_layer_norm", false},
             {"input_emb_norm", false}, {"scale_logits", false}, {"alibi", false}, {"rope", true},
             {"rope_full_precision", true}, {"block_group_size", 1}, {"multi_query_attention", nullptr}};
+  if (image_layout)
+    j["image_layout"] = {{"codes_per_image", image_layout->codes_per_image},
+                         {"t2i_text_len", image_layout->t2i_text_len},
+                         {"t2i_pad_visible", image_layout->t2i_pad_visible},
+                         {"fit", image_layout->fit}};
   return j.dump(2);
 }
 

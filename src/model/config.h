@@ -2,10 +2,21 @@
 // rejections of spec/model.md §2.2.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace mmada {
+
+// How a model trained by `mmada train` lays out images: config.json's "image_layout" object,
+// written by the trainer. MMaDA's published configs have none; the commands' defaults (512-pixel
+// images, a 513-token T2I text part with its padding hidden, resize + centre crop) are theirs.
+struct ImageLayout {
+  int64_t codes_per_image = 0;   // a square grid: the image side is sqrt(codes) x the VQ's factor
+  int64_t t2i_text_len = 0;      // text part of a T2I row: [iPAD]... <|t2i|> BOS caption EOS
+  bool t2i_pad_visible = false;  // [iPAD] attended (trained with t2i_pad_attention "none")
+  std::string fit = "pad";       // crop | squash | pad: how an image meets the square canvas
+};
 
 struct ModelConfig {
   int64_t d_model = 0;
@@ -21,6 +32,7 @@ struct ModelConfig {
   int64_t eos_token_id = 126081;
   int64_t pad_token_id = 126081;
   std::string model_type = "llada";
+  std::optional<ImageLayout> image_layout;  // config.json "image_layout", kept by to_json
   std::vector<std::string> unknown_fields;  // reported as a warning by the loader
 
   int64_t head_dim() const { return d_model / n_heads; }

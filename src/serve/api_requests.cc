@@ -1,5 +1,6 @@
 #include "serve/api_requests.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -180,7 +181,8 @@ ImageGenerationRequest parse_image_request(const std::string& body, const Reques
   r.prompt = prompt->get<std::string>();
   if (r.prompt.empty()) bad_request("prompt", "'prompt' must not be empty");
   r.n = get_int(j, "n", 1, 1, lim.max_images);
-  const std::string def_size = lim.max_image_side >= 512 ? "512x512" : str_cat(lim.max_image_side, "x", lim.max_image_side);
+  const int64_t def_side = std::min<int64_t>(lim.default_image_side > 0 ? lim.default_image_side : 512, lim.max_image_side);
+  const std::string def_size = str_cat(def_side, "x", def_side);
   parse_image_size(get_string(j, "size", def_size), lim.max_image_side, &r.width, &r.height);
   const std::string fmt = get_string(j, "response_format", "b64_json");
   if (fmt != "b64_json") bad_request("response_format", "'response_format' must be 'b64_json' (no URL hosting)");

@@ -19,6 +19,7 @@ struct RequestLimits {
   int64_t max_images = 4;           // images: n
   size_t max_image_bytes = 8 << 20; // an attached image, encoded
   int64_t max_image_side = 512;     // images: size
+  int64_t default_image_side = 0;   // images: size when the request names none (0: 512, or max_image_side if smaller)
 };
 
 struct ChatCompletionRequest {

@@ -32,6 +32,8 @@ Engine::Engine(const EngineOptions& o) : o_(o) {
     vq_->use_backend(tm_.model->shared_backend(), o.vq_exact ? ConvMath::Exact : ConvMath::Tf32);
     tm_.tokens.codebook_size = vq_->config().codebook_size();
     tm_.tokens.check_image_codes_fit();
+    image_ = ImageSettings::for_model(tm_.model->config(), vq_->config().downsample_factor());
+    if (o.t2i_text_len > 0) image_.t2i_text_len = o.t2i_text_len;
   }
   model_id_ = std::filesystem::path(o.model_dir).lexically_normal().filename().string();
   if (model_id_.empty()) model_id_ = std::filesystem::path(o.model_dir).lexically_normal().parent_path().filename().string();
@@ -46,7 +48,7 @@ std::vector<int64_t> Engine::image_codes(const std::vector<uint8_t>& encoded) {
   } catch (const Error& e) {
     throw EngineInputError(e.what());
   }
-  const Tensor codes = vq_->encode(preprocess_image(img, o_.mmu_size));
+  const Tensor codes = vq_->encode(preprocess_image(img, o_.mmu_size > 0 ? o_.mmu_size : int(image_.side), image_.fit));
   return std::vector<int64_t>(codes.ptr<int64_t>(), codes.ptr<int64_t>() + codes.numel());
 }
 
@@ -122,22 +124,12 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
   const ModelConfig& cfg = tm_.model->config();
   const int64_t side = vq_->config().downsample_factor();  // pixels per code (16 for MAGVIT-v2)
   const int64_t gh = r.height / side, gw = r.width / side, N = gh * gw, B = r.n;
-  const T2iRow cond = build_t2i_row(tm_.tokenizer->encode(r.prompt, true), o_.t2i_text_len, N, tm_.tokens);
-  const int64_t L = int64_t(cond.ids.size());
+  const T2iBatch batch =
+      build_t2i_batch(tm_.tokenizer->encode(r.prompt, true), image_, N, B, r.guidance_scale > 0, tm_.tokens);
+  const int64_t L = batch.row_length;
   if (L > cfg.max_sequence_length)
     throw EngineInputError(str_cat("size ", r.width, "x", r.height, " needs ", L,
                                    " tokens, more than the model's max sequence length ", cfg.max_sequence_length));
-  std::vector<int64_t> ids, uncond_ids;
-  std::vector<uint8_t> mask, uncond_mask;
-  const T2iRow uncond = build_t2i_row({}, o_.t2i_text_len, N, tm_.tokens);
-  for (int64_t b = 0; b < B; ++b) {
-    ids.insert(ids.end(), cond.ids.begin(), cond.ids.end());
-    mask.insert(mask.end(), cond.mask.begin(), cond.mask.end());
-    if (r.guidance_scale > 0) {
-      uncond_ids.insert(uncond_ids.end(), uncond.ids.begin(), uncond.ids.end());
-      uncond_mask.insert(uncond_mask.end(), uncond.mask.begin(), uncond.mask.end());
-    }
-  }
   T2iParams p;
   p.timesteps = r.steps;
   p.guidance = r.guidance_scale;
@@ -174,7 +166,8 @@ ImageOutcome Engine::images(const ImageGenerationRequest& r,
     return true;
   };
   const T2iResult res = generate_image(make_t2i_fn(*tm_.model, p.image_offset, p.image_offset + p.codebook),
-                                       ids, mask, uncond_ids, uncond_mask, B, L, N, p, rng, on_step);
+                                       batch.ids, batch.mask, batch.uncond_ids, batch.uncond_mask, B, L, N, p, rng,
+                                       on_step);
   ImageOutcome out;
   out.cancelled = res.cancelled;
   if (!out.cancelled) out.pngs = decode_pngs(res.codes, B, gh, gw);

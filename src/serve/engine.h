@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/image_settings.h"
 #include "pipeline/text_model.h"
 #include "serve/api_requests.h"
 #include "vq/magvit.h"
@@ -20,8 +21,8 @@ struct EngineOptions {
   std::string backend = "cpu";  // cpu or cuda[:N]: the transformer and MAGVIT-v2
   BackendOptions backend_options;  // --gpu-weights
   bool vq_exact = false;        // GPU: float32 instead of TF32 convolutions when decoding
-  int64_t t2i_text_len = 513;  // text part of the T2I row (the released models' 513)
-  int mmu_size = 512;          // attached images are resized/cropped to this square
+  int64_t t2i_text_len = 0;  // text part of the T2I row; 0: the model's (513 for MMaDA)
+  int mmu_size = 0;          // attached images are fitted to this square; 0: the model's (512 for MMaDA)
   int preview_every = 2;       // T2I: a preview picture every N steps (0 = none)
 };
 
@@ -55,6 +56,8 @@ class Engine {
   explicit Engine(const EngineOptions& o);
   const std::string& model_id() const { return model_id_; }
   bool has_vq() const { return vq_ != nullptr; }
+  // The model's image side (image_settings.h): the default size of generated images; 0 without a VQ.
+  int64_t image_side() const { return vq_ ? image_.side : 0; }
 
   // on_text gets the text of each newly finished block (the answer grows block by block);
   // keep_going is polled at every denoising step, false cancels.
@@ -72,6 +75,7 @@ class Engine {
   std::string model_id_;
   TextModel tm_;
   std::unique_ptr<Magvit> vq_;
+  ImageSettings image_;  // the model's, with --t2i-text-len applied (--mmu-size: image_codes)
 };
 
 }  // namespace mmada::serve

@@ -36,10 +36,10 @@ json images_reply(int64_t created, const std::vector<std::string>& b64_pngs) {
   return {{"created", created}, {"data", data}};
 }
 
-json model_list(const std::string& model_id, int64_t created) {
-  return {{"object", "list"},
-          {"data", json::array({{{"id", model_id}, {"object", "model"}, {"created", created},
-                                 {"owned_by", "mmada.cpp"}}})}};
+json model_list(const std::string& model_id, int64_t created, int64_t image_size) {
+  json m = {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "mmada.cpp"}};
+  if (image_size > 0) m["image_size"] = image_size;
+  return {{"object", "list"}, {"data", json::array({m})}};
 }
 
 std::string sse(const json& data, const std::string& event) {

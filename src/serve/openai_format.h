@@ -20,7 +20,9 @@ nlohmann::json chat_completion(const ReplyMeta& m, const std::string& text, cons
 nlohmann::json chat_chunk(const ReplyMeta& m, const nlohmann::json& delta,
                           const nlohmann::json& finish_reason = nullptr);
 nlohmann::json images_reply(int64_t created, const std::vector<std::string>& b64_pngs);
-nlohmann::json model_list(const std::string& model_id, int64_t created);
+// "image_size" (an mmada.cpp extension) is the model's default image side, for the web page; 0
+// leaves it out (no image routes).
+nlohmann::json model_list(const std::string& model_id, int64_t created, int64_t image_size = 0);
 
 // "data: <json>\n\n", optionally preceded by "event: <name>\n".
 std::string sse(const nlohmann::json& data, const std::string& event = "");

@@ -229,7 +229,7 @@ struct Server::Impl {
     http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       guarded(res, [&] {
         require_auth(req);
-        res.set_content(model_list(engine.model_id(), started).dump(), "application/json");
+        res.set_content(model_list(engine.model_id(), started, engine.image_side()).dump(), "application/json");
       });
     });
     http.Get(R"(/v1/models/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -238,7 +238,7 @@ struct Server::Impl {
         if (req.matches[1] != engine.model_id())
           throw ApiError(404, "invalid_request_error", "The model '" + std::string(req.matches[1]) + "' does not exist",
                          "model", "model_not_found");
-        res.set_content(model_list(engine.model_id(), started)["data"][0].dump(), "application/json");
+        res.set_content(model_list(engine.model_id(), started, engine.image_side())["data"][0].dump(), "application/json");
       });
     });
     http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {

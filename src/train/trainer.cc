@@ -68,6 +68,14 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
     mcfg.eos_token_id = mcfg.pad_token_id = enc_->tokens().eos;
     mcfg.max_sequence_length = std::max<int64_t>(4096, cfg_.row_length());
   }
+  if (cfg_.has_images) {  // what describe / imagine / serve need to lay images out as training did
+    ImageLayout l;
+    l.codes_per_image = cfg_.image_tokens;
+    l.t2i_text_len = cfg_.text_slots + 1;  // t2i_row's text part
+    l.t2i_pad_visible = cfg_.t2i_pad_attention == AttnMask::None;
+    l.fit = "pad";  // grey_to_pixels centres the images on a black canvas
+    mcfg.image_layout = l;
+  }
   MMADA_CHECK(mcfg.vocab >= vocab_needed, "model vocab ", mcfg.vocab, " is smaller than the ",
               vocab_needed, " rows the tokenizer", cfg_.has_images ? " and the image codes" : "",
               " need");

@@ -150,6 +150,29 @@ RgbImage resize_squash(const RgbImage& src, int size) {
   return resize_bicubic(src, size, size);
 }
 
+RgbImage pad_to_canvas(const RgbImage& src, int size) {
+  MMADA_CHECK(size > 0, "preprocess: target size must be positive, got ", size);
+  MMADA_CHECK(src.width > 0 && src.height > 0, "preprocess: empty image");
+  if (src.width > size || src.height > size) {
+    const bool wide = src.width >= src.height;
+    const int w = wide ? size : std::max(1, int(int64_t(size) * src.width / src.height));
+    const int h = wide ? std::max(1, int(int64_t(size) * src.height / src.width)) : size;
+    return pad_to_canvas(resize_bicubic(src, w, h), size);
+  }
+  RgbImage out(size, size);  // zero = black, as grey_to_pixels' border
+  const int top = (size - src.height) / 2, left = (size - src.width) / 2;
+  for (int y = 0; y < src.height; ++y)
+    std::memcpy(out.row(top + y) + size_t(left) * 3, src.row(y), size_t(src.width) * 3);
+  return out;
+}
+
+ResizeMode resize_mode_from_name(const std::string& name) {
+  if (name == "crop") return ResizeMode::CropCenter;
+  if (name == "squash") return ResizeMode::Squash;
+  if (name == "pad") return ResizeMode::Pad;
+  fail("unknown image fit '", name, "' (crop, squash or pad)");
+}
+
 Tensor images_to_pixels(const std::vector<RgbImage>& images) {
   MMADA_CHECK(!images.empty(), "preprocess: no images");
   const int w = images[0].width, h = images[0].height;
@@ -164,8 +187,12 @@ Tensor images_to_pixels(const std::vector<RgbImage>& images) {
 }
 
 Tensor preprocess_image(const RgbImage& img, int size, ResizeMode mode) {
-  return images_to_pixels({mode == ResizeMode::Squash ? resize_squash(img, size)
-                                                      : resize_and_center_crop(img, size)});
+  switch (mode) {
+    case ResizeMode::Squash: return images_to_pixels({resize_squash(img, size)});
+    case ResizeMode::Pad: return images_to_pixels({pad_to_canvas(img, size)});
+    case ResizeMode::CropCenter: break;
+  }
+  return images_to_pixels({resize_and_center_crop(img, size)});
 }
 
 std::vector<RgbImage> pixels_to_images(const Tensor& pixels) {

@@ -1,6 +1,7 @@
 // Image -> MAGVIT-v2 input tensor, as MMaDA's image_transform / image_transform_squash
 // (spec/vq.md §6): Pillow-compatible bicubic resize, centre crop, [-1, 1] NCHW float32.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -24,7 +25,14 @@ RgbImage resize_squash(const RgbImage& src, int size);
 // round((have - want) / 2) with ties to even, as Python's round.
 int center_crop_offset(int have, int want);
 
-enum class ResizeMode { CropCenter, Squash };
+// mmada train's canvas (train/image_data.h): an image no larger than `size` is centred on a
+// black size x size canvas, unscaled (28x28 Fashion-MNIST -> a 2-pixel border on 32x32); a
+// larger one is first shrunk (bicubic, aspect kept) until its longer side is `size`.
+RgbImage pad_to_canvas(const RgbImage& src, int size);
+
+enum class ResizeMode { CropCenter, Squash, Pad };
+// "crop", "squash", "pad"; throws mmada::Error naming the choices otherwise.
+ResizeMode resize_mode_from_name(const std::string& name);
 
 // Images of equal size -> float32 [B, 3, H, W] in [-1, 1].
 Tensor images_to_pixels(const std::vector<RgbImage>& images);

@@ -88,6 +88,13 @@ TEST_F(OwnTokenizerCli, TrainedCheckpointRunsEveryEngineCommand) {
   const ModelConfig mc = ModelConfig::load(ck + "/config.json");
   EXPECT_EQ(mc.vocab, int64_t(tok.size()) + 64);  // text vocabulary, then the 64 image codes
   EXPECT_EQ(mc.mask_token_id, tok.token_to_id("<|mdm_mask|>"));
+  // ... and records how it lays images out (model/config.h ImageLayout): 64 codes of a 32x32
+  // canvas at x4, T2I text part text_slots + 1, [iPAD] attended (t2i_pad_attention "none").
+  ASSERT_TRUE(mc.image_layout.has_value());
+  EXPECT_EQ(mc.image_layout->codes_per_image, 64);
+  EXPECT_EQ(mc.image_layout->t2i_text_len, 65);
+  EXPECT_TRUE(mc.image_layout->t2i_pad_visible);
+  EXPECT_EQ(mc.image_layout->fit, "pad");
 
   const std::string fast = " --gen-length 8 --steps 4 --block-length 8 --precision f32";
   r = run_cli(cli_ + " generate -m " + ck + " -p 'What is 2+3?'" + fast);
@@ -162,6 +169,33 @@ TEST_F(OwnTokenizerCli, TrainedCheckpointRunsEveryEngineCommand) {
   EXPECT_EQ(served.width, 32);
   EXPECT_EQ(served.height, 32);
   EXPECT_TRUE(server.alive());
+  server.stop();
+
+  // The checkpoint with its VQ in vq/: no --vq, --size, --text-len or --mmu-size anywhere, the
+  // recorded layout gives them.
+  fs::copy(path("vq"), ck + "/vq", fs::copy_options::recursive);
+  r = run_cli(cli_ + " describe -m " + ck + " -i " + path("in.png") + " --stats" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("image 28x28 -> 64 codes"), std::string::npos) << r.out;
+  r = run_cli(cli_ + " imagine -m " + ck + " -p 'a photo of a sneaker' --steps 2 --precision f32 -o " + path("own.png"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(load_image(path("own.png")).width, 32);
+  test::ServerProcess own;
+  ASSERT_EQ(own.start_with({"-m", ck, "--precision", "f32"}), "");
+  auto oc = own.client();
+  res = oc.Get("/v1/models");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(json::parse(res->body)["data"][0]["image_size"], 32) << res->body;
+  res = oc.Post("/v1/images/generations", json{{"prompt", "a photo of a sneaker"}, {"steps", 2}}.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;  // no "size": the model's 32x32
+  const auto own_png = serve::base64_decode(json::parse(res->body)["data"][0]["b64_json"].get<std::string>(), 1 << 20);
+  ASSERT_TRUE(own_png.has_value());
+  EXPECT_EQ(decode_image(own_png->data(), own_png->size(), "reply").width, 32);
+  res = oc.Post("/v1/chat/completions", with_image.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["usage"]["prompt_tokens"].get<int>(), a["usage"]["prompt_tokens"].get<int>() + 67);
 }
 
 TEST_F(OwnTokenizerCli, TrainTokenizerBadInputsAreOneLineErrors) {

@@ -282,5 +282,41 @@ TEST(Config, ToJsonRoundTrips) {
   EXPECT_TRUE(b.unknown_fields.empty());
 }
 
+// "image_layout": what mmada train records about the images (codes per image, the T2I text part,
+// [iPAD] visibility, the canvas fit) so describe / imagine / serve lay images out the same way.
+TEST(Config, ImageLayoutParsesAndRoundTrips) {
+  EXPECT_FALSE(parse(base()).image_layout.has_value());  // MMaDA's configs: none
+  const json layout = {{"codes_per_image", 64}, {"t2i_text_len", 65}, {"t2i_pad_visible", true}, {"fit", "pad"}};
+  const ModelConfig a = parse(with(base(), "image_layout", layout));
+  ASSERT_TRUE(a.image_layout.has_value());
+  EXPECT_EQ(a.image_layout->codes_per_image, 64);
+  EXPECT_EQ(a.image_layout->t2i_text_len, 65);
+  EXPECT_TRUE(a.image_layout->t2i_pad_visible);
+  EXPECT_EQ(a.image_layout->fit, "pad");
+  EXPECT_TRUE(a.unknown_fields.empty());
+  const ModelConfig b = ModelConfig::from_json_text(a.to_json(), "round-trip");
+  ASSERT_TRUE(b.image_layout.has_value());
+  EXPECT_EQ(b.image_layout->codes_per_image, 64);
+  EXPECT_EQ(b.image_layout->t2i_text_len, 65);
+  EXPECT_TRUE(b.image_layout->t2i_pad_visible);
+  EXPECT_EQ(b.image_layout->fit, "pad");
+}
+
+TEST(Config, ImageLayoutRejectsBadValues) {
+  auto bad = [](json layout) {
+    json l = {{"codes_per_image", 64}, {"t2i_text_len", 65}};
+    for (auto it = layout.begin(); it != layout.end(); ++it) l[it.key()] = it.value();
+    return with(base(), "image_layout", l);
+  };
+  expect_reject(with(base(), "image_layout", 64), {"\"image_layout\" must be an object"});
+  expect_reject(bad({{"codes_per_image", 60}}), {"codes_per_image 60", "not a square grid"});
+  expect_reject(bad({{"codes_per_image", 0}}), {"codes_per_image", "positive integer"});
+  expect_reject(bad({{"t2i_text_len", 2}}), {"t2i_text_len 2", "<|t2i|> BOS EOS"});
+  expect_reject(bad({{"fit", "stretch"}}), {"\"fit\" must be crop, squash or pad", "stretch"});
+  expect_reject(bad({{"t2i_pad_visible", 1}}), {"t2i_pad_visible", "true or false"});
+  expect_reject(bad({{"image_side", 32}}), {"unknown field \"image_side\""});
+  expect_reject(with(base(), "image_layout", json{{"t2i_text_len", 65}}), {"\"codes_per_image\" is missing"});
+}
+
 }  // namespace
 }  // namespace mmada

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/error.h"
+#include "train/image_data.h"
+
 namespace mmada {
 namespace {
 
@@ -104,6 +107,55 @@ TEST(Preprocess, PixelsRoundTrip) {
   ASSERT_EQ(back.size(), 1u);
   // Truncation after float scaling may land one below (vq.md §7 truncates, never rounds).
   for (size_t i = 0; i < img.rgb.size(); ++i) ASSERT_NEAR(int(back[0].rgb[i]), int(img.rgb[i]), 1) << i;
+}
+
+// mmada train's canvas (train/image_data.h): a 28x28 grey image centred, unscaled, on a black
+// 32x32 canvas. A PNG of that image through the "pad" fit must give the trainer's tensor bit
+// for bit, so `mmada describe` sees Fashion-MNIST as training did.
+TEST(Preprocess, PadMatchesTheTrainersCanvas) {
+  train::LabelledImages d;
+  d.count = 1;
+  d.height = d.width = 28;
+  for (int i = 0; i < 28 * 28; ++i) d.pixels.push_back(uint8_t((i * 37 + 11) % 256));
+  d.labels = {0};
+  RgbImage img(28, 28);
+  for (int y = 0; y < 28; ++y)
+    for (int x = 0; x < 28; ++x)
+      for (int c = 0; c < 3; ++c) img.row(y)[x * 3 + c] = d.pixels[size_t(y * 28 + x)];
+  const Tensor want = train::grey_to_pixels(d, 0, 1, 32);
+  const Tensor got = preprocess_image(img, 32, ResizeMode::Pad);
+  ASSERT_EQ(got.shape, want.shape);
+  EXPECT_EQ(std::memcmp(got.ptr<float>(), want.ptr<float>(), size_t(want.numel()) * sizeof(float)), 0);
+  // A 32x32 image is the canvas itself; MMaDA's crop would have resized the 28x28 one instead.
+  EXPECT_EQ(pad_to_canvas(pattern(32, 32), 32).rgb, pattern(32, 32).rgb);
+  EXPECT_NE(resize_and_center_crop(img, 32).rgb, pad_to_canvas(img, 32).rgb);
+}
+
+TEST(Preprocess, PadShrinksLargerImagesToFit) {
+  const RgbImage wide = pattern(64, 32);
+  const RgbImage out = pad_to_canvas(wide, 32);
+  ASSERT_EQ(out.width, 32);
+  ASSERT_EQ(out.height, 32);
+  const RgbImage shrunk = resize_bicubic(wide, 32, 16);  // aspect kept: 32x16, rows 8..23
+  for (int y = 0; y < 32; ++y) {
+    if (y >= 8 && y < 24) {
+      EXPECT_EQ(std::memcmp(out.row(y), shrunk.row(y - 8), 32 * 3), 0) << "row " << y;
+    } else {
+      EXPECT_TRUE(std::all_of(out.row(y), out.row(y) + 32 * 3, [](uint8_t v) { return v == 0; })) << "row " << y;
+    }
+  }
+}
+
+TEST(Preprocess, FitNames) {
+  EXPECT_EQ(resize_mode_from_name("crop"), ResizeMode::CropCenter);
+  EXPECT_EQ(resize_mode_from_name("squash"), ResizeMode::Squash);
+  EXPECT_EQ(resize_mode_from_name("pad"), ResizeMode::Pad);
+  try {
+    resize_mode_from_name("stretch");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("crop, squash or pad"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

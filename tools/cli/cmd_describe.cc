@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/image.h"
+#include "pipeline/image_settings.h"
 #include "pipeline/text_model.h"
 #include "progress.h"
 #include "text_flags.h"
@@ -16,14 +17,16 @@ namespace {
 
 struct DescribeOpts {
   TextFlags f;
-  std::string vq, image, prompt = "Please describe this image in detail.";
-  int64_t size = 512;
+  std::string vq, image, prompt = "Please describe this image in detail.", fit;
+  int64_t size = 0;  // 0: the model's (image_settings.h)
   bool squash = false, stats = false;
 };
 
 int run_describe(DescribeOpts& o) {
   MMADA_CHECK(!o.image.empty(), "no image: use -i FILE");
-  check_image_size(o.size, 16);
+  if (o.size != 0) check_image_size(o.size, 16);
+  MMADA_CHECK(!(o.squash && !o.fit.empty()), "pass --squash or --fit, not both");
+  if (!o.fit.empty()) resize_mode_from_name(o.fit);  // a bad name fails before loading
   ChatRequest req;
   req.sampler = o.f.params();
   req.think = o.f.think;
@@ -32,12 +35,15 @@ int run_describe(DescribeOpts& o) {
   const RgbImage img = load_image(o.image);
   TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
                                  o.f.backend, o.f.backend_options());
-  const Magvit vq = load_vq(o.vq, tm.model->shared_backend());
-  check_image_size(o.size, vq.config().downsample_factor());
+  const Magvit vq = load_vq(model_vq_dir(o.vq, o.f.model_dir()), tm.model->shared_backend());
+  const ImageSettings model_image = ImageSettings::for_model(tm.model->config(), vq.config().downsample_factor());
+  const int64_t size = o.size != 0 ? o.size : model_image.side;
+  const ResizeMode fit = o.squash ? ResizeMode::Squash : !o.fit.empty() ? resize_mode_from_name(o.fit) : model_image.fit;
+  check_image_size(size, vq.config().downsample_factor());
   tm.tokens.codebook_size = vq.config().codebook_size();
   tm.tokens.check_image_codes_fit();
   const auto t0 = std::chrono::steady_clock::now();
-  const Tensor pixels = preprocess_image(img, int(o.size), o.squash ? ResizeMode::Squash : ResizeMode::CropCenter);
+  const Tensor pixels = preprocess_image(img, int(size), fit);
   const Tensor codes = vq.encode(pixels);
   req.image_codes.assign(codes.ptr<int64_t>(), codes.ptr<int64_t>() + codes.numel());
   const auto t1 = std::chrono::steady_clock::now();
@@ -64,11 +70,12 @@ Command describe_cmd("describe", "Answer a question about an image (multimodal u
                      [](CLI::App& sub) -> RunFn {
                        auto o = std::make_shared<DescribeOpts>();
                        o->f.add(sub);
-                       sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
+                       sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2); default: the model folder's vq/");
                        sub.add_option("-i,--image", o->image, "PNG or JPEG file");
                        sub.add_option("-p,--prompt", o->prompt, "the question")->capture_default_str();
-                       sub.add_option("--size", o->size, "resolution fed to the tokenizer (multiple of 16)")->capture_default_str();
-                       sub.add_flag("--squash", o->squash, "resize both sides to --size instead of resize + centre crop");
+                       sub.add_option("--size", o->size, "resolution fed to the tokenizer (multiple of 16; 0 = the model's, 512 for MMaDA)")->capture_default_str();
+                       sub.add_option("--fit", o->fit, "crop (resize + centre crop), squash (resize both sides) or pad (centre on a black canvas, as mmada train); default: the model's (crop for MMaDA)");
+                       sub.add_flag("--squash", o->squash, "the same as --fit squash");
                        sub.add_flag("--stats", o->stats, "print timings (stderr)");
                        return [o] { return run_describe(*o); };
                      });

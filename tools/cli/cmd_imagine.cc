@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/image.h"
 #include "model/logits_fn.h"
+#include "pipeline/image_settings.h"
 #include "pipeline/text_model.h"
 #include "progress.h"
 #include "sample/t2i_sampler.h"
@@ -21,7 +22,7 @@ namespace {
 struct ImagineOpts {
   TextFlags f;  // only -m / --tokenizer / --precision are exposed
   std::string vq, prompt, out = "output.png", schedule = "cosine";
-  int64_t steps = 15, text_len = 513, size = 512;
+  int64_t steps = 15, text_len = 0, size = 0;  // 0: the model's (image_settings.h)
   double cfg = 3.5, temperature = 1.0, threshold = 0;
   int64_t context_cache = 0, cfg_refresh = 0;
   uint64_t seed = 0;
@@ -79,7 +80,8 @@ int run_imagine(ImagineOpts& o) {
   MMADA_CHECK(!o.prompt.empty(), "no prompt: use -p TEXT");
   MMADA_CHECK(o.batch >= 1 && o.batch <= 64, "--batch must be 1..64, got ", o.batch);
   MMADA_CHECK(o.preview_every >= 0, "--preview-every must be >= 0");
-  check_image_size(o.size, 16);
+  if (o.size != 0) check_image_size(o.size, 16);
+  MMADA_CHECK(o.text_len >= 0, "--text-len must be >= 0 (0 = the model's), got ", o.text_len);
   T2iParams p;
   p.timesteps = o.steps;
   p.guidance = o.cfg;
@@ -93,9 +95,13 @@ int run_imagine(ImagineOpts& o) {
 
   TextModel tm = TextModel::load(o.f.model_dir(), o.f.tokenizer_dir(), precision_from_name(o.f.precision),
                                  o.f.backend, o.f.backend_options());
+  o.vq = model_vq_dir(o.vq, o.f.model_dir());
   const Magvit vq = load_vq(o.vq, tm.model->shared_backend(), decode_math(o.vq_exact));
-  check_image_size(o.size, vq.config().downsample_factor());
   const ModelConfig& mc = tm.model->config();
+  const ImageSettings model_image = ImageSettings::for_model(mc, vq.config().downsample_factor());
+  if (o.size == 0) o.size = model_image.side;
+  if (o.text_len == 0) o.text_len = model_image.t2i_text_len;
+  check_image_size(o.size, vq.config().downsample_factor());
   tm.tokens.codebook_size = vq.config().codebook_size();
   tm.tokens.check_image_codes_fit();
   p.codebook = tm.tokens.codebook_size;
@@ -105,20 +111,12 @@ int run_imagine(ImagineOpts& o) {
   p.validate();
 
   const int64_t grid = o.size / vq.config().downsample_factor(), N = grid * grid, B = o.batch;
-  const T2iRow cond = build_t2i_row(tm.tokenizer->encode(o.prompt), o.text_len, N, tm.tokens);
-  const T2iRow uncond = build_t2i_row(tm.tokenizer->encode(""), o.text_len, N, tm.tokens);
-  const int64_t L = int64_t(cond.ids.size());
+  ImageSettings rows = model_image;
+  rows.t2i_text_len = o.text_len;
+  const T2iBatch batch = build_t2i_batch(tm.tokenizer->encode(o.prompt), rows, N, B, p.guidance > 0, tm.tokens);
+  const int64_t L = batch.row_length;
   MMADA_CHECK(L <= mc.max_sequence_length, "text part ", o.text_len, " + ", N + 2,
               " image positions = ", L, " exceeds the model's max sequence length ", mc.max_sequence_length);
-  std::vector<int64_t> ids, uids;
-  std::vector<uint8_t> mask, umask;
-  for (int64_t b = 0; b < B; ++b) {
-    ids.insert(ids.end(), cond.ids.begin(), cond.ids.end());
-    mask.insert(mask.end(), cond.mask.begin(), cond.mask.end());
-    uids.insert(uids.end(), uncond.ids.begin(), uncond.ids.end());
-    umask.insert(umask.end(), uncond.mask.begin(), uncond.mask.end());
-  }
-  if (p.guidance <= 0) uids.clear(), umask.clear();
 
   SeededT2iRandom rng(o.seed);
   ProgressBar bar("imagining");
@@ -133,7 +131,8 @@ int run_imagine(ImagineOpts& o) {
     return true;
   };
   const T2iResult r = generate_image(make_t2i_fn(*tm.model, p.image_offset, p.image_offset + p.codebook),
-                                     ids, mask, uids, umask, B, L, N, p, rng, on_step);
+                                     batch.ids, batch.mask, batch.uncond_ids, batch.uncond_mask, B, L, N, p, rng,
+                                     on_step);
   bar.finish();
   const auto t1 = std::chrono::steady_clock::now();
   write_images(decode_codes(vq, r.codes, B, grid), o, -1);
@@ -154,7 +153,7 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
   sub.add_option("--precision", o->f.precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
   sub.add_option("--backend", o->f.backend, "cpu or cuda[:N] (the transformer and MAGVIT-v2)")->capture_default_str();
   sub.add_option("--gpu-weights", o->f.gpu_weights, "bf16 (exact), fp8 (E4M3 layer matrices and activations, Hopper/Ada) or fp8-all (the LM head too); cuda only")->capture_default_str();
-  sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2)");
+  sub.add_option("--vq", o->vq, "MAGVIT-v2 folder (e.g. showlab/magvitv2); default: the model folder's vq/");
   sub.add_flag("--vq-exact", o->vq_exact, "GPU: decode with float32 convolutions instead of TF32 (7x slower, pixels equal to the CPU's)");
   sub.add_option("-p,--prompt", o->prompt, "what to draw");
   sub.add_option("-o,--output", o->out, "output PNG (out-0.png, out-1.png, ... with --batch)")->capture_default_str();
@@ -174,9 +173,9 @@ Command imagine_cmd("imagine", "Text to image: sample MAGVIT-v2 codes and write 
       ->capture_default_str();
   sub.add_option("--schedule", o->schedule, "mask schedule: cosine, linear, sigmoid, pow2, ...")->capture_default_str();
   sub.add_option("--seed", o->seed, "random seed")->capture_default_str();
-  sub.add_option("--size", o->size, "image side in pixels (multiple of 16)")->capture_default_str();
+  sub.add_option("--size", o->size, "image side in pixels (multiple of 16; 0 = the model's, 512 for MMaDA)")->capture_default_str();
   sub.add_option("--batch", o->batch, "images to generate for the prompt")->capture_default_str();
-  sub.add_option("--text-len", o->text_len, "length of the text part of the T2I rows (513 for the released models)")->capture_default_str();
+  sub.add_option("--text-len", o->text_len, "length of the text part of the T2I rows (0 = the model's, 513 for the released models)")->capture_default_str();
   sub.add_option("--preview-every", o->preview_every, "also write out.stepNN.png every K steps (0 = never)")->capture_default_str();
   sub.add_flag("--stats", o->stats, "print timings (stderr)");
   return [o] { return run_imagine(*o); };

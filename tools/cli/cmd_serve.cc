@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "pipeline/image_settings.h"
 #include "serve/server.h"
 #include "web_assets.h"
 #include "command.h"
@@ -61,7 +62,7 @@ Command serve_cmd(
       auto& s = o->server;
       sub.add_option("-m,--model", o->model, "model folder; default: the embedded model");
       sub.add_option("--tokenizer", e.tokenizer_dir, "tokenizer folder if the model folder has none");
-      sub.add_option("--vq", e.vq_dir, "MAGVIT-v2 folder (needed for images in chat and image generation)");
+      sub.add_option("--vq", e.vq_dir, "MAGVIT-v2 folder (needed for images in chat and image generation); default: the model folder's vq/");
       sub.add_option("--precision", o->precision, "bf16 or f32")->check(CLI::IsMember({"bf16", "f32"}))->capture_default_str();
       sub.add_option("--backend", e.backend, "cpu or cuda[:N]")->capture_default_str();
       sub.add_option("--gpu-weights", o->gpu_weights, "bf16 (exact), fp8 (E4M3 layer matrices and activations, Hopper/Ada) or fp8-all (the LM head too); cuda only")->capture_default_str();
@@ -76,8 +77,8 @@ Command serve_cmd(
       sub.add_option("--max-steps", s.limits.max_steps, "per request: most denoising steps")->capture_default_str();
       sub.add_option("--max-images", s.limits.max_images, "per request: most images (n)")->capture_default_str();
       sub.add_option("--max-image-side", s.limits.max_image_side, "largest generated image side")->capture_default_str();
-      sub.add_option("--t2i-text-len", e.t2i_text_len, "text part of the text-to-image prompt")->capture_default_str();
-      sub.add_option("--mmu-size", e.mmu_size, "attached images are resized/cropped to this square")->capture_default_str();
+      sub.add_option("--t2i-text-len", e.t2i_text_len, "text part of the text-to-image prompt (0 = the model's, 513 for MMaDA)")->capture_default_str();
+      sub.add_option("--mmu-size", e.mmu_size, "attached images are fitted to this square (0 = the model's, 512 for MMaDA)")->capture_default_str();
       sub.add_option("--preview-every", e.preview_every, "image streams: a preview picture every N steps (0 = none)")->capture_default_str();
       sub.add_option("--threads", s.threads, "connection threads")->capture_default_str();
       sub.add_option("--timeout", s.read_timeout_s, "seconds before a stalled request is dropped")->capture_default_str();
@@ -85,6 +86,8 @@ Command serve_cmd(
         auto& e = o->engine;
         auto& s = o->server;
         e.model_dir = o->model.empty() ? default_model_dir() : o->model;
+        e.vq_dir = model_vq_dir(e.vq_dir, e.model_dir);
+        MMADA_CHECK(e.t2i_text_len >= 0 && e.mmu_size >= 0, "--t2i-text-len and --mmu-size must be >= 0 (0 = the model's)");
         if (e.tokenizer_dir.empty()) e.tokenizer_dir = find_tokenizer_dir(e.model_dir, assets_dir() + "/llada-tokenizer");
         e.precision = precision_from_name(o->precision);
         e.backend_options.weights = gpu_weights_from_name(o->gpu_weights);
@@ -111,6 +114,7 @@ Command serve_cmd(
 
         std::fprintf(stderr, "loading %s ...\n", e.model_dir.c_str());
         serve::Engine engine(e);
+        s.limits.default_image_side = engine.image_side();
         serve::Server server(engine, s);
         std::thread stopper([&] {
           int sig = 0;

@@ -1,11 +1,15 @@
 // Defaults that the build knows: where the embedded model and the shipped assets are.
 #include <cstdlib>
+#include <filesystem>
 
 #include "pipeline/text_model.h"
 #include "text_flags.h"
 
-#ifndef MMADA_DEFAULT_MODEL_DIR
-#define MMADA_DEFAULT_MODEL_DIR ""
+#ifndef MMADA_DEMO_MODEL_DIR
+#define MMADA_DEMO_MODEL_DIR ""
+#endif
+#ifndef MMADA_TINY_MODEL_DIR
+#define MMADA_TINY_MODEL_DIR ""
 #endif
 #ifndef MMADA_ASSETS_DIR
 #define MMADA_ASSETS_DIR ""
@@ -13,9 +17,17 @@
 
 namespace mmada::cli {
 
+// $MMADA_MODEL, else the shipped demo model (models/mmada-demo, trained by the project) when the
+// source tree has it, else the random tiny model the build writes. Decided at run time, so a
+// model folder added after configuring is found.
 std::string default_model_dir() {
   const char* e = std::getenv("MMADA_MODEL");
-  return e && *e ? e : MMADA_DEFAULT_MODEL_DIR;
+  if (e && *e) return e;
+  std::error_code ec;
+  const std::string demo = MMADA_DEMO_MODEL_DIR;
+  if (!demo.empty() && std::filesystem::is_regular_file(std::filesystem::path(demo) / "model.safetensors", ec))
+    return demo;
+  return MMADA_TINY_MODEL_DIR;
 }
 
 std::string assets_dir() {

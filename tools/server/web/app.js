@@ -56,7 +56,16 @@ for (const tab of document.querySelectorAll('.tab')) {
 }
 
 fetch('/v1/models', { headers: headers() }).then((r) => r.json()).then((j) => {
-  if (j.data && j.data[0]) $('model-name').textContent = j.data[0].id;
+  if (!j.data || !j.data[0]) return;
+  $('model-name').textContent = j.data[0].id;
+  // A model whose image size is none of the listed ones (32x32 for the demo model): offer it
+  // first and select it. Listed sizes (MMaDA's 512x512) leave the choice as it is.
+  const side = j.data[0].image_size, select = $('image-size');
+  const size = `${side}x${side}`;
+  if (side > 0 && ![...select.options].some((o) => o.value === size)) {
+    select.insertBefore(new Option(size, size), select.firstChild);
+    select.value = size;
+  }
 }).catch(() => {});
 
 // ---- chat

@@ -1,0 +1,123 @@
+// `mmada showcase` and the shipped demo model as the default (models/mmada-demo, issue 11): the
+// showcase's three parts on whatever demo model the tree holds (its outputs are not asserted:
+// the shipped model changes), describe / imagine with no -m or --vq, and the bad inputs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/cli_run.h"
+#include "io/image.h"
+#include "model/config.h"
+#include "pipeline/image_settings.h"
+#include "test_util.h"
+#include "vq/magvit_config.h"
+
+namespace mmada {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_clean_error;
+using test::run_cli;
+
+const fs::path kRepo = fs::path(__FILE__).parent_path().parent_path().parent_path();
+
+class ShowcaseCli : public ::testing::Test {
+ protected:
+  std::string cli_;
+  fs::path dir_, demo_ = kRepo / "models/mmada-demo";
+  void SetUp() override {
+    const char* cli = std::getenv("MMADA_CLI");
+    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
+    cli_ = cli;
+    dir_ = fs::temp_directory_path() / ("mmada_showcase_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  bool have_demo() const { return fs::exists(demo_ / "model.safetensors") && fs::exists(demo_ / "vq/model.safetensors"); }
+  // The demo's image side from its own files (config.json's layout and the VQ's factor).
+  int64_t demo_side() const {
+    const ModelConfig mc = ModelConfig::load((demo_ / "config.json").string());
+    const MagvitConfig vq = MagvitConfig::load((demo_ / "vq").string());
+    return ImageSettings::for_model(mc, vq.downsample_factor()).side;
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+};
+
+// The shipped folder is complete: weights, tokenizer, its VQ, a layout, example images.
+TEST_F(ShowcaseCli, DemoModelFolderIsComplete) {
+  if (!have_demo()) GTEST_SKIP() << "no models/mmada-demo weights in this tree";
+  for (const char* f : {"config.json", "tokenizer.json", "tokenizer_config.json", "vq/config.json"})
+    EXPECT_TRUE(fs::exists(demo_ / f)) << f;
+  const ModelConfig mc = ModelConfig::load((demo_ / "config.json").string());
+  ASSERT_TRUE(mc.image_layout.has_value()) << "config.json needs \"image_layout\" (docs/demo-model.md)";
+  int pngs = 0;
+  for (const auto& e : fs::directory_iterator(demo_ / "examples")) pngs += e.path().extension() == ".png";
+  EXPECT_GE(pngs, 1);
+}
+
+TEST_F(ShowcaseCli, RunsTheThreePartsOnTheDemoModel) {
+  if (!have_demo()) GTEST_SKIP() << "no models/mmada-demo weights in this tree";
+  const auto r = run_cli("env -u MMADA_MODEL " + cli_ + " showcase -o " + path("out") + " --draw Sneaker");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* part : {"1. Reasoning", "   A: ", "2. Describe", "3. Draw \"a photo of a Sneaker\"", "total "})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << " missing in:\n" << r.out;
+  const int64_t side = demo_side();
+  const RgbImage img = load_image(path("out/Sneaker.png")), big = load_image(path("out/Sneaker-x8.png"));
+  EXPECT_EQ(img.width, side);
+  EXPECT_EQ(img.height, side);
+  EXPECT_EQ(big.width, 8 * side);
+}
+
+// No -m: the demo model; no --vq / --size: its vq/ and layout.
+TEST_F(ShowcaseCli, DescribeAndImagineDefaultToTheDemoModel) {
+  if (!have_demo()) GTEST_SKIP() << "no models/mmada-demo weights in this tree";
+  const int64_t side = demo_side();
+  const std::string fast = " --gen-length 8 --steps 8 --block-length 8";
+  auto r = run_cli("env -u MMADA_MODEL " + cli_ + " describe -i " + (demo_ / "examples/sneaker.png").string() +
+                   " -p 'What is in this image?' --stats" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const int64_t f = MagvitConfig::load((demo_ / "vq").string()).downsample_factor();
+  const std::string codes = "-> " + std::to_string((side / f) * (side / f)) + " codes";
+  EXPECT_NE(r.out.find(codes), std::string::npos) << r.out;
+  r = run_cli("env -u MMADA_MODEL " + cli_ + " imagine -p 'a photo of a Sneaker' --steps 2 -o " + path("s.png"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(load_image(path("s.png")).width, side);
+  r = run_cli("env -u MMADA_MODEL " + cli_ + " generate -p 'Which digit comes after 6?'" + fast);
+  ASSERT_EQ(r.status, 0) << r.out;
+}
+
+// Missing pieces of a model folder are named; nothing crashes.
+TEST_F(ShowcaseCli, MissingModelPiecesAreOneLineErrors) {
+  const std::string m = path("m");
+  auto r = run_cli(cli_ + " make-model -o " + m + " --d-model 32 --layers 1 --heads 2 --mlp 64");
+  ASSERT_EQ(r.status, 0) << r.out;
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m), "has no vq/ folder");
+  expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i x.png"), "x.png");  // image first
+  RgbImage img(28, 28);
+  write_png(path("in.png"), img);
+  expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i " + path("in.png")), "pass --vq DIR");
+
+  fs::create_directories(m + "/vq");  // vq/ without its files
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m), "has no examples/*.png");
+  fs::create_directories(m + "/examples");
+  write_png(m + "/examples/a.png", img);
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m), "m/vq: expected model.safetensors");
+  expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i " + path("in.png")), "m/vq: expected model.safetensors");
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m + " -i " + path("missing.png")), "missing.png");
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m + " --draw ''"), "--draw needs a class name");
+  expect_clean_error(run_cli(cli_ + " showcase -m " + m + " --gen-length 48 --block-length 20"), "not divisible by block_length 20");
+
+  expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i " + path("in.png") + " --fit stretch"),
+                     "crop, squash or pad");
+  expect_clean_error(run_cli(cli_ + " describe -m " + m + " -i " + path("in.png") + " --fit pad --squash"),
+                     "--squash or --fit, not both");
+  expect_clean_error(run_cli(cli_ + " imagine -m " + m + " -p x --text-len -1"), "--text-len must be >= 0");
+}
+
+}  // namespace
+}  // namespace mmada
