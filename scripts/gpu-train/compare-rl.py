@@ -1,14 +1,12 @@
 #!/usr/bin/env python3
-"""Compares mmada checkpoints and RL logs for scripts/gpu-train/run-rl-dp.sh (numpy only).
+"""Compares mmada checkpoints and RL logs for scripts/gpu-train/run-rl-dp.sh (standard library only).
 
   compare-rl.py weights A B [BASE]   max |A-B|, mean |A-B|; with BASE also mean |A-BASE| (the
                                      update's size) and their ratio
   compare-rl.py logs LOG...          step, reward, loss, kl, clip, |g| of each RL log, side by side
   compare-rl.py speed LOG FROM       median seconds per RL step (rollouts + updates) from step FROM
 """
-import json, struct, sys
-
-import numpy as np
+import array, json, statistics, struct, sys
 
 
 def load(folder):
@@ -22,20 +20,21 @@ def load(folder):
             continue
         assert v["dtype"] == "F32", (k, v["dtype"])
         a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[a:b], dtype=np.float32).astype(np.float64)
+        out[k] = array.array("f", data[a:b])  # little-endian float32, as the machines here
     return out
 
 
 def weights(a, b, base=None):
     A, B = load(a), load(b)
     assert A.keys() == B.keys()
-    d = np.concatenate([np.abs(A[k] - B[k]) for k in sorted(A)])
-    print(f"{len(d)} parameters: max |A-B| {d.max():.3e}, mean |A-B| {d.mean():.3e}")
+    d = [abs(x - y) for k in sorted(A) for x, y in zip(A[k], B[k])]
+    mean = sum(d) / len(d)
+    print(f"{len(d)} parameters: max |A-B| {max(d):.3e}, mean |A-B| {mean:.3e}")
     if base:
         Z = load(base)
-        u = np.concatenate([np.abs(A[k] - Z[k]) for k in sorted(A)])
-        print(f"update size mean |A-base| {u.mean():.3e}, max {u.max():.3e}; "
-              f"mean |A-B| / mean |A-base| = {d.mean() / u.mean():.3e}")
+        u = [abs(x - z) for k in sorted(A) for x, z in zip(A[k], Z[k])]
+        print(f"update size mean |A-base| {sum(u) / len(u):.3e}, max {max(u):.3e}; "
+              f"mean |A-B| / mean |A-base| = {mean / (sum(u) / len(u)):.3e}")
 
 
 def logs(paths):
@@ -50,7 +49,7 @@ def logs(paths):
 def speed(path, first):
     s = [r["rollout_seconds"] + r["update_seconds"] for r in map(json.loads, open(path))
          if r["step"] >= first]
-    m = float(np.median(s))
+    m = statistics.median(s)
     print(f"{path}: median {m * 1000:.1f} ms per RL step over {len(s)} steps = {1 / m:.2f} steps/s")
 
 
