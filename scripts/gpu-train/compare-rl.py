@@ -33,8 +33,12 @@ def weights(a, b, base=None):
     if base:
         Z = load(base)
         u = [abs(x - z) for k in sorted(A) for x, z in zip(A[k], Z[k])]
-        print(f"update size mean |A-base| {sum(u) / len(u):.3e}, max {max(u):.3e}; "
-              f"mean |A-B| / mean |A-base| = {mean / (sum(u) / len(u)):.3e}")
+        size = sum(u) / len(u)
+        if size == 0:
+            print("A equals base: no update was made (every group dropped?)")
+        else:
+            print(f"update size mean |A-base| {size:.3e}, max {max(u):.3e}; "
+                  f"mean |A-B| / mean |A-base| = {mean / size:.3e}")
 
 
 def logs(paths):
