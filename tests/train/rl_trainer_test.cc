@@ -393,6 +393,24 @@ TEST(RlDataParallel, TwoRankCheckpointResumesOnOneRank) {
   EXPECT_LT(mean_discrepancy(flat(t.model_config(), t.params()), full, 1e-3, 4), 2e-4);
 }
 
+// Ranks from the environment (mmada launch) need the GPU trainer (NCCL); the CPU trainer runs
+// several ranks only as an in-process world.
+TEST(RlDataParallel, EnvironmentRanksNeedDeviceCuda) {
+  const fs::path dir = temp_dir("dpenv");
+  make_fixture(dir);
+  setenv("MMADA_WORLD_SIZE", "2", 1);
+  setenv("MMADA_RANK", "1", 1);
+  std::string e;
+  try {
+    RlTrainer t(parse(rl_json(dir)));
+  } catch (const Error& x) {
+    e = x.what();
+  }
+  unsetenv("MMADA_WORLD_SIZE");
+  unsetenv("MMADA_RANK");
+  EXPECT_NE(e.find("mmada rl: 2 data-parallel ranks need \"device\": \"cuda\""), std::string::npos) << e;
+}
+
 TEST(RlDataParallel, FewerPromptsThanRanksIsAnError) {
   const fs::path dir = temp_dir("dpfew");
   make_fixture(dir);
