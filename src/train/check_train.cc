@@ -178,6 +178,12 @@ bool check_train(uint64_t seed, std::FILE* out) {
     all_ok = all_ok && ok;
     std::fprintf(out, "  weights after %d AdamW steps: mean|d| %.3e (%.2e of lr*steps, limit %.0e)  max|d| %.3e  %s\n",
                  kSteps, mean, mean / update, tol_update, mx, ok ? "ok" : "MISMATCH");
+    // The frozen second weight set (mmada rl's KL reference): the initial weights, which the
+    // steps above have moved away from, uploaded beside the trained ones.
+    tc_cpu.set_reference(cast_weights(c, init, DType::F32));
+    tc_gpu.set_reference(cast_weights(c, init, DType::F32));
+    const std::vector<float> rc = tc_cpu.forward_reference(x.b), rg = tc_gpu.forward_reference(x.b);
+    report("reference weights' logits (pair)", compare(rc.data(), rg.data(), int64_t(rc.size())), tol);
   }
   std::fprintf(out, "check-train: %s\n", all_ok ? "all within tolerance" : "MISMATCH");
   return all_ok;

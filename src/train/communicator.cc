@@ -1,5 +1,6 @@
 #include "train/communicator.h"
 
+#include <algorithm>
 #include <barrier>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,14 @@ void SoloCommunicator::reduce_scatter_sum(const float* send, float* recv, int64_
 void SoloCommunicator::all_gather(const float* send, float* recv, int64_t count) {
   MMADA_CHECK(send == recv, "SoloCommunicator: all-gather of one rank is done in place");
   (void)count;
+}
+
+std::vector<double> all_gather_values(Communicator& comm, const std::vector<double>& mine) {
+  const size_t n = mine.size(), r = size_t(comm.rank());
+  std::vector<double> all(n * size_t(comm.world()), 0.0);
+  std::copy(mine.begin(), mine.end(), all.begin() + long(r * n));
+  comm.all_reduce_sum(all.data(), int64_t(all.size()));
+  return all;
 }
 
 struct ThreadWorld::State {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mmada::train {
 
@@ -45,6 +46,11 @@ class ThreadWorld {
  private:
   std::shared_ptr<State> state_;
 };
+
+// Every rank's `mine` (the same count on each), in rank order, on every rank: [world][n]. Goes
+// through all_reduce_sum with one slot per rank (exact: every other slot adds zeros), for the few
+// per-step numbers a sum does not reduce (minima, maxima).
+std::vector<double> all_gather_values(Communicator& comm, const std::vector<double>& mine);
 
 // Where this process sits: MMADA_RANK / MMADA_WORLD_SIZE / MMADA_LOCAL_RANK, or OpenMPI's
 // OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK under mpirun; world 1 when neither is set.

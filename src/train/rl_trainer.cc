@@ -49,19 +49,83 @@ std::unique_ptr<Reward> make_reward(const RewardSpec& s, const ImageRollouts* im
   return make_command_reward(s.name, s.command, s.timeout_s);
 }
 
-struct Stat {
-  double sum = 0, sq = 0;
-  int64_t n = 0;
-  void add(double v) {
-    sum += v;
-    sq += v * v;
-    ++n;
-  }
-  double mean() const { return n ? sum / double(n) : 0; }
-  double sd() const { return n ? std::sqrt(std::max(0.0, sq / double(n) - mean() * mean())) : 0; }
-};
-
 }  // namespace
+
+RlPromptRange rank_prompts(int64_t prompts, int rank, int world) {
+  MMADA_CHECK(world >= 1 && rank >= 0 && rank < world, "rank ", rank, " outside a world of ", world);
+  MMADA_CHECK(prompts >= world, "unigrpo: batch_size / group_size = ", prompts,
+              " prompts per RL step cannot be shared by ", world,
+              " data-parallel ranks (each rank rolls out whole groups): give at least one prompt per rank");
+  return {prompts * rank / world, prompts * (rank + 1) / world};
+}
+
+void RunningStat::add(double v) {
+  sum += v;
+  sq += v * v;
+  ++n;
+}
+double RunningStat::mean() const { return n ? sum / double(n) : 0; }
+double RunningStat::sd() const { return n ? std::sqrt(std::max(0.0, sq / double(n) - mean() * mean())) : 0; }
+
+void RlRolloutTally::add_length(int64_t eligible) {
+  len_min = len.n ? std::min(len_min, eligible) : eligible;
+  len_max = len.n ? std::max(len_max, eligible) : eligible;
+  len.add(double(eligible));
+}
+
+void RlRolloutTally::reduce(Communicator& comm) {
+  if (comm.world() == 1) return;
+  // Sums: every RunningStat's three fields, then the counters; all exact in double.
+  std::vector<RunningStat*> stats = {&total, &len};
+  for (RunningStat& t : task) stats.push_back(&t);
+  for (RunningStat& e : each) stats.push_back(&e);
+  std::vector<double> v;
+  for (const RunningStat* st : stats) v.insert(v.end(), {st->sum, st->sq, double(st->n)});
+  v.insert(v.end(), {double(rollouts), double(skipped), double(groups_kept), double(groups_dropped)});
+  // The extremes of the ranks that have lengths, read before the sums overwrite len.n.
+  const std::vector<double> ext = all_gather_values(comm, {double(len.n), double(len_min), double(len_max)});
+  comm.all_reduce_sum(v.data(), int64_t(v.size()));
+  size_t k = 0;
+  for (RunningStat* st : stats) {
+    st->sum = v[k++];
+    st->sq = v[k++];
+    st->n = int64_t(v[k++]);
+  }
+  rollouts = int64_t(v[k++]);
+  skipped = int64_t(v[k++]);
+  groups_kept = int64_t(v[k++]);
+  groups_dropped = int64_t(v[k++]);
+  bool any = false;
+  for (size_t r = 0; r < ext.size(); r += 3) {
+    if (ext[r] == 0) continue;
+    const int64_t lo = int64_t(ext[r + 1]), hi = int64_t(ext[r + 2]);
+    len_min = any ? std::min(len_min, lo) : lo;
+    len_max = any ? std::max(len_max, hi) : hi;
+    any = true;
+  }
+}
+
+void RlRolloutTally::fill(RlStepRecord& rec) const {
+  rec.rollouts = rollouts;
+  rec.skipped = skipped;
+  rec.groups_kept = groups_kept;
+  rec.groups_dropped = groups_dropped;
+  rec.reward_mean = total.mean();
+  rec.reward_std = total.sd();
+  for (int k = 0; k < kNumRlTasks; ++k) {
+    rec.task_reward_mean[k] = task[k].mean();
+    rec.task_rollouts[k] = task[k].n;
+  }
+  rec.each_mean.clear();
+  rec.each_std.clear();
+  for (const RunningStat& e : each) {
+    rec.each_mean.push_back(e.mean());
+    rec.each_std.push_back(e.sd());
+  }
+  rec.len_mean = len.mean();
+  rec.len_min = len.n ? len_min : 0;
+  rec.len_max = len.n ? len_max : 0;
+}
 
 std::vector<RlPrompt> load_rl_prompts(const std::string& path, const TextEncoder& enc,
                                       OnMalformed policy) {
@@ -124,7 +188,7 @@ std::vector<RlPrompt> load_rl_prompts(const std::string& path, const TextEncoder
   return out;
 }
 
-RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
+RlTrainer::RlTrainer(const RlConfig& cfg, std::unique_ptr<Communicator> comm) : cfg_(cfg), rng_{cfg.run.seed} {
   enc_ = make_text_encoder(cfg_.tokenizer);
   const ModelConfig mcfg = ModelConfig::load((fs::path(cfg_.init_from) / "config.json").string());
   MMADA_CHECK(mcfg.vocab >= enc_->vocab_size(), "model vocab ", mcfg.vocab,
@@ -141,13 +205,13 @@ RlTrainer::RlTrainer(const RlConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   end_ids_ = {enc_->tokens().eos, enc_->encode("<|eot_id|>").at(0)};
 
   run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada rl",
-                     [&] { return load_master_weights(cfg_.init_from, mcfg); });
+                     [&] { return load_master_weights(cfg_.init_from, mcfg); }, std::move(comm));
   run_.tokenizer_dir = enc_->tokenizer_dir();
-  MMADA_CHECK(run_.dist.world == 1, "mmada rl runs in one process (", run_.dist.world,
-              " ranks given): data-parallel RL is not implemented yet");
-  // The frozen reference is the initial model, also after a resume.
+  rank_prompts(cfg_.prompts_per_step(), run_.dist.rank, run_.dist.world);  // fails early if too few
+  // The frozen reference is the initial model, also after a resume; it lives where the policy
+  // runs (uploaded once to the GPU with device cuda).
   if (cfg_.unigrpo.beta > 0 && cfg_.unigrpo.kl_reference == KlReference::Ref)
-    ref_ = load_master_weights(cfg_.init_from, mcfg);
+    run_.compute().set_reference(load_master_weights(cfg_.init_from, mcfg));
 }
 
 RlTrainer::~RlTrainer() = default;
@@ -205,12 +269,15 @@ RlStepRecord RlTrainer::step() {
   const UniGrpoConfig& ug = cfg_.unigrpo;
   const int64_t G = ug.group_size, NP = cfg_.prompts_per_step(), s = run_.state.step;
   const RowTokens& tk = enc_->tokens();
+  TrainCompute& tc = run_.compute();
+  Communicator& comm = tc.comm();
+  const RlPromptRange mine = rank_prompts(NP, comm.rank(), comm.world());
   RlStepRecord rec;
   rec.step = s + 1;
 
   // The training forward (CPU or CUDA) as the samplers' network: rollouts use the engine's own
   // decoders.
-  const TrainForwardFn forward = [this](const TrainBatch& b) { return run_.compute().forward(b); };
+  const TrainForwardFn forward = [&tc](const TrainBatch& b) { return tc.forward(b); };
   const LogitsFn network = training_logits_fn(mcfg, forward);
 
   struct Group {
@@ -222,13 +289,12 @@ RlStepRecord RlTrainer::step() {
     std::vector<std::vector<MaskedRow>> rows;
     std::vector<std::vector<double>> l_old, l_ref;
   };
-  std::vector<Group> groups(static_cast<size_t>(NP));
-  Stat total, task_total[kNumRlTasks];
-  std::vector<Stat> each(rewards_.size());
-  Stat len;
-  rec.len_min = INT64_MAX;
-  for (int64_t p = 0; p < NP; ++p) {
-    Group& g = groups[size_t(p)];
+  // This rank's groups: prompts [mine.first, mine.end) of the step; p is always the global index.
+  std::vector<Group> groups(static_cast<size_t>(mine.end - mine.first));
+  auto group_of = [&](int64_t p) -> Group& { return groups[size_t(p - mine.first)]; };
+  RlRolloutTally tally(rewards_.size());
+  for (int64_t p = mine.first; p < mine.end; ++p) {
+    Group& g = group_of(p);
     const RlTask task = task_of_prompt(cfg_.task_share, p, NP);
     const uint64_t seed = rng_.bits(kStreamRollout + uint64_t(s), uint64_t(p));
     g.r = task == RlTask::Text  ? text_rollout(network, s, p, seed)
@@ -238,16 +304,13 @@ RlStepRecord RlTrainer::step() {
     for (int64_t i = 0; i < G; ++i) {
       const RewardInput& in = g.r.inputs[size_t(i)];
       const RewardScores sc = rewards_.score(in);
-      ++rec.rollouts;
-      const int64_t el = g.r.eligible[size_t(i)];
-      len.add(double(el));
-      rec.len_min = std::min(rec.len_min, el);
-      rec.len_max = std::max(rec.len_max, el);
+      ++tally.rollouts;
+      tally.add_length(g.r.eligible[size_t(i)]);
       if (rec.samples.size() < 2)
         rec.samples.push_back(g.r.label + " => " +
                               (task == RlTask::T2i ? str_cat(in.image_codes.size(), " codes, reward ", sc.total) : in.response));
       if (!sc.ok) {
-        ++rec.skipped;
+        ++tally.skipped;
         if (++warnings_ <= 20)
           std::fprintf(stderr, "mmada rl: warning: step %lld, prompt %s, rollout %lld skipped: reward %s\n",
                        (long long)(s + 1), g.r.label.c_str(), (long long)i, sc.failed.c_str());
@@ -256,33 +319,23 @@ RlStepRecord RlTrainer::step() {
       }
       g.valid.push_back(1);
       valid_rewards.push_back(sc.total);
-      total.add(sc.total);
-      task_total[int(task)].add(sc.total);
-      for (size_t k = 0; k < each.size(); ++k)
-        if (sc.applied[k]) each[k].add(sc.each[k]);
+      tally.total.add(sc.total);
+      tally.task[int(task)].add(sc.total);
+      for (size_t k = 0; k < tally.each.size(); ++k)
+        if (sc.applied[k]) tally.each[k].add(sc.each[k]);
     }
     g.adv = group_advantages(valid_rewards);
     const bool informative = std::any_of(g.adv.begin(), g.adv.end(), [](double a) { return a != 0; });
     g.kept = !valid_rewards.empty() && (informative || !ug.drop_equal_groups);
-    (g.kept ? rec.groups_kept : rec.groups_dropped) += 1;
+    (g.kept ? tally.groups_kept : tally.groups_dropped) += 1;
   }
-  for (int k = 0; k < kNumRlTasks; ++k) {
-    rec.task_reward_mean[k] = task_total[k].mean();
-    rec.task_rollouts[k] = task_total[k].n;
-  }
-  rec.reward_mean = total.mean();
-  rec.reward_std = total.sd();
-  for (const Stat& e : each) {
-    rec.each_mean.push_back(e.mean());
-    rec.each_std.push_back(e.sd());
-  }
-  rec.len_mean = len.mean();
-  if (rec.len_min == INT64_MAX) rec.len_min = 0;
+  tally.reduce(comm);
+  tally.fill(rec);
 
   // θ_old = θ: record ℓ^old (and ℓ^ref) on every inner step's masks before any update.
-  int64_t B = 0;
-  for (int64_t p = 0; p < NP; ++p) {
-    Group& g = groups[size_t(p)];
+  double responses = 0;  // B of the objective: the kept valid responses of every rank
+  for (int64_t p = mine.first; p < mine.end; ++p) {
+    Group& g = group_of(p);
     if (!g.kept) continue;
     const std::string what = str_cat("RL step ", s + 1, ", prompt ", g.r.label);
     for (int64_t n = 0; n < ug.mu; ++n) {
@@ -293,28 +346,30 @@ RlStepRecord RlTrainer::step() {
         rows.push_back(masked_rollout_row(g.r, size_t(i), ratio, ug.mask_sampling, tk.mask, rng_,
                                           fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(i)})));
       }
-      g.l_old.push_back(masked_logprobs(mcfg, run_.compute(), rows, what));
+      g.l_old.push_back(masked_logprobs(mcfg, tc, rows, what));
       if (ug.beta > 0)
-        g.l_ref.push_back(ug.kl_reference == KlReference::Old
-                              ? g.l_old.back()
-                              : masked_logprobs<float>(mcfg, ref_, rows, what));
+        g.l_ref.push_back(ug.kl_reference == KlReference::Old ? g.l_old.back()
+                                                               : reference_logprobs(mcfg, tc, rows, what));
       else
         g.l_ref.emplace_back();
       g.rows.push_back(std::move(rows));
     }
-    B += int64_t(g.rows[0].size());
+    responses += double(g.rows[0].size());
   }
+  comm.all_reduce_sum(&responses, 1);
+  const int64_t B = int64_t(responses);
   const auto t1 = std::chrono::steady_clock::now();
-  rec.rollout_seconds = std::chrono::duration<double>(t1 - t0).count();
+  double seconds[2] = {std::chrono::duration<double>(t1 - t0).count(), 0};
 
-  // µ updates on the same responses, mask n for update n.
+  // µ updates on the same responses, mask n for update n; every rank takes part in each (the
+  // gradient sum and AdamW are collective), with or without groups of its own.
   int64_t tokens = 0, clipped = 0;
   double kl_sum = 0;
   for (int64_t n = 0; n < ug.mu && B > 0; ++n) {
-    run_.compute().zero_grads();
+    tc.zero_grads();
     ObjectiveSums sum;
-    for (int64_t p = 0; p < NP; ++p) {
-      Group& g = groups[size_t(p)];
+    for (int64_t p = mine.first; p < mine.end; ++p) {
+      Group& g = group_of(p);
       if (!g.kept) continue;
       std::vector<ResponseTokens> rt;
       size_t a = 0;
@@ -326,37 +381,45 @@ RlStepRecord RlTrainer::step() {
         rt.push_back(std::move(t));
       }
       const std::string what = str_cat("RL step ", s + 1, ", update ", n + 1, ", prompt ", g.r.label);
-      const ObjectiveSums gs = unigrpo_group_backward(
-          mcfg, run_.compute(), g.rows[size_t(n)], g.l_old[size_t(n)], g.l_ref[size_t(n)], rt, B,
-          ug, what);
+      const ObjectiveSums gs = unigrpo_group_backward(mcfg, tc, g.rows[size_t(n)], g.l_old[size_t(n)],
+                                                      g.l_ref[size_t(n)], rt, B, ug, what);
       sum.loss += gs.loss;
       sum.policy += gs.policy;
       sum.kl += gs.kl;
       sum.tokens += gs.tokens;
       sum.clipped += gs.clipped;
     }
-    MMADA_CHECK(std::isfinite(sum.loss), "non-finite UniGRPO loss at RL step ", s + 1, ", update ",
+    // Summed over the ranks before the check, so every rank stops together on a bad loss.
+    double sums[5] = {sum.loss, sum.policy, sum.kl, double(sum.tokens), double(sum.clipped)};
+    comm.all_reduce_sum(sums, 5);
+    MMADA_CHECK(std::isfinite(sums[0]), "non-finite UniGRPO loss at RL step ", s + 1, ", update ",
                 n + 1, "; stopped, the last good checkpoint is ", checkpoint_dir());
-    rec.grad_norm = run_.compute().reduce_and_clip();
+    rec.grad_norm = tc.reduce_and_clip();
     MMADA_CHECK(std::isfinite(rec.grad_norm), "non-finite gradient norm at RL step ", s + 1,
                 ", update ", n + 1, "; stopped, the last good checkpoint is ", checkpoint_dir());
-    const int64_t os = run_.compute().optimizer_steps();
+    const int64_t os = tc.optimizer_steps();
     const OptimConfig& oc = cfg_.optim;
     rec.lr = cfg_.cosine ? lr_at(oc, os)
              : os < oc.warmup_steps ? oc.lr * double(os) / double(oc.warmup_steps)
                                     : oc.lr;
-    run_.compute().step(rec.lr);
-    rec.loss += sum.loss / double(ug.mu);
-    rec.policy += sum.policy / double(ug.mu);
-    kl_sum += sum.kl;
-    tokens += sum.tokens;
-    clipped += sum.clipped;
+    tc.step(rec.lr);
+    rec.loss += sums[0] / double(ug.mu);
+    rec.policy += sums[1] / double(ug.mu);
+    kl_sum += sums[2];
+    tokens += int64_t(sums[3]);
+    clipped += int64_t(sums[4]);
   }
   rec.kl = tokens ? kl_sum / double(tokens) : 0;
   rec.clip_frac = tokens ? double(clipped) / double(tokens) : 0;
   run_.state.step = s + 1;
   run_.state.micro_step = run_.state.step;
-  rec.update_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  // The step lasts as long as its slowest rank.
+  seconds[1] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  const std::vector<double> all = all_gather_values(comm, {seconds[0], seconds[1]});
+  for (size_t r = 0; r < all.size(); r += 2) {
+    rec.rollout_seconds = std::max(rec.rollout_seconds, all[r]);
+    rec.update_seconds = std::max(rec.update_seconds, all[r + 1]);
+  }
   return rec;
 }
 

@@ -40,9 +40,19 @@ class TrainCompute {
   virtual Communicator& comm() = 0;
   // A host copy of this rank's gradient sum (before reduce_and_clip): for parity checks.
   virtual ModelWeights gradients() = 0;
+
+  // A second, frozen weight set beside the trained one (mmada rl's KL reference), placed where
+  // the compute runs (uploaded once on the GPU). forward_reference gives its logits like
+  // forward(); no backward may follow it (the last forward's activations are overwritten).
+  virtual void set_reference(ModelWeights w) = 0;
+  virtual std::vector<float> forward_reference(const TrainBatch& b) = 0;
 };
 
-std::unique_ptr<TrainCompute> make_cpu_train_compute(TrainingRun& run, const OptimConfig& oc);
+// `comm`: the ranks (a SoloCommunicator for one process). With several — an in-process world
+// such as ThreadWorld, which the CI tests use — the gradients are reduced and AdamW runs as
+// ZeRO-1 over host flat buffers (zero_adamw.h), as the CUDA compute does on the device.
+std::unique_ptr<TrainCompute> make_cpu_train_compute(TrainingRun& run, const OptimConfig& oc,
+                                                     std::unique_ptr<Communicator> comm);
 
 // fp32: every GEMM in exact fp32 (CUBLAS_COMPUTE_32F, parity tests); bf16: GEMM operands
 // rounded to bf16 on the tensor cores with fp32 accumulation (CUBLAS_COMPUTE_32F_FAST_16BF), the

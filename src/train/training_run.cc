@@ -9,10 +9,17 @@ namespace mmada::train {
 namespace fs = std::filesystem;
 
 TrainingRun::TrainingRun(const ModelConfig& m, const OptimConfig& optim, const RunSettings& s,
-                         const char* tool, const std::function<ModelWeights()>& init)
-    : mcfg(m), settings(s), optim(optim), dist(DistEnv::from_environment()) {
-  MMADA_CHECK(dist.world == 1 || settings.cuda, tool, ": ", dist.world,
-              " data-parallel ranks need \"device\": \"cuda\" (the CPU trainer runs one process)");
+                         const char* tool, const std::function<ModelWeights()>& init,
+                         std::unique_ptr<Communicator> comm)
+    : mcfg(m), settings(s), optim(optim), comm_(std::move(comm)) {
+  if (comm_) {
+    dist.rank = dist.local_rank = comm_->rank();
+    dist.world = comm_->world();
+  } else {
+    dist = DistEnv::from_environment();
+    MMADA_CHECK(dist.world == 1 || settings.cuda, tool, ": ", dist.world,
+                " data-parallel ranks need \"device\": \"cuda\" (the CPU trainer runs one process)");
+  }
   opt = std::make_unique<AdamW>(mcfg, optim);
   state.seed = settings.seed;
   const std::string ck = checkpoint_dir();
@@ -39,26 +46,26 @@ TrainingRun& TrainingRun::operator=(TrainingRun&& o) noexcept {
   state = o.state;
   optim = o.optim;
   dist = std::move(o.dist);
+  comm_ = std::move(o.comm_);
   compute_.reset();
   return *this;
 }
 
 TrainCompute& TrainingRun::compute() {
   if (compute_) return *compute_;
-  if (!settings.cuda) {
-    compute_ = make_cpu_train_compute(*this, optim);
-  } else {
-    std::unique_ptr<Communicator> comm;
-    if (dist.world == 1) {
-      comm = std::make_unique<SoloCommunicator>();
-    } else {
-      fs::create_directories(settings.output_dir);
-      comm = make_nccl_communicator(dist, settings.output_dir);
-    }
+  std::unique_ptr<Communicator> comm = std::move(comm_);
+  if (!comm && dist.world == 1) {
+    comm = std::make_unique<SoloCommunicator>();
+  } else if (!comm) {
+    fs::create_directories(settings.output_dir);
+    comm = make_nccl_communicator(dist, settings.output_dir);
+  }
+  if (!settings.cuda)
+    compute_ = make_cpu_train_compute(*this, optim, std::move(comm));
+  else
     compute_ = make_cuda_train_compute(*this, optim,
                                        settings.bf16_compute ? GemmCompute::Bf16 : GemmCompute::Fp32,
                                        dist.local_rank, std::move(comm));
-  }
   return *compute_;
 }
 

@@ -33,15 +33,19 @@ class TrainingRun {
   // With settings.resume and a checkpoint holding a trainer state, continues from it (its seed
   // must equal settings.seed; `tool` names the command in the message); otherwise the weights
   // are init()'s. Gradients start at zero, AdamW's moments too unless resumed.
+  // `comm`: the ranks as an in-process world of host collectives (tests: ThreadWorld with the
+  // CPU trainer);
+  // null: the DistEnv of the environment (NCCL when it names several ranks).
   TrainingRun(const ModelConfig& mcfg, const OptimConfig& optim, const RunSettings& settings,
-              const char* tool, const std::function<ModelWeights()>& init);
+              const char* tool, const std::function<ModelWeights()>& init,
+              std::unique_ptr<Communicator> comm = nullptr);
 
   // The checkpoint, atomically (checkpoint.h): the compute's state synced to the host first
   // (collective), written by rank 0 only.
   void save();
   // The forward/backward/update engine, made at first use from settings (device, compute) and
   // the DistEnv: the CUDA one selects GPU local_rank and, with several ranks, NCCL through a
-  // rendezvous file in output_dir.
+  // rendezvous file in output_dir (or the communicator given to the constructor).
   TrainCompute& compute();
   bool writes_files() const { return dist.rank == 0; }
   std::string checkpoint_dir() const { return settings.checkpoint_dir(); }
@@ -81,6 +85,7 @@ class TrainingRun {
   DistEnv dist;
 
  private:
+  std::unique_ptr<Communicator> comm_;  // given to the constructor, until compute() takes it
   std::unique_ptr<TrainCompute> compute_;
 };
 

@@ -41,6 +41,11 @@ struct ComputeNet {
   std::vector<float> forward(GroupForward<float>& f) const { return tc.forward(f.batch); }
   void backward(GroupForward<float>& f) const { tc.backward(f.dlogits); }
 };
+// The compute's frozen reference weights: forward only.
+struct ReferenceNet {
+  TrainCompute& tc;
+  std::vector<float> forward(GroupForward<float>& f) const { return tc.forward_reference(f.batch); }
+};
 
 template <class T, class Net>
 void run_forward(const ModelConfig& cfg, const Net& net, const std::vector<MaskedRow>& rows,
@@ -128,6 +133,13 @@ std::vector<double> masked_logprobs(const ModelConfig& cfg, TrainCompute& tc,
                                     const std::vector<MaskedRow>& rows, const std::string& what) {
   GroupForward<float> f;
   run_forward<float>(cfg, ComputeNet{tc}, rows, what, f);
+  return f.l;
+}
+
+std::vector<double> reference_logprobs(const ModelConfig& cfg, TrainCompute& tc,
+                                       const std::vector<MaskedRow>& rows, const std::string& what) {
+  GroupForward<float> f;
+  run_forward<float>(cfg, ReferenceNet{tc}, rows, what, f);
   return f.l;
 }
 

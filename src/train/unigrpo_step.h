@@ -35,6 +35,10 @@ ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, const ModelWeights&
 // forward under its current weights, the backward accumulated into its gradients.
 std::vector<double> masked_logprobs(const ModelConfig& cfg, TrainCompute& tc,
                                     const std::vector<MaskedRow>& rows, const std::string& what);
+// ℓ of the same rows under the compute's frozen reference weights (TrainCompute::set_reference):
+// the KL reference evaluated where the policy runs, on the GPU with device cuda.
+std::vector<double> reference_logprobs(const ModelConfig& cfg, TrainCompute& tc,
+                                       const std::vector<MaskedRow>& rows, const std::string& what);
 ObjectiveSums unigrpo_group_backward(const ModelConfig& cfg, TrainCompute& tc,
                                      const std::vector<MaskedRow>& rows,
                                      const std::vector<double>& l_old,

@@ -1,14 +1,18 @@
 // `mmada rl` end to end on a tiny random model: finite losses, rewards that fail are skipped
-// and counted while the run goes on, exact resume, and config rejections.
+// and counted while the run goes on, exact resume, and config rejections; data parallelism
+// with ranks as threads (ThreadWorld) on the CPU trainer: the group split, the statistics
+// reduced over ranks, and 2 ranks giving the one-rank step.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "train/checkpoint.h"
+#include "train/communicator.h"
 #include "train/rl_config.h"
 #include "train/rl_trainer.h"
 #include "train/text_encoder.h"
@@ -212,6 +216,218 @@ TEST(RlConfig, RejectsMalformedPrompts) {
   EXPECT_EQ(ps[0].question, "1+1");
   EXPECT_EQ(ps[0].reference, "2");
   EXPECT_EQ(ps[0].ids[0], enc.tokens().bos);
+}
+
+
+TEST(RlDataParallel, PromptRangesAreWholeGroupsCoveringTheStep) {
+  for (int world = 1; world <= 4; ++world)
+    for (int64_t prompts = world; prompts <= 9; ++prompts) {
+      int64_t next = 0, smallest = prompts, largest = 0;
+      for (int r = 0; r < world; ++r) {
+        const RlPromptRange g = rank_prompts(prompts, r, world);
+        EXPECT_EQ(g.first, next) << prompts << " prompts, rank " << r << " of " << world;
+        next = g.end;
+        smallest = std::min(smallest, g.end - g.first);
+        largest = std::max(largest, g.end - g.first);
+      }
+      EXPECT_EQ(next, prompts);
+      EXPECT_GE(smallest, 1);
+      EXPECT_LE(largest - smallest, 1);
+    }
+  EXPECT_EQ(rank_prompts(3, 0, 2).end, 1);  // the later rank takes the extra group
+  try {
+    rank_prompts(2, 0, 3);
+    ADD_FAILURE() << "2 prompts accepted for 3 ranks";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot be shared by 3 data-parallel ranks"), std::string::npos) << e.what();
+  }
+}
+
+// Rollouts spread over 3 ranks (rank 1 has none) reduce to the tally of all of them in one.
+TEST(RlDataParallel, TallyReducedOverRanksIsTheOneRankTally) {
+  const std::vector<std::vector<std::pair<int64_t, double>>> per_rank = {
+      {{7, 1.0}, {3, 2.5}}, {}, {{12, 0.25}, {5, 1.0}, {9, 4.0}}};
+  RlRolloutTally one(2);
+  for (const auto& rollouts : per_rank)
+    for (const auto& [len, reward] : rollouts) {
+      one.add_length(len);
+      ++one.rollouts;
+      one.total.add(reward);
+      one.task[int(RlTask::Text)].add(reward);
+      one.each[1].add(2 * reward);
+    }
+  one.groups_kept = 2;
+  RlStepRecord want;
+  one.fill(want);
+  ThreadWorld world(3);
+  std::vector<RlStepRecord> got(3);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r)
+    threads.emplace_back([&, r] {
+      std::unique_ptr<Communicator> comm = world.rank(r);
+      RlRolloutTally t(2);
+      for (const auto& [len, reward] : per_rank[size_t(r)]) {
+        t.add_length(len);
+        ++t.rollouts;
+        t.total.add(reward);
+        t.task[int(RlTask::Text)].add(reward);
+        t.each[1].add(2 * reward);
+      }
+      t.groups_kept = r == 1 ? 0 : 1;
+      t.reduce(*comm);
+      t.fill(got[size_t(r)]);
+    });
+  for (std::thread& t : threads) t.join();
+  for (const RlStepRecord& g : got) {
+    EXPECT_EQ(g.rollouts, 5);
+    EXPECT_EQ(g.groups_kept, 2);
+    EXPECT_EQ(g.len_min, 3);
+    EXPECT_EQ(g.len_max, 12);
+    EXPECT_EQ(g.task_rollouts[int(RlTask::Text)], 5);
+    // Sums of a few exactly representable values: equal up to the order of additions.
+    EXPECT_NEAR(g.reward_mean, want.reward_mean, 1e-12);
+    EXPECT_NEAR(g.reward_std, want.reward_std, 1e-12);
+    EXPECT_NEAR(g.len_mean, want.len_mean, 1e-12);
+    EXPECT_NEAR(g.each_mean[1], want.each_mean[1], 1e-12);
+    EXPECT_EQ(g.each_mean[0], 0.0);  // a reward that scored nothing
+  }
+}
+
+struct RankResult {
+  RlStepRecord rec;
+  std::vector<float> params;
+};
+
+// One RL step of `cfg` on `world` ranks as threads (world 0: the plain one-process trainer).
+std::vector<RankResult> step_on_ranks(const std::string& cfg, int world) {
+  if (world == 0) {
+    RlTrainer t(parse(cfg));
+    RankResult r{t.step(), {}};
+    r.params = flat(t.model_config(), t.params());
+    return {r};
+  }
+  ThreadWorld w(world);
+  std::vector<RankResult> out(static_cast<size_t>(world));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r)
+    threads.emplace_back([&, r] {
+      RlTrainer t(parse(cfg), w.rank(r));
+      out[size_t(r)].rec = t.step();
+      out[size_t(r)].params = flat(t.model_config(), t.params());
+    });
+  for (std::thread& t : threads) t.join();
+  return out;
+}
+
+// Mean |a − b| over the parameters relative to the largest possible AdamW move (lr per update):
+// check-train's measure of weights after updates (docs/multi-gpu.md).
+double mean_discrepancy(const std::vector<float>& a, const std::vector<float>& b, double lr, int updates) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += std::fabs(double(a[i]) - double(b[i]));
+  return d / double(a.size()) / (lr * updates);
+}
+
+// 3 prompts on 2 ranks (one and two groups), the frozen reference in the KL: the same
+// rollouts, rewards, statistics and update as one process.
+TEST(RlDataParallel, TwoRanksGiveTheOneRankStep) {
+  const fs::path dir = temp_dir("dp");
+  make_fixture(dir);
+  std::string cfg = rl_json(dir);
+  cfg.replace(cfg.find("\"batch_size\": 4"), 15, "\"batch_size\": 6");
+  const RankResult one = step_on_ranks(cfg, 0)[0];
+  ASSERT_GT(one.rec.groups_kept, 0);
+  const std::vector<RankResult> two = step_on_ranks(cfg, 2);
+  EXPECT_EQ(two[0].params, two[1].params);  // the all-gathered parameters
+  for (const RankResult& r : two) {
+    EXPECT_EQ(r.rec.rollouts, 6);
+    EXPECT_EQ(r.rec.rollouts, one.rec.rollouts);
+    EXPECT_EQ(r.rec.groups_kept, one.rec.groups_kept);
+    EXPECT_EQ(r.rec.groups_dropped, one.rec.groups_dropped);
+    EXPECT_EQ(r.rec.len_min, one.rec.len_min);
+    EXPECT_EQ(r.rec.len_max, one.rec.len_max);
+    EXPECT_EQ(r.rec.clip_frac, one.rec.clip_frac);
+    // The rewards are the same numbers summed in another order.
+    EXPECT_NEAR(r.rec.reward_mean, one.rec.reward_mean, 1e-12);
+    EXPECT_NEAR(r.rec.reward_std, one.rec.reward_std, 1e-12);
+    for (size_t k = 0; k < one.rec.each_mean.size(); ++k)
+      EXPECT_NEAR(r.rec.each_mean[k], one.rec.each_mean[k], 1e-12);
+    // float forward/backward, gradients summed per rank then across: fp32 rounding (2^-24
+    // relative per operation) through a few thousand operations.
+    EXPECT_NEAR(r.rec.loss, one.rec.loss, 1e-5 * std::fabs(one.rec.loss) + 1e-9);
+    EXPECT_NEAR(r.rec.kl, one.rec.kl, 1e-5 * one.rec.kl + 1e-9);
+    EXPECT_NEAR(r.rec.grad_norm, one.rec.grad_norm, 1e-5 * one.rec.grad_norm);
+    // check-train's fp32 limit for weights after AdamW steps (2e-4 of the update size).
+    EXPECT_LT(mean_discrepancy(r.params, one.params, 1e-3, 2), 2e-4);
+  }
+  std::fprintf(stderr, "2 ranks vs 1: loss %.9g vs %.9g, |g| %.9g vs %.9g, mean |dtheta|/(lr*updates) %.3g\n",
+               two[0].rec.loss, one.rec.loss, two[0].rec.grad_norm, one.rec.grad_norm,
+               mean_discrepancy(two[0].params, one.params, 1e-3, 2));
+}
+
+// A checkpoint written by 2 ranks (the ZeRO-1 moments gathered) resumes on one process and
+// continues as the one-process run does.
+TEST(RlDataParallel, TwoRankCheckpointResumesOnOneRank) {
+  const fs::path dir = temp_dir("dpresume");
+  make_fixture(dir);
+  const std::string cfg = rl_json(dir, R"(, "resume": true)");
+  std::vector<float> full;
+  {
+    RlTrainer t(parse(cfg));
+    t.run();
+    full = flat(t.model_config(), t.params());
+  }
+  fs::remove_all(dir / "out");
+  {
+    ThreadWorld w(2);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < 2; ++r)
+      threads.emplace_back([&, r] {
+        RlTrainer t(parse(cfg), w.rank(r));
+        t.run(nullptr, 1);
+      });
+    for (std::thread& t : threads) t.join();
+  }
+  RlTrainer t(parse(cfg));
+  EXPECT_EQ(t.state().step, 1);
+  t.run();
+  EXPECT_LT(mean_discrepancy(flat(t.model_config(), t.params()), full, 1e-3, 4), 2e-4);
+}
+
+// Ranks from the environment (mmada launch) need the GPU trainer (NCCL); the CPU trainer runs
+// several ranks only as an in-process world.
+TEST(RlDataParallel, EnvironmentRanksNeedDeviceCuda) {
+  const fs::path dir = temp_dir("dpenv");
+  make_fixture(dir);
+  setenv("MMADA_WORLD_SIZE", "2", 1);
+  setenv("MMADA_RANK", "1", 1);
+  std::string e;
+  try {
+    RlTrainer t(parse(rl_json(dir)));
+  } catch (const Error& x) {
+    e = x.what();
+  }
+  unsetenv("MMADA_WORLD_SIZE");
+  unsetenv("MMADA_RANK");
+  EXPECT_NE(e.find("mmada rl: 2 data-parallel ranks need \"device\": \"cuda\""), std::string::npos) << e;
+}
+
+TEST(RlDataParallel, FewerPromptsThanRanksIsAnError) {
+  const fs::path dir = temp_dir("dpfew");
+  make_fixture(dir);
+  const std::string cfg = rl_json(dir);  // 2 prompts per step
+  ThreadWorld w(3);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        RlTrainer t(parse(cfg), w.rank(r));
+        ADD_FAILURE() << "rank " << r << " accepted 2 prompts for 3 ranks";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("2 prompts per RL step cannot be shared by 3"), std::string::npos)
+            << e.what();
+      }
+    });
+  for (std::thread& t : threads) t.join();
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
-// mmada rl --config rl.json: UniGRPO reinforcement learning on CPU (docs/rl-config.md).
+// mmada rl --config rl.json: UniGRPO reinforcement learning on the CPU or GPUs
+// (docs/rl-config.md); `mmada launch -n N -- mmada rl ...` runs N data-parallel ranks
+// (docs/multi-gpu.md), of which rank 0 alone prints, evaluates and writes files.
 #include <cstdio>
 
 #include "command.h"
@@ -9,7 +11,7 @@
 namespace mmada::cli {
 namespace {
 
-Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model on CPU from a JSON config",
+Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model (CPU or GPUs) from a JSON config",
                [](CLI::App& sub) -> RunFn {
                  auto path = std::make_shared<std::string>();
                  auto eval = std::make_shared<std::string>();
@@ -32,7 +34,7 @@ Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model on CPU f
                    MMADA_CHECK(eval->empty() || L > 0,
                                "--eval needs --eval-row-length when the config gives rollout.gen_length");
                    auto evaluate = [&](const char* when) {
-                     if (eval->empty()) return;
+                     if (eval->empty() || !t.writes_files()) return;  // rank 0 evaluates
                      const train::ExactMatchResult r = train::eval_exact_match(
                          t.model_config(), t.params(), t.encoder(), *eval, L, *eval_max);
                      for (const auto& e : r.examples) std::fprintf(stderr, "  %s\n", e.c_str());
@@ -46,9 +48,10 @@ Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model on CPU f
                    }
                    const int64_t first = t.state().step;
                    if (first == 0) evaluate("before RL");
-                   std::fprintf(stderr, "mmada rl: %lld parameters, %lld prompts, %lld RL steps\n",
-                                (long long)t.model_config().param_count(),
-                                (long long)(cfg.batch_size / cfg.unigrpo.group_size), (long long)cfg.steps);
+                   if (t.writes_files())
+                     std::fprintf(stderr, "mmada rl: %lld parameters, %lld prompts, %lld RL steps\n",
+                                  (long long)t.model_config().param_count(),
+                                  (long long)(cfg.batch_size / cfg.unigrpo.group_size), (long long)cfg.steps);
                    double spent = 0;
                    t.run([&](const train::RlStepRecord& r) {
                      spent += r.rollout_seconds + r.update_seconds;
@@ -67,8 +70,9 @@ Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model on CPU f
                                   (long long)r.groups_kept, (long long)(r.groups_kept + r.groups_dropped),
                                   (long long)r.skipped, r.grad_norm, r.rollout_seconds, r.update_seconds, eta);
                    });
-                   std::fprintf(stderr, "mmada rl: checkpoint in %s (%lld reward warnings)\n",
-                                t.checkpoint_dir().c_str(), (long long)t.warnings());
+                   if (t.writes_files())
+                     std::fprintf(stderr, "mmada rl: checkpoint in %s (%lld reward warnings)\n",
+                                  t.checkpoint_dir().c_str(), (long long)t.warnings());
                    evaluate("after RL");
                    return 0;
                  };

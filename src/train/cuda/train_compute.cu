@@ -137,8 +137,26 @@ class CudaTrainCompute final : public TrainCompute {
     cudaStreamDestroy(stream_);
   }
 
-  std::vector<float> forward(const TrainBatch& b) override;
+  std::vector<float> forward(const TrainBatch& b) override {
+    backward_ready_ = true;
+    return forward_on(dp_, b);
+  }
   void backward(const std::vector<float>& dlogits) override;
+  // The reference's flat buffer has the trained weights' layout; uploaded once.
+  void set_reference(ModelWeights w) override {
+    float* ref = ref_flat_.get<float>(layout_.padded);
+    std::vector<float> host(static_cast<size_t>(layout_.padded));
+    layout_.pack(cfg_, w, host.data());
+    upload(ref, host.data(), layout_.padded, stream_);
+    MMADA_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host staging buffer goes away
+    dref_ = views(ref);
+    has_reference_ = true;
+  }
+  std::vector<float> forward_reference(const TrainBatch& b) override {
+    MMADA_CHECK(has_reference_, "forward_reference: no reference weights set");
+    backward_ready_ = false;
+    return forward_on(dref_, b);
+  }
 
   void zero_grads() override {
     MMADA_CUDA_CHECK(cudaMemsetAsync(grads_, 0, size_t(layout_.padded) * sizeof(float), stream_));
@@ -212,9 +230,13 @@ class CudaTrainCompute final : public TrainCompute {
   cublasHandle_t blas_ = nullptr;
   std::unique_ptr<DeviceFlatMath> math_;
   std::unique_ptr<ZeroAdamW> zero_;
-  DeviceBuffer flat_, gflat_, gshard_buf_, m_buf_, v_buf_;
+  std::vector<float> forward_on(const ModelWeights& w, const TrainBatch& b);
+
+  DeviceBuffer flat_, gflat_, gshard_buf_, m_buf_, v_buf_, ref_flat_;
   float *params_ = nullptr, *grads_ = nullptr, *gshard_ = nullptr, *m_ = nullptr, *v_ = nullptr;
-  ModelWeights dp_, dg_;
+  ModelWeights dp_, dg_, dref_;  // views: trained weights, their gradients, the frozen reference
+  bool has_reference_ = false;
+  bool backward_ready_ = false;  // the last forward was of the trained weights
 
   // The last forward's batch and activations.
   TrainBatch batch_;
@@ -226,7 +248,7 @@ class CudaTrainCompute final : public TrainCompute {
   DeviceBuffer dlogits_, dxn_, dxs_, dx_, dh_, dgu_, dgg_, du_, datt_, dq_, dk_, dv_, dS_;
 };
 
-std::vector<float> CudaTrainCompute::forward(const TrainBatch& b) {
+std::vector<float> CudaTrainCompute::forward_on(const ModelWeights& w, const TrainBatch& b) {
   const int64_t B = b.B, L = b.L, N = B * L, D = cfg_.d_model, H = cfg_.n_heads,
                 KV = cfg_.kv_dim(), Dh = cfg_.head_dim(), F = cfg_.mlp_hidden, V = cfg_.vocab,
                 R = int64_t(b.rows.size()), G = H / cfg_.n_kv_heads;
@@ -258,10 +280,10 @@ std::vector<float> CudaTrainCompute::forward(const TrainBatch& b) {
   const float scale = 1.0f / std::sqrt(float(Dh));
 
   float* x = x_.get<float>(N * D);
-  cuda::embedding_forward(dp_.wte.ptr<float>(), D, ids, N, x, stream_);
+  cuda::embedding_forward(w.wte.ptr<float>(), D, ids, N, x, stream_);
   layers_.resize(size_t(cfg_.n_layers));
   for (int64_t li = 0; li < cfg_.n_layers; ++li) {
-    const LayerWeights& l = dp_.layers[size_t(li)];
+    const LayerWeights& l = w.layers[size_t(li)];
     LayerBuffers& a = layers_[size_t(li)];
     float* x_in = a.x_in.get<float>(N * D);
     float* h1 = a.h1.get<float>(N * D);
@@ -304,9 +326,9 @@ std::vector<float> CudaTrainCompute::forward(const TrainBatch& b) {
   float* xn = xn_.get<float>(R * D);
   float* invf = invf_.get<float>(R);
   cuda::gather_rows(x, rows, R, D, xs, stream_);
-  cuda::rmsnorm_forward(xs, dp_.ln_f.ptr<float>(), xn, invf, R, D, eps, stream_);
+  cuda::rmsnorm_forward(xs, w.ln_f.ptr<float>(), xn, invf, R, D, eps, stream_);
   float* logits = logits_.get<float>(R * V);
-  linear_forward(xn, dp_.head, logits, R, D, V);
+  linear_forward(xn, w.head, logits, R, D, V);
   std::vector<float> out(static_cast<size_t>(R * V));
   if (R > 0)
     MMADA_CUDA_CHECK(cudaMemcpyAsync(out.data(), logits, out.size() * sizeof(float),
@@ -321,7 +343,8 @@ void CudaTrainCompute::backward(const std::vector<float>& dlogits_host) {
                 KV = cfg_.kv_dim(), Dh = cfg_.head_dim(), F = cfg_.mlp_hidden, V = cfg_.vocab,
                 R = int64_t(b.rows.size()), G = H / cfg_.n_kv_heads;
   MMADA_CHECK(int64_t(dlogits_host.size()) == R * V, "train backward: dlogits size");
-  MMADA_CHECK(int64_t(layers_.size()) == cfg_.n_layers, "train backward: no forward before it");
+  MMADA_CHECK(backward_ready_ && int64_t(layers_.size()) == cfg_.n_layers,
+              "train backward: the last forward was not of the trained weights");
   const uint8_t* mask = b.token_mask.empty() ? nullptr : mask_.ptr<uint8_t>();
   const int mode = int(b.mask_mode);
   const float scale = 1.0f / std::sqrt(float(Dh));
