@@ -24,6 +24,7 @@ ImageSettings ImageSettings::for_model(const ModelConfig& config, int64_t vq_fac
   s.t2i_text_len = l.t2i_text_len;
   s.t2i_pad_visible = l.t2i_pad_visible;
   s.fit = resize_mode_from_name(l.fit);
+  s.row_length = l.t2i_text_len + l.codes_per_image + 2;
   return s;
 }
 

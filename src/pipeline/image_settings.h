@@ -23,6 +23,9 @@ struct ImageSettings {
   int64_t t2i_text_len = 513;   // text part of a T2I row
   bool t2i_pad_visible = false; // the T2I row's [iPAD] attended
   ResizeMode fit = ResizeMode::CropCenter;
+  // The trained row length (T2I text part + codes + <|soi|><|eoi|>) of a model that records its
+  // layout, whose rows were always that long; 0 for MMaDA (no fixed row).
+  int64_t row_length = 0;
 
   // The model's settings for a VQ of down-sampling factor `vq_factor`: its recorded layout
   // (side = sqrt(codes_per_image) x vq_factor), else MMaDA's.

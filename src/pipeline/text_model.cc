@@ -42,11 +42,18 @@ ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextS
     prompt.insert(prompt.begin(), pre.begin(), pre.end());
   }
   const ModelConfig& cfg = tm.model->config();
-  const int64_t total = int64_t(prompt.size()) + req.sampler.gen_length;
-  MMADA_CHECK(total <= cfg.max_sequence_length, "prompt of ", prompt.size(), " tokens + gen length ",
-              req.sampler.gen_length, " = ", total, " exceeds the model's max sequence length ",
-              cfg.max_sequence_length);
   TextSamplerParams p = req.sampler;
+  if (req.fill_row > 0) {
+    const int64_t answer = req.fill_row - int64_t(prompt.size());
+    MMADA_CHECK(answer > 0, "prompt of ", prompt.size(), " tokens leaves no answer slots in the model's ",
+                req.fill_row, "-token rows");
+    p.gen_length = p.steps = p.block_length = answer;
+    p.validate();
+  }
+  const int64_t total = int64_t(prompt.size()) + p.gen_length;
+  MMADA_CHECK(total <= cfg.max_sequence_length, "prompt of ", prompt.size(), " tokens + gen length ",
+              p.gen_length, " = ", total, " exceeds the model's max sequence length ",
+              cfg.max_sequence_length);
   p.mask_id = tm.tokens.mask;
   p.end_ids = {tm.tokens.eos, tm.tokens.eot_id};
   p.end_fill_id = tm.tokens.eos;

@@ -31,6 +31,9 @@ struct ChatRequest {
   TextSamplerParams sampler;
   bool think = false;              // thinking-mode prefix on the last user turn (app.py)
   std::vector<int64_t> image_codes;  // MAGVIT codes of an attached image, empty if none
+  // > 0: the answer canvas fills the sequence to this length, in one block, one token per step
+  // (overrides the sampler's lengths): a model trained on fixed-length rows answers as trained.
+  int64_t fill_row = 0;
 };
 
 struct ChatReply {

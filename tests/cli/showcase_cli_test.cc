@@ -91,6 +91,29 @@ TEST_F(ShowcaseCli, DescribeAndImagineDefaultToTheDemoModel) {
   ASSERT_EQ(r.status, 0) << r.out;
 }
 
+// Without --gen-length a model with a recorded layout answers in the rest of its trained row
+// (prompt + answer = the row), as its mmu rows were built; with it, the user's length holds.
+TEST_F(ShowcaseCli, DescribeFillsTheTrainedRowUnlessTheLengthIsGiven) {
+  if (!have_demo()) GTEST_SKIP() << "no models/mmada-demo weights in this tree";
+  const int64_t f = MagvitConfig::load((demo_ / "vq").string()).downsample_factor();
+  const int64_t row =
+      ImageSettings::for_model(ModelConfig::load((demo_ / "config.json").string()), f).row_length;
+  ASSERT_GT(row, 0);
+  const std::string cmd = "env -u MMADA_MODEL " + cli_ + " describe -i " + (demo_ / "examples/sneaker.png").string() +
+                          " -p 'What is in this image?' --stats --no-early-stop";
+  auto tokens = [](const std::string& out, const std::string& before) {
+    const size_t k = out.rfind(before);
+    EXPECT_NE(k, std::string::npos) << out;
+    return k == std::string::npos ? int64_t(-1) : std::stoll(out.substr(out.rfind(' ', k - 1) + 1));
+  };
+  auto r = run_cli(cmd);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(tokens(r.out, " tokens, ") + tokens(r.out, " generated"), row) << r.out;
+  r = run_cli(cmd + " --gen-length 8 --steps 8 --block-length 8");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(tokens(r.out, " generated"), 8) << r.out;
+}
+
 // Missing pieces of a model folder are named; nothing crashes.
 TEST_F(ShowcaseCli, MissingModelPiecesAreOneLineErrors) {
   const std::string m = path("m");

@@ -20,6 +20,7 @@ struct DescribeOpts {
   std::string vq, image, prompt = "Please describe this image in detail.", fit;
   int64_t size = 0;  // 0: the model's (image_settings.h)
   bool squash = false, stats = false;
+  bool gen_length_given = false;  // --gen-length on the command line
 };
 
 int run_describe(DescribeOpts& o) {
@@ -38,6 +39,9 @@ int run_describe(DescribeOpts& o) {
   const Magvit vq = load_vq(model_vq_dir(o.vq, o.f.model_dir()), tm.model->shared_backend());
   const ImageSettings model_image = ImageSettings::for_model(tm.model->config(), vq.config().downsample_factor());
   const int64_t size = o.size != 0 ? o.size : model_image.side;
+  // A model trained on fixed rows (recorded layout) answers in the rest of its row unless the
+  // user chose the lengths.
+  if (model_image.row_length > 0 && !o.gen_length_given) req.fill_row = model_image.row_length;
   const ResizeMode fit = o.squash ? ResizeMode::Squash : !o.fit.empty() ? resize_mode_from_name(o.fit) : model_image.fit;
   check_image_size(size, vq.config().downsample_factor());
   tm.tokens.codebook_size = vq.config().codebook_size();
@@ -77,7 +81,11 @@ Command describe_cmd("describe", "Answer a question about an image (multimodal u
                        sub.add_option("--fit", o->fit, "crop (resize + centre crop), squash (resize both sides) or pad (centre on a black canvas, as mmada train); default: the model's (crop for MMaDA)");
                        sub.add_flag("--squash", o->squash, "the same as --fit squash");
                        sub.add_flag("--stats", o->stats, "print timings (stderr)");
-                       return [o] { return run_describe(*o); };
+                       const CLI::Option* gen_length = sub.get_option("--gen-length");
+                       return [o, gen_length] {
+                         o->gen_length_given = gen_length->count() > 0;
+                         return run_describe(*o);
+                       };
                      });
 
 }  // namespace
