@@ -262,6 +262,19 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   return c;
 }
 
+TextSamplerParams RlConfig::rollout_sampler(int64_t mask_id, const std::vector<int64_t>& end_ids, int64_t eos,
+                                           uint64_t seed) const {
+  TextSamplerParams sp;
+  sp.temperature = temperature;
+  sp.remasking = remasking;
+  sp.threshold = threshold;
+  sp.mask_id = mask_id;
+  sp.seed = seed;
+  sp.end_ids = end_ids;
+  sp.end_fill_id = eos;
+  return sp;
+}
+
 RlConfig RlConfig::load(const std::string& path) {
   std::ifstream in(path);
   MMADA_CHECK(in.good(), path, ": cannot read the RL config");

@@ -62,6 +62,10 @@ struct RlConfig {
   double temperature = 0.8;
   Remasking remasking = Remasking::LowConfidence;
   double threshold = 0;
+  // The rollouts' text sampler: the settings above with the run's [MASK], end tokens (EOS fills
+  // after the end) and one rollout's seed; the caller sets gen_length, block_length and steps.
+  TextSamplerParams rollout_sampler(int64_t mask_id, const std::vector<int64_t>& end_ids, int64_t eos,
+                                    uint64_t seed) const;
 
   int64_t batch_size = 16;  // responses per RL step (prompts = batch_size / group_size)
   UniGrpoConfig unigrpo;

@@ -238,17 +238,10 @@ RolloutGroup ImageRollouts::mmu(const TrainForwardFn& forward, int64_t step, int
   const std::string question = cfg_.images.questions.empty() ? default_questions()[q] : cfg_.images.questions[q];
   g.label = "mmu image " + std::to_string(img) + " (" + name + ") \"" + question + "\"";
 
-  TextSamplerParams sp;
+  TextSamplerParams sp = cfg_.rollout_sampler(tk.mask, end_ids, tk.eos, seed);
   sp.gen_length = gen;
   sp.block_length = cfg_.block_length > 0 && gen % cfg_.block_length == 0 ? cfg_.block_length : gen;
   sp.steps = cfg_.sampler_steps > 0 && cfg_.sampler_steps % (gen / sp.block_length) == 0 ? cfg_.sampler_steps : gen;
-  sp.temperature = cfg_.temperature;
-  sp.remasking = cfg_.remasking;
-  sp.threshold = cfg_.threshold;
-  sp.mask_id = tk.mask;
-  sp.seed = seed;
-  sp.end_ids = end_ids;
-  sp.end_fill_id = tk.eos;
   sp.validate();
   std::vector<int64_t> prompt_rows;
   for (int64_t i = 0; i < G; ++i) prompt_rows.insert(prompt_rows.end(), g.prefix.begin(), g.prefix.end());

@@ -223,19 +223,12 @@ RolloutGroup RlTrainer::text_rollout(const LogitsFn& network, int64_t s, int64_t
                               size_t(rng_.uniform(kStreamPrompt + uint64_t(s), uint64_t(p)) * double(prompts_.size())));
   const RlPrompt& prompt = prompts_[idx];
   const int64_t P = int64_t(prompt.ids.size());
-  TextSamplerParams sp;
+  TextSamplerParams sp = cfg_.rollout_sampler(tk.mask, end_ids_, tk.eos, seed);
   sp.gen_length = cfg_.gen_length > 0 ? cfg_.gen_length : cfg_.row_length - P;
   MMADA_CHECK(sp.gen_length > 0, "prompt \"", prompt.question, "\" has ", P,
               " tokens, no room in rollout.row_length ", cfg_.row_length);
   sp.block_length = cfg_.block_length > 0 ? cfg_.block_length : sp.gen_length;
   sp.steps = cfg_.sampler_steps > 0 ? cfg_.sampler_steps : sp.gen_length;
-  sp.temperature = cfg_.temperature;
-  sp.remasking = cfg_.remasking;
-  sp.threshold = cfg_.threshold;
-  sp.mask_id = tk.mask;
-  sp.seed = seed;
-  sp.end_ids = end_ids_;
-  sp.end_fill_id = tk.eos;
   try {
     sp.validate();
   } catch (const Error& e) {

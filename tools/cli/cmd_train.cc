@@ -22,7 +22,6 @@ double pct(int64_t a, int64_t b) { return b ? 100.0 * double(a) / double(b) : 0.
 struct EvalModes {
   std::string text, t2i;  // comma-separated fast-mode names (sample/fast_modes.h); empty = exact only
   int64_t block = 0;      // text/describe block length for the sampled evaluations (0: one block)
-  std::string backend = "cpu";  // engine backend of the evaluations
   std::string grid;       // PNG: the first generated image of each class, a row per t2i mode
 };
 
@@ -54,7 +53,8 @@ void write_code_grid(const std::string& path, const std::string& vq_dir,
 
 // Arithmetic exact match with the engine's sampler, one table row per text mode; agreement is
 // the share of answers equal to the first mode's.
-void eval_text_modes(const train::Trainer& t, const std::string& data, const EvalModes& em) {
+void eval_text_modes(const train::Trainer& t, const std::string& data, const EvalModes& em,
+                     const std::string& backend) {
   const auto enc = train::make_text_encoder(t.config().tokenizer);
   std::printf("| mode | block | exact match | network calls / problem | s | answers equal to %s |\n"
               "|---|---:|---:|---:|---:|---:|\n", split_modes(em.text).front().c_str());
@@ -65,7 +65,7 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, const Eva
     TextSamplerParams sp = text_mode(mode, shape);
     sp.block_length = em.block;
     const train::ExactMatchResult r =
-        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp, em.backend);
+        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp, backend);
     if (first.empty()) first = r.answers;
     std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
                 (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
@@ -165,7 +165,6 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                       // --eval-only reads the saved checkpoint: no training state is loaded (it may be
                       // a quantized export, or an RL checkpoint with its own seed).
                       if (*eval_only) cfg.run.resume = false;
-                      modes->backend = img->backend;
                       train::Trainer t(cfg);
                       auto evaluate = [&] {
                         if (!modes->text.empty() || !modes->t2i.empty() || !modes->grid.empty()) {
@@ -176,7 +175,7 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                           if (!eval->empty()) {  // with only --eval-t2i-modes / --eval-grid, the exact sampler
                             EvalModes tm = *modes;
                             if (tm.text.empty()) tm.text = "none";
-                            eval_text_modes(t, *eval, tm);
+                            eval_text_modes(t, *eval, tm, img->backend);
                           }
                           if (img->describe_images > 0 || img->t2i_per_class > 0) {
                             MMADA_CHECK(t.image_data(), "--eval-images / --eval-t2i-per-class need data.images in the config");
