@@ -132,8 +132,7 @@ NoisedRow noise_t2i(const CleanRow& row, int64_t N, double min_rate, const RowDr
   return n;
 }
 
-NoisedRow noise_text(const CleanRow& row, double eps, const RowDraws& d, const RowTokens& tk,
-                     const BlockMasking& bm) {
+NoisedRow noise_text(const CleanRow& row, double eps, const RowDraws& d, const RowTokens& tk) {
   const int64_t L = int64_t(row.ids.size());
   NoisedRow n;
   n.task = row.task;
@@ -145,19 +144,11 @@ NoisedRow noise_text(const CleanRow& row, double eps, const RowDraws& d, const R
   const int64_t first = restore ? row.prompt_len : 0;
   n.answer_len = L - row.prompt_len;
   n.content_len = std::max<int64_t>(1, row.content_len);
-  // Block masking: clean before `begin`, Bernoulli(p) in [begin, masked_from), masked after.
-  int64_t begin = first;
-  if (restore && bm.length > 0 && n.answer_len > 0 && d(uint64_t(L + 1)) < bm.prob) {
-    const int64_t blocks = (n.answer_len + bm.length - 1) / bm.length;
-    const int64_t b = std::min<int64_t>(blocks - 1, int64_t(d(uint64_t(L + 2)) * double(blocks)));
-    begin = first + b * bm.length;
-    n.masked_from = std::min<int64_t>(L, begin + bm.length);
-  }
   for (int64_t i = 0; i < L; ++i) {
     // The Bernoulli draw is made for every position (prompt included), then prompt positions
     // are restored: the same draws as the reference's mask-then-restore.
-    const bool m = (n.masked_from >= 0 && i >= n.masked_from) || d(uint64_t(1 + i)) < n.p;
-    if (m && i >= begin) {
+    const bool m = d(uint64_t(1 + i)) < n.p;
+    if (m && i >= first) {
       n.positions.push_back(i);
       n.labels.push_back(row.ids[size_t(i)]);
       n.ids[size_t(i)] = tk.mask;
@@ -180,10 +171,6 @@ std::vector<double> task_weights(const std::vector<NoisedRow>& rows, LmNormalise
       v = 1.0 / double(t2i_count);  // token mean over the whole t2i sub-batch, no 1/t
     } else if (r.task == Task::Mmu || r.chat) {
       v = r.answer_len > 0 ? 1.0 / (Bt * r.p * double(r.answer_len)) : 0.0;
-      if (r.masked_from >= 0) {  // block-masked: 1/p only where the mask was a Bernoulli(p) draw
-        for (int64_t pos : r.positions) w.push_back(pos >= r.masked_from ? v * r.p : v);
-        continue;
-      }
     } else if (lm_norm == LmNormaliser::RowLength) {
       v = 1.0 / (Bt * L * r.p);
     } else {

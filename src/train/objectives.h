@@ -62,7 +62,6 @@ struct NoisedRow {
   double p = 1.0;                    // masking probability (lm/chat/mmu)
   int64_t answer_len = 0;            // A_b = L − prompt_len
   int64_t content_len = 0;           // n_b
-  int64_t masked_from = -1;          // block masking: positions >= this were masked w.p. 1
 };
 
 // Draws for one row come from a counter RNG stream: index 0 drives t (or u), 1.. positions.
@@ -74,23 +73,9 @@ struct RowDraws {
 
 NoisedRow noise_t2i(const CleanRow& row, int64_t N, double min_masking_rate, const RowDraws& d,
                     const RowTokens& tk);
-// Block masking of answers (chat and mmu rows), an option beside the paper's masking
-// (docs/train-config.md, `loss.block_masking`): with probability `prob` a row's answer is cut
-// into blocks of `length` tokens from its first position and one block b is drawn uniformly;
-// blocks before b stay clean, b is masked Bernoulli(p), every later position is masked. Those
-// are the contexts semi-autoregressive block decoding meets (earlier blocks committed, the
-// current one partly, later ones masked), which Bernoulli masking of a long answer almost never
-// draws: there a masked digit of a worked sum can be read off the visible result after it.
-struct BlockMasking {
-  int64_t length = 0;  // 0 = off
-  double prob = 0;
-};
-
 // lm (pretraining), chat and mmu rows: Bernoulli(p) masking with p = (1−eps)t + eps; prompt
-// positions restored for chat and mmu; block masking of the answer as `bm` says. Draws: 0 is t,
-// 1 + i position i, L + 1 whether the row is block-masked, L + 2 its block.
-NoisedRow noise_text(const CleanRow& row, double eps, const RowDraws& d, const RowTokens& tk,
-                     const BlockMasking& bm = {});
+// positions restored for chat and mmu.
+NoisedRow noise_text(const CleanRow& row, double eps, const RowDraws& d, const RowTokens& tk);
 
 // Per-target weights WITHOUT the task coefficient, in the order rows then positions:
 // Σ weight·CE over a task's targets is that task's loss L_task of §4.

@@ -158,7 +158,7 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
 
   const Section l = top.sub("loss", {"t2i_coeff", "lm_coeff", "mmu_coeff", "mask_eps",
                                      "cond_dropout_prob", "min_masking_rate", "label_smoothing",
-                                     "lm_normaliser", "t2i_pad_attention", "block_masking"});
+                                     "lm_normaliser", "t2i_pad_attention"});
   c.t2i_coeff = l.num("t2i_coeff", 1.0, 0, 1e6);
   c.lm_coeff = l.num("lm_coeff", 1.0, 0, 1e6);
   c.mmu_coeff = l.num("mmu_coeff", 1.0, 0, 1e6);
@@ -166,11 +166,6 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
   c.cond_dropout_prob = l.num("cond_dropout_prob", 0.1, 0, 1);
   c.min_masking_rate = l.num("min_masking_rate", 0.0, 0, 1);
   c.label_smoothing = l.num("label_smoothing", 0.0, 0, 0.999999);
-  const Section bm = l.sub("block_masking", {"length", "prob"});
-  c.block_masking.length = bm.integer("length", 0, 0);
-  c.block_masking.prob = bm.num("prob", c.block_masking.length > 0 ? 1.0 : 0.0, 0, 1);
-  MMADA_CHECK(c.block_masking.length > 0 || c.block_masking.prob == 0, where,
-              ".loss.block_masking.prob needs a block length (loss.block_masking.length)");
   c.lm_normaliser = l.str("lm_normaliser", "row_length", {"row_length", "content_length"}) ==
                             "content_length"
                         ? LmNormaliser::ContentLength

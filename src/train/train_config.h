@@ -43,7 +43,6 @@ struct TrainConfig {
   double t2i_coeff = 1.0, lm_coeff = 1.0, mmu_coeff = 1.0;
   double mask_eps = 1e-3, cond_dropout_prob = 0.1, min_masking_rate = 0.0;
   double label_smoothing = 0.0;
-  BlockMasking block_masking;   // answers of chat/mmu rows (objectives.h); off by default
   LmNormaliser lm_normaliser = LmNormaliser::RowLength;
   AttnMask t2i_pad_attention = AttnMask::None;
 

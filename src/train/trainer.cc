@@ -127,7 +127,7 @@ StepRecord Trainer::update() {
       const RowDraws d{rng_, 0x1000000ull + uint64_t(ms) * 4096 + r};
       rows.push_back(clean[r].task == Task::T2i
                          ? noise_t2i(clean[r], cfg_.image_tokens, cfg_.min_masking_rate, d, tk)
-                         : noise_text(clean[r], cfg_.mask_eps, d, tk, cfg_.block_masking));
+                         : noise_text(clean[r], cfg_.mask_eps, d, tk));
     }
     // Every rank draws the same global micro-batch and its task weights; rank k runs rows
     // [n·k/W, n·(k+1)/W), so the gradients summed over ranks are the one-process gradient.

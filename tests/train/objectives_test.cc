@@ -2,7 +2,6 @@
 // example of §4.5, recomputed by hand.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "train/objectives.h"
@@ -117,42 +116,6 @@ TEST(Objectives, ChatPromptRestoredAndEosPaddingCounted) {
   }
   // No <|end_header_id|>: the whole row is answer.
   EXPECT_EQ(chat_row({5, 6}, 8, tk).prompt_len, 0);
-}
-
-TEST(Objectives, BlockMaskingCleanBeforeBernoulliInMaskedAfter) {
-  // Prompt 6 tokens, answer 24 = 6 blocks of 4 (the last ones EOS padding).
-  const std::vector<int64_t> text = {5, tk.end_header, 6, 7, tk.end_header, 8, 9, 10, 11, 12};
-  const CleanRow r = chat_row(text, 30, tk);
-  ASSERT_EQ(r.prompt_len, 6);
-  const BlockMasking bm{4, 1.0};
-  std::vector<int> block_seen(6, 0);
-  for (uint64_t s = 0; s < 300; ++s) {
-    const NoisedRow n = noise_text(r, 1e-3, RowDraws{CounterRng{s}, 3}, tk, bm);
-    ASSERT_GE(n.masked_from, 10);
-    const int64_t begin = n.masked_from - 4;
-    ASSERT_EQ((begin - 6) % 4, 0);
-    block_seen[size_t((begin - 6) / 4)]++;
-    for (int64_t i = 0; i < 30; ++i) {
-      const bool in_loss = std::find(n.positions.begin(), n.positions.end(), i) != n.positions.end();
-      if (i < begin) EXPECT_FALSE(in_loss) << i;               // prompt and earlier blocks clean
-      if (i >= n.masked_from) EXPECT_TRUE(in_loss) << i;       // later blocks all masked
-      EXPECT_EQ(n.ids[size_t(i)], in_loss ? tk.mask : r.ids[size_t(i)]);
-    }
-    // Weights: 1/(B·p·A) where the mask was a Bernoulli(p) draw, 1/(B·A) after the block.
-    const std::vector<double> w = task_weights({n}, LmNormaliser::RowLength);
-    for (size_t j = 0; j < n.positions.size(); ++j)
-      EXPECT_NEAR(w[j], n.positions[j] >= n.masked_from ? 1.0 / 24 : 1.0 / (n.p * 24), 1e-12);
-  }
-  for (int b = 0; b < 6; ++b) EXPECT_GT(block_seen[size_t(b)], 20) << "block " << b;  // uniform: ≈ 50
-  // prob 0 (or no length): the paper's masking, the same draws.
-  for (uint64_t s = 0; s < 20; ++s) {
-    const NoisedRow a = noise_text(r, 1e-3, RowDraws{CounterRng{s}, 3}, tk);
-    const NoisedRow b = noise_text(r, 1e-3, RowDraws{CounterRng{s}, 3}, tk, BlockMasking{4, 0.0});
-    EXPECT_EQ(a.ids, b.ids);
-    EXPECT_EQ(b.masked_from, -1);
-  }
-  // Plain-text (pretraining) rows are never block-masked.
-  EXPECT_EQ(noise_text(lm_row({5, 6, 7}, 8, tk), 1e-3, RowDraws{CounterRng{1}, 9}, tk, bm).masked_from, -1);
 }
 
 TEST(Objectives, LmRowMasksEverythingIncludingBosAndPadding) {

@@ -137,17 +137,6 @@ TEST(Trainer, ConfigRejectsUnknownKeysAndImpossibleValues) {
   bad = config_json(dir);
   bad.replace(bad.find("\"rows_lm\": 2"), 12, "\"rows_t2i\": 2");
   EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);  // t2i rows without data.images
-  // loss.block_masking: a length, a probability in [0, 1], no other keys.
-  const auto with_loss = [&](const std::string& loss) {
-    return TrainConfig::from_json_text(config_json(dir, R"(, "loss": )" + loss), "r");
-  };
-  const TrainConfig bm = with_loss(R"({"block_masking": {"length": 8, "prob": 0.5}})");
-  EXPECT_EQ(bm.block_masking.length, 8);
-  EXPECT_EQ(bm.block_masking.prob, 0.5);
-  EXPECT_EQ(with_loss(R"({"block_masking": {"length": 8}})").block_masking.prob, 1.0);
-  EXPECT_THROW(with_loss(R"({"block_masking": {"prob": 0.5}})"), Error);
-  EXPECT_THROW(with_loss(R"({"block_masking": {"length": 8, "prob": 1.5}})"), Error);
-  EXPECT_THROW(with_loss(R"({"block_masking": {"length": 8, "size": 4}})"), Error);
   fs::remove_all(dir);
 }
 
