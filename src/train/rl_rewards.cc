@@ -35,10 +35,6 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
     s.replace(k, from.size(), to);
 }
 
-bool ends_with(const std::string& s, const std::string& t) {
-  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-}
-
 // Exact parse of a plain decimal: [+-]digits[.digits] or [+-].digits, nothing else.
 std::optional<double> parse_decimal(const std::string& s) {
   static const std::regex re(R"(^[+-]?(\d+(\.\d*)?|\.\d+)$)");

@@ -93,7 +93,7 @@ TEST_F(ShowcaseCli, DescribeAndImagineDefaultToTheDemoModel) {
 
 // Without --gen-length a model with a recorded layout answers in the rest of its trained row
 // (prompt + answer = the row), as its mmu rows were built; with it, the user's length holds.
-TEST_F(ShowcaseCli, DescribeFillsTheTrainedRowUnlessTheLengthIsGiven) {
+TEST_F(ShowcaseCli, DescribeFillsTheTrainedRowUnlessALengthIsGiven) {
   if (!have_demo()) GTEST_SKIP() << "no models/mmada-demo weights in this tree";
   const int64_t f = MagvitConfig::load((demo_ / "vq").string()).downsample_factor();
   const int64_t row =
@@ -112,6 +112,10 @@ TEST_F(ShowcaseCli, DescribeFillsTheTrainedRowUnlessTheLengthIsGiven) {
   r = run_cli(cmd + " --gen-length 8 --steps 8 --block-length 8");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(tokens(r.out, " generated"), 8) << r.out;
+  // --steps alone also leaves the lengths to the user (gen-length's default, 128).
+  r = run_cli(cmd + " --steps 4");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(tokens(r.out, " generated"), 128) << r.out;
 }
 
 // Missing pieces of a model folder are named; nothing crashes.

@@ -1,5 +1,6 @@
 // mmada describe: multimodal understanding. Image -> resize/crop (vq.md §6) -> MAGVIT-v2 codes
 // -> app.py prompt with the image prefix (prompting.md §5.2 A) -> text sampler -> answer.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -20,7 +21,7 @@ struct DescribeOpts {
   std::string vq, image, prompt = "Please describe this image in detail.", fit;
   int64_t size = 0;  // 0: the model's (image_settings.h)
   bool squash = false, stats = false;
-  bool gen_length_given = false;  // --gen-length on the command line
+  bool lengths_given = false;  // --gen-length, --steps or --block-length on the command line
 };
 
 int run_describe(DescribeOpts& o) {
@@ -40,8 +41,8 @@ int run_describe(DescribeOpts& o) {
   const ImageSettings model_image = ImageSettings::for_model(tm.model->config(), vq.config().downsample_factor());
   const int64_t size = o.size != 0 ? o.size : model_image.side;
   // A model trained on fixed rows (recorded layout) answers in the rest of its row unless the
-  // user chose the lengths.
-  if (model_image.row_length > 0 && !o.gen_length_given) req.fill_row = model_image.row_length;
+  // user chose any of the lengths.
+  if (model_image.row_length > 0 && !o.lengths_given) req.fill_row = model_image.row_length;
   const ResizeMode fit = o.squash ? ResizeMode::Squash : !o.fit.empty() ? resize_mode_from_name(o.fit) : model_image.fit;
   check_image_size(size, vq.config().downsample_factor());
   tm.tokens.codebook_size = vq.config().codebook_size();
@@ -81,9 +82,11 @@ Command describe_cmd("describe", "Answer a question about an image (multimodal u
                        sub.add_option("--fit", o->fit, "crop (resize + centre crop), squash (resize both sides) or pad (centre on a black canvas, as mmada train); default: the model's (crop for MMaDA)");
                        sub.add_flag("--squash", o->squash, "the same as --fit squash");
                        sub.add_flag("--stats", o->stats, "print timings (stderr)");
-                       const CLI::Option* gen_length = sub.get_option("--gen-length");
-                       return [o, gen_length] {
-                         o->gen_length_given = gen_length->count() > 0;
+                       const std::vector<const CLI::Option*> lengths = {
+                           sub.get_option("--gen-length"), sub.get_option("--steps"), sub.get_option("--block-length")};
+                       return [o, lengths] {
+                         o->lengths_given = std::any_of(lengths.begin(), lengths.end(),
+                                                        [](const CLI::Option* opt) { return opt->count() > 0; });
                          return run_describe(*o);
                        };
                      });
