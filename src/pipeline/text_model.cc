@@ -26,7 +26,7 @@ TextModel TextModel::load(const std::string& model_dir, const std::string& token
   return tm;
 }
 
-ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextStepCallback& on_step) {
+ChatPlan plan_chat(const TextModel& tm, const ChatRequest& req) {
   MMADA_CHECK(!req.messages.empty(), "chat: no messages");
   std::vector<ChatMessage> msgs = req.messages;
   if (req.think) {
@@ -36,36 +36,48 @@ ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextS
         break;
       }
   }
-  std::vector<int64_t> prompt = text_chat_prompt(*tm.tokenizer, msgs);
+  ChatPlan plan;
+  plan.prompt = text_chat_prompt(*tm.tokenizer, msgs);
   if (!req.image_codes.empty()) {  // app.py form: image prefix, then the chat prompt
     const std::vector<int64_t> pre = image_prefix(tm.tokens, req.image_codes);
-    prompt.insert(prompt.begin(), pre.begin(), pre.end());
+    plan.prompt.insert(plan.prompt.begin(), pre.begin(), pre.end());
   }
   const ModelConfig& cfg = tm.model->config();
-  TextSamplerParams p = req.sampler;
+  const int64_t P = int64_t(plan.prompt.size());
+  TextSamplerParams& p = plan.sampler;
+  p = req.sampler;
   if (req.fill_row > 0) {
-    const int64_t answer = req.fill_row - int64_t(prompt.size());
-    MMADA_CHECK(answer > 0, "prompt of ", prompt.size(), " tokens leaves no answer slots in the model's ",
+    const int64_t answer = req.fill_row - P;
+    MMADA_CHECK(answer > 0, "prompt of ", P, " tokens leaves no answer slots in the model's ",
                 req.fill_row, "-token rows");
     p.gen_length = p.steps = p.block_length = answer;
     p.validate();
   }
-  const int64_t total = int64_t(prompt.size()) + p.gen_length;
-  MMADA_CHECK(total <= cfg.max_sequence_length, "prompt of ", prompt.size(), " tokens + gen length ",
+  const int64_t total = P + p.gen_length;
+  MMADA_CHECK(total <= cfg.max_sequence_length, "prompt of ", P, " tokens + gen length ",
               p.gen_length, " = ", total, " exceeds the model's max sequence length ",
               cfg.max_sequence_length);
   p.mask_id = tm.tokens.mask;
   p.end_ids = {tm.tokens.eos, tm.tokens.eot_id};
   p.end_fill_id = tm.tokens.eos;
   p.bf16_logits = tm.model->precision() == Precision::BF16;
+  return plan;
+}
+
+ChatReply complete_chat(const TextModel& tm, const ChatPlan& plan, const TextStepCallback& on_step) {
+  const TextSamplerParams& p = plan.sampler;
   ChatReply r;
-  r.prompt_tokens = int64_t(prompt.size());
-  r.stats = generate_text(make_logits_fn(*tm.model), prompt, 1, int64_t(prompt.size()), nullptr, p,
+  r.prompt_tokens = int64_t(plan.prompt.size());
+  r.stats = generate_text(make_logits_fn(*tm.model), plan.prompt, 1, r.prompt_tokens, nullptr, p,
                           on_step, make_pick_fn(*tm.model),
                           p.cache != CacheMode::None ? make_cached_network(*tm.model) : CachedNetwork{});
   r.answer_ids.assign(r.stats.ids.begin() + r.prompt_tokens, r.stats.ids.end());
   r.text = tm.tokenizer->decode(r.answer_ids, /*skip_special=*/true);
   return r;
+}
+
+ChatReply complete_chat(const TextModel& tm, const ChatRequest& req, const TextStepCallback& on_step) {
+  return complete_chat(tm, plan_chat(tm, req), on_step);
 }
 
 std::string render_canvas(const Tokenizer& tok, const std::vector<int64_t>& ids, int64_t begin,

@@ -43,7 +43,16 @@ struct ChatReply {
   TextSamplerResult stats;
 };
 
-// Throws mmada::Error for an oversized prompt or invalid sampler settings.
+// The prompt ids and the sampler settings a request runs with (fill_row applied): callers
+// that follow the canvas while it is sampled (the server's streaming) need its lengths.
+struct ChatPlan {
+  std::vector<int64_t> prompt;
+  TextSamplerParams sampler;
+};
+
+// Both throw mmada::Error for an oversized prompt or invalid sampler settings.
+ChatPlan plan_chat(const TextModel& tm, const ChatRequest& req);
+ChatReply complete_chat(const TextModel& tm, const ChatPlan& plan, const TextStepCallback& on_step = {});
 ChatReply complete_chat(const TextModel& tm, const ChatRequest& req,
                         const TextStepCallback& on_step = {});
 

@@ -125,6 +125,8 @@ ChatCompletionRequest parse_chat_request(const std::string& body, const RequestL
     bad_request("messages", "the last message must come from the user");
 
   TextSamplerParams& p = r.sampler;
+  r.lengths_given = j.contains("max_tokens") || j.contains("max_completion_tokens") || j.contains("steps") ||
+                    j.contains("block_length");
   p.gen_length = get_int(j, "max_tokens", 128, 1, lim.max_tokens);
   p.gen_length = get_int(j, "max_completion_tokens", p.gen_length, 1, lim.max_tokens);
   p.block_length = get_int(j, "block_length", p.gen_length % 32 == 0 ? 32 : p.gen_length, 1, p.gen_length);

@@ -33,6 +33,9 @@ struct ChatCompletionRequest {
   // "none"), cache_refresh (0); the defaults give the exact sampler.
   TextSamplerParams sampler;
   bool seed_given = false;
+  // max_tokens, max_completion_tokens, steps or block_length given: with none of them an image
+  // question to a model with a recorded layout answers in the rest of its trained row.
+  bool lengths_given = false;
   bool think = false;
   bool stream = false;
 };

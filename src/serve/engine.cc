@@ -59,8 +59,17 @@ ChatOutcome Engine::chat(const ChatCompletionRequest& r, const std::function<voi
   req.sampler = r.sampler;
   req.think = r.think;
   if (!r.image.empty()) req.image_codes = image_codes(r.image);
+  // A model trained on fixed rows (recorded layout) answers an image question in the rest of its
+  // row unless the request chose a length, as `mmada describe` does.
+  if (!r.image.empty() && image_.row_length > 0 && !r.lengths_given) req.fill_row = image_.row_length;
+  ChatPlan plan;
+  try {
+    plan = plan_chat(tm_, req);
+  } catch (const Error& e) {
+    throw EngineInputError(e.what());  // checked before sampling: the request's fault
+  }
 
-  const int64_t G = r.sampler.gen_length, BL = r.sampler.block_length, n_blocks = G / BL;
+  const int64_t G = plan.sampler.gen_length, BL = plan.sampler.block_length, n_blocks = G / BL;
   const int64_t mask = tm_.tokens.mask;
   int64_t blocks_done = 0;
   bool started = false;
@@ -90,7 +99,7 @@ ChatOutcome Engine::chat(const ChatCompletionRequest& r, const std::function<voi
 
   ChatReply reply;
   try {
-    reply = complete_chat(tm_, req, on_step);
+    reply = complete_chat(tm_, plan, on_step);
   } catch (const Error& e) {
     if (!started) throw EngineInputError(e.what());  // checked before sampling: the request's fault
     throw;

@@ -6,11 +6,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 
 #include "cli/cli_run.h"
 #include "io/image.h"
+#include "serve/base64.h"
 #include "model/config.h"
 #include "pipeline/image_settings.h"
+#include "server/server_process.h"
 #include "test_util.h"
 #include "vq/magvit_config.h"
 
@@ -116,6 +120,45 @@ TEST_F(ShowcaseCli, DescribeFillsTheTrainedRowUnlessALengthIsGiven) {
   r = run_cli(cmd + " --steps 4");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(tokens(r.out, " generated"), 128) << r.out;
+}
+
+// The server answers an image question to the demo model as `mmada describe` does: in the rest
+// of the trained row when the request gives no length (the web page's default).
+TEST_F(ShowcaseCli, ServerImageChatFillsTheTrainedRowLikeDescribe) {
+  if (!have_demo()) GTEST_SKIP() << "no models/mmada-demo weights in this tree";
+  const fs::path img = demo_ / "examples/sneaker.png";
+  const std::string question = "What is in this image?";
+  const auto d = run_cli("env -u MMADA_MODEL " + cli_ + " describe -i " + img.string() + " -p '" + question +
+                         "' --temperature 0 2>/dev/null");
+  ASSERT_EQ(d.status, 0) << d.out;
+  std::string described = d.out;
+  while (!described.empty() && described.back() == '\n') described.pop_back();
+  ASSERT_FALSE(described.empty());
+
+  test::ServerProcess server;
+  const std::string err = server.start_with({"-m", demo_.string()});
+  ASSERT_EQ(err, "");
+  std::ifstream f(img, std::ios::binary);
+  const std::string png((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  nlohmann::json req = {
+      {"messages",
+       {{{"role", "user"},
+         {"content", {{{"type", "text"}, {"text", question}},
+                      {{"type", "image_url"},
+                       {"image_url", {{"url", "data:image/png;base64," + serve::base64_encode(
+                                                    std::vector<uint8_t>(png.begin(), png.end()))}}}}}}}}}};
+  auto c = server.client();
+  auto r = c.Post("/v1/chat/completions", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(nlohmann::json::parse(r->body)["choices"][0]["message"]["content"], described);
+  // A request that gives a length keeps it (the row would leave dozens of answer slots).
+  req["max_tokens"] = 1;
+  r = c.Post("/v1/chat/completions", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_LE(nlohmann::json::parse(r->body)["usage"]["completion_tokens"].get<int>(), 1);
+  EXPECT_TRUE(server.alive());
 }
 
 // Missing pieces of a model folder are named; nothing crashes.

@@ -210,7 +210,9 @@ TEST(T2iSampler, CodeEqualToTheMaskIdStaysCommitted) {
   const T2iStepCallback check = [&](const T2iStep& st) {
     ++steps;
     for (int64_t n = 0; n < N; ++n) {
-      if (committed[size_t(n)]) EXPECT_FALSE(st.masking[size_t(n)]) << "slot " << n << " re-masked at step " << st.step;
+      if (committed[size_t(n)]) {
+        EXPECT_FALSE(st.masking[size_t(n)]) << "slot " << n << " re-masked at step " << st.step;
+      }
       committed[size_t(n)] = committed[size_t(n)] || !st.masking[size_t(n)];
     }
     return true;

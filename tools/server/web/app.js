@@ -144,7 +144,10 @@ async function sendChat(text) {
   try {
     await postStream('/v1/chat/completions', {
       messages: history, stream: true,
-      max_tokens: num('chat-max-tokens'), steps: num('chat-steps'), block_length: num('chat-block'),
+      // Empty lengths: the server's defaults (an image question to a model trained on fixed rows
+      // then fills the trained row).
+      max_tokens: optionalInt('chat-max-tokens'), steps: optionalInt('chat-steps'),
+      block_length: optionalInt('chat-block'),
       temperature: num('chat-temperature'), cfg: num('chat-cfg'), remasking: $('chat-remasking').value,
       think: $('chat-think').checked, seed: optionalInt('chat-seed'),
     }, (chunk) => {
