@@ -12,13 +12,11 @@ namespace {
 
 using test::run_cli;
 
-class BenchCli : public ::testing::Test {
+class BenchCli : public test::CliTest {
  protected:
-  std::string cli_;
   void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
-    cli_ = std::string(cli) + " bench";
+    CliTest::SetUp();
+    cli_ += " bench";
   }
 };
 

@@ -1,7 +1,6 @@
 // `mmada generate` / `chat` as a user runs them, on the tiny reference model: answers, flags,
 // and every bad input of the text issue ending in a one-line error and exit status 1.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,18 +15,17 @@ namespace fs = std::filesystem;
 using test::expect_clean_error;
 using test::run_cli;
 
-class GenerateCli : public ::testing::Test {
+class GenerateCli : public test::CliTest {
  protected:
   std::string base_;  // "$MMADA_CLI generate -m tiny --tokenizer assets/llada-tokenizer"
-  std::string cli_, model_, tok_;
+  std::string model_, tok_;
   void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
+    CliTest::SetUp();
+    if (IsSkipped()) return;
     model_ = fs::absolute(test::refdata_dir() + "/tiny/mmada_tiny").string();
     if (!fs::exists(model_ + "/config.json")) GTEST_SKIP() << "no tiny model";
     // The repository's tokenizer, found from this source file's location.
     tok_ = (fs::path(__FILE__).parent_path().parent_path().parent_path() / "assets/llada-tokenizer").string();
-    cli_ = cli;
     base_ = cli_ + " generate -m " + model_ + " --tokenizer " + tok_;
   }
 };
@@ -61,23 +59,20 @@ TEST_F(GenerateCli, BadSettingsAreOneLineErrors) {
 }
 
 TEST_F(GenerateCli, PromptLongerThanTheContextIsRefused) {
-  const fs::path f = fs::temp_directory_path() / ("mmada_long_prompt_" + std::to_string(::getpid()));
+  const fs::path f = dir_ / "long_prompt.txt";
   {
     std::ofstream out(f);
     for (int i = 0; i < 5000; ++i) out << " hello";  // one token each: past the 4096 of the config
   }
   expect_clean_error(run_cli(base_ + " -f " + f.string() + " --gen-length 8 --steps 8 --block-length 8"),
                      "exceeds the model's max sequence length");
-  fs::remove(f);
 }
 
 TEST_F(GenerateCli, WordPieceTokenizerIsRefused) {
-  const fs::path d = fs::temp_directory_path() / ("mmada_wordpiece_" + std::to_string(::getpid()));
-  fs::create_directories(d);
+  const fs::path d = dir_;
   std::ofstream(d / "tokenizer.json") << R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})";
   const auto r = run_cli(cli_ + " generate -m " + model_ + " --tokenizer " + d.string() + " -p x");
   expect_clean_error(r, "WordPiece");
-  fs::remove_all(d);
 }
 
 TEST_F(GenerateCli, InvalidUtf8PromptDoesNotCrash) {

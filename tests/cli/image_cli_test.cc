@@ -1,7 +1,6 @@
 // imagine / describe / vq / convert run as the built binary ($MMADA_CLI, set by CTest) on the
 // tiny reference models, plus the bad inputs that must end in a one-line error, not a crash.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -26,23 +25,17 @@ using Result = test::CliResult;
 Result run(const std::string& command) { return test::run_cli(command); }
 using test::expect_clean_error;
 
-class ImageCli : public ::testing::Test {
+class ImageCli : public test::CliTest {
  protected:
-  std::string cli_, model_, vq_, dir_;
+  std::string model_, vq_;
   void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
+    CliTest::SetUp();
+    if (IsSkipped()) return;
     const std::string tiny = test::refdata_dir() + "/tiny";
     model_ = fs::absolute(tiny + "/mmada_tiny").string();
     vq_ = fs::absolute(tiny + "/magvitv2_tiny").string();
     if (!fs::exists(model_ + "/config.json") || !fs::exists(vq_ + "/config.json"))
       GTEST_SKIP() << "no tiny models in " << tiny;
-    cli_ = cli;
-    dir_ = (fs::temp_directory_path() / ("mmada_image_cli_" + std::to_string(::getpid()))).string();
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
   }
   // The tiny model has no tokenizer files: the binary falls back to the one in assets/.
   std::string models() const { return " -m '" + model_ + "' --vq '" + vq_ + "'"; }
@@ -50,15 +43,15 @@ class ImageCli : public ::testing::Test {
 };
 
 TEST_F(ImageCli, ImagineWritesPngAndPreviews) {
-  const std::string out = dir_ + "/cat.png";
+  const std::string out = dir() + "/cat.png";
   const Result r = run(cli_ + " imagine" + models() + " -p 'a cat' --size 64 --steps 6 --preview-every 2 --seed 3 -o '" + out + "'");
   ASSERT_EQ(r.status, 0) << r.out;
   const RgbImage img = read_png(out);
   EXPECT_EQ(img.width, 64);
   EXPECT_EQ(img.height, 64);
-  EXPECT_TRUE(fs::exists(dir_ + "/cat.step02.png"));
-  EXPECT_TRUE(fs::exists(dir_ + "/cat.step04.png"));
-  EXPECT_FALSE(fs::exists(dir_ + "/cat.step06.png"));  // the last step is the image itself
+  EXPECT_TRUE(fs::exists(dir() + "/cat.step02.png"));
+  EXPECT_TRUE(fs::exists(dir() + "/cat.step04.png"));
+  EXPECT_FALSE(fs::exists(dir() + "/cat.step06.png"));  // the last step is the image itself
   std::ifstream in(out, std::ios::binary);
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
   const PngText text = read_png_text(bytes.data(), bytes.size(), out);
@@ -66,17 +59,17 @@ TEST_F(ImageCli, ImagineWritesPngAndPreviews) {
   for (const auto& [k, v] : text) found |= k == "parameters" && v.find("a cat\nSteps: 6") == 0;
   EXPECT_TRUE(found);
   // Same seed, same image; batch names.
-  const Result b = run(cli_ + " imagine" + models() + " -p 'a cat' --size 64 --steps 6 --seed 3 --batch 2 -o '" + dir_ + "/b.png'");
+  const Result b = run(cli_ + " imagine" + models() + " -p 'a cat' --size 64 --steps 6 --seed 3 --batch 2 -o '" + dir() + "/b.png'");
   ASSERT_EQ(b.status, 0) << b.out;
-  EXPECT_EQ(read_png(dir_ + "/b-0.png").rgb, img.rgb);
-  EXPECT_TRUE(fs::exists(dir_ + "/b-1.png"));
+  EXPECT_EQ(read_png(dir() + "/b-0.png").rgb, img.rgb);
+  EXPECT_TRUE(fs::exists(dir() + "/b-1.png"));
 }
 
 TEST_F(ImageCli, DescribeAnswers) {
   RgbImage img(80, 48);
   for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t(i * 31);
-  write_png(dir_ + "/in.png", img);
-  const Result r = run(cli_ + " describe" + models() + " -i '" + dir_ + "/in.png' -p 'What is this?' --size 64 --gen-length 16 --steps 4 --block-length 16");
+  write_png(dir() + "/in.png", img);
+  const Result r = run(cli_ + " describe" + models() + " -i '" + dir() + "/in.png' -p 'What is this?' --size 64 --gen-length 16 --steps 4 --block-length 16");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_FALSE(r.out.empty());
 }
@@ -84,28 +77,28 @@ TEST_F(ImageCli, DescribeAnswers) {
 TEST_F(ImageCli, VqEncodeDecodeRoundTrip) {
   RgbImage img(64, 64);
   for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t(i * 13);
-  write_png(dir_ + "/in.png", img);
+  write_png(dir() + "/in.png", img);
   for (const char* ext : {"txt", "json"}) {
-    const std::string codes = dir_ + "/codes." + ext;
-    Result e = run(cli_ + " vq encode --vq '" + vq_ + "' -i '" + dir_ + "/in.png' --size 64 -o '" + codes + "'");
+    const std::string codes = dir() + "/codes." + ext;
+    Result e = run(cli_ + " vq encode --vq '" + vq_ + "' -i '" + dir() + "/in.png' --size 64 -o '" + codes + "'");
     ASSERT_EQ(e.status, 0) << e.out;
-    Result d = run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + codes + "' -o '" + dir_ + "/out." + ext + ".png'");
+    Result d = run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + codes + "' -o '" + dir() + "/out." + ext + ".png'");
     ASSERT_EQ(d.status, 0) << d.out;
-    const RgbImage back = read_png(dir_ + "/out." + ext + ".png");
+    const RgbImage back = read_png(dir() + "/out." + ext + ".png");
     EXPECT_EQ(back.width, 64);
     EXPECT_EQ(back.height, 64);
   }
-  EXPECT_EQ(read_png(dir_ + "/out.txt.png").rgb, read_png(dir_ + "/out.json.png").rgb);
+  EXPECT_EQ(read_png(dir() + "/out.txt.png").rgb, read_png(dir() + "/out.json.png").rgb);
 }
 
 TEST_F(ImageCli, ConvertBinToSafetensors) {
   const SafeTensorsSet st = SafeTensorsSet::open(vq_ + "/pytorch_model.safetensors");
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const auto& n : st.names()) tensors.emplace_back(n, st.get(n));
-  ASSERT_TRUE(test::write_torch_checkpoint(dir_ + "/m.bin", tensors));
-  const Result r = run(cli_ + " convert '" + dir_ + "/m.bin' '" + dir_ + "/m.safetensors'");
+  ASSERT_TRUE(test::write_torch_checkpoint(dir() + "/m.bin", tensors));
+  const Result r = run(cli_ + " convert '" + dir() + "/m.bin' '" + dir() + "/m.safetensors'");
   ASSERT_EQ(r.status, 0) << r.out;
-  const SafeTensorsSet back = SafeTensorsSet::open(dir_ + "/m.safetensors");
+  const SafeTensorsSet back = SafeTensorsSet::open(dir() + "/m.safetensors");
   ASSERT_EQ(back.names(), st.names());
   for (const auto& n : st.names()) {
     const Tensor& a = st.get(n);
@@ -117,32 +110,32 @@ TEST_F(ImageCli, ConvertBinToSafetensors) {
 }
 
 TEST_F(ImageCli, BadInputsGiveOneLineErrors) {
-  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --size 50 -o '" + dir_ + "/x.png'"), "multiple of 16");
-  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --gpu-weights fp8-all -o '" + dir_ + "/x.png'"),
+  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --size 50 -o '" + dir() + "/x.png'"), "multiple of 16");
+  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --gpu-weights fp8-all -o '" + dir() + "/x.png'"),
                      "--gpu-weights fp8-all needs a GPU");
-  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --gpu-weights q8 -o '" + dir_ + "/x.png'"),
+  expect_clean_error(run(cli_ + " imagine" + models() + " -p x --gpu-weights q8 -o '" + dir() + "/x.png'"),
                      "unknown --gpu-weights 'q8'");
-  expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' -p x -o '" + dir_ + "/x.png'"),
+  expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' -p x -o '" + dir() + "/x.png'"),
                      "pass --vq DIR");
-  expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' --vq '" + dir_ +
-                         "/no_such_vq' -p x -o '" + dir_ + "/x.png'"), "no_such_vq");
+  expect_clean_error(run(cli_ + " imagine -m '" + model_ + "' --vq '" + dir() +
+                         "/no_such_vq' -p x -o '" + dir() + "/x.png'"), "no_such_vq");
   // A truncated PNG and a text file renamed .png, through describe and vq encode.
   RgbImage img(64, 64);
   for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t(i * 7);
   std::vector<uint8_t> png = encode_png(img);
   png.resize(png.size() / 2);
-  std::ofstream(dir_ + "/cut.png", std::ios::binary).write(reinterpret_cast<const char*>(png.data()), long(png.size()));
-  std::ofstream(dir_ + "/notes.png") << "hello, I am text\n";
+  std::ofstream(dir() + "/cut.png", std::ios::binary).write(reinterpret_cast<const char*>(png.data()), long(png.size()));
+  std::ofstream(dir() + "/notes.png") << "hello, I am text\n";
   for (const char* f : {"cut.png", "notes.png"}) {
-    const std::string path = dir_ + "/" + f;
+    const std::string path = dir() + "/" + f;
     expect_clean_error(run(cli_ + " describe" + models() + " -i '" + path + "' --size 64"), path);
     expect_clean_error(run(cli_ + " vq encode --vq '" + vq_ + "' -i '" + path + "' --size 64"), path);
   }
-  std::ofstream(dir_ + "/bad.txt") << "1 2 3\n4 x 6\n";
-  expect_clean_error(run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + dir_ + "/bad.txt' -o '" + dir_ + "/y.png'"),
+  std::ofstream(dir() + "/bad.txt") << "1 2 3\n4 x 6\n";
+  expect_clean_error(run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + dir() + "/bad.txt' -o '" + dir() + "/y.png'"),
                      "not an integer");
-  std::ofstream(dir_ + "/big.txt") << "1 2\n3 99999\n";
-  expect_clean_error(run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + dir_ + "/big.txt' -o '" + dir_ + "/y.png'"),
+  std::ofstream(dir() + "/big.txt") << "1 2\n3 99999\n";
+  expect_clean_error(run(cli_ + " vq decode --vq '" + vq_ + "' --codes '" + dir() + "/big.txt' -o '" + dir() + "/y.png'"),
                      "outside");
 }
 

@@ -13,15 +13,7 @@ namespace {
 using test::expect_clean_error;
 using test::run_cli;
 
-class LaunchCli : public ::testing::Test {
- protected:
-  std::string cli_;
-  void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
-    cli_ = cli;
-  }
-};
+class LaunchCli : public test::CliTest {};
 
 TEST_F(LaunchCli, RanksGetTheirVariables) {
   const test::CliResult r = run_cli(

@@ -3,7 +3,6 @@
 // the tokenizer) -> generate, describe, imagine and serve on that checkpoint, and `mmada rl`
 // from it, with no --tokenizer flag and none of MMaDA's ids. Plus train-tokenizer's bad inputs.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -28,23 +27,7 @@ using test::run_cli;
 
 using test::write_idx;
 
-class OwnTokenizerCli : public ::testing::Test {
- protected:
-  std::string cli_;
-  fs::path dir_;
-  void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
-    cli_ = cli;
-    dir_ = fs::temp_directory_path() / ("mmada_own_tok_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-};
+class OwnTokenizerCli : public test::CliTest {};
 
 TEST_F(OwnTokenizerCli, TrainedCheckpointRunsEveryEngineCommand) {
   // Data: 20 synthetic 28x28 images (class k = a bar at row 2+2k), two chat lines.

@@ -1,7 +1,6 @@
 // mmada plot-log run as the built binary ($MMADA_CLI): a PNG of two logs, the Markdown table,
 // and the bad inputs that must end in a one-line error.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -18,33 +17,28 @@ namespace fs = std::filesystem;
 using test::expect_clean_error;
 using test::run_cli;
 
-class PlotLogCli : public ::testing::Test {
+class PlotLogCli : public test::CliTest {
  protected:
-  std::string cli_, dir_;
   void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
-    cli_ = std::string(cli) + " plot-log";
-    dir_ = (fs::temp_directory_path() / ("mmada_plot_cli_" + std::to_string(::getpid()))).string();
-    fs::create_directories(dir_ + "/a");
-    fs::create_directories(dir_ + "/b");
+    CliTest::SetUp();
+    if (IsSkipped()) return;
+    cli_ += " plot-log";
+    fs::create_directories(dir() + "/a");
+    fs::create_directories(dir() + "/b");
     // Train-log shape; log a has a truncated last line (a run killed mid-write).
     for (const char* run : {"a", "b"}) {
-      std::ofstream f(dir_ + "/" + run + "/train_log.jsonl");
+      std::ofstream f(dir() + "/" + run + "/train_log.jsonl");
       for (int s = 1; s <= 30; ++s)
         f << "{\"step\":" << s << ",\"loss\":" << 10.0 / s << ",\"loss_lm\":" << 5.0 / s
           << ",\"lr\":" << 1e-3 * s / 30 << "}\n";
       if (run[0] == 'a') f << "{\"step\":31,\"loss\":";
     }
   }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  std::string logs() const { return " '" + dir_ + "/a/train_log.jsonl' '" + dir_ + "/b/train_log.jsonl'"; }
+  std::string logs() const { return " '" + dir() + "/a/train_log.jsonl' '" + dir() + "/b/train_log.jsonl'"; }
 };
 
 TEST_F(PlotLogCli, DrawsTwoLogsAndReportsMalformedLines) {
-  const std::string out = dir_ + "/cmp.png";
+  const std::string out = dir() + "/cmp.png";
   const test::CliResult r = run_cli(cli_ + logs() + " --keys loss+loss_lm,lr --smooth 5 -o '" + out + "'");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("a: 30 records, steps 1..30; 1 malformed lines skipped (first: line 31: not valid JSON)"),
@@ -63,15 +57,15 @@ TEST_F(PlotLogCli, PrintsABucketTable) {
 }
 
 TEST_F(PlotLogCli, BadInputsAreOneLineErrors) {
-  const std::string out = " -o '" + dir_ + "/x.png'";
+  const std::string out = " -o '" + dir() + "/x.png'";
   expect_clean_error(run_cli(cli_ + logs() + " --keys loss,los" + out), "no log has the key \"los\" (keys: loss, loss_lm, lr)");
-  expect_clean_error(run_cli(cli_ + " '" + dir_ + "/missing.jsonl'" + out), "no such log file");
+  expect_clean_error(run_cli(cli_ + " '" + dir() + "/missing.jsonl'" + out), "no such log file");
   expect_clean_error(run_cli(cli_ + logs() + " --smooth 0" + out), "--smooth 0 must be at least 1");
   expect_clean_error(run_cli(cli_ + logs() + " --size 400" + out), "must be WIDTHxHEIGHT");
   expect_clean_error(run_cli(cli_ + logs() + " --size 10x10" + out), "out of range");
   expect_clean_error(run_cli(cli_ + logs() + " --keys 'loss,'" + out), "empty key name");
   expect_clean_error(run_cli(cli_ + logs()), "give -o OUT.png");
-  EXPECT_FALSE(fs::exists(dir_ + "/x.png"));
+  EXPECT_FALSE(fs::exists(dir() + "/x.png"));
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // showcase's three parts on whatever demo model the tree holds (its outputs are not asserted:
 // the shipped model changes), describe / imagine with no -m or --vq, and the bad inputs.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -27,21 +26,9 @@ using test::run_cli;
 
 const fs::path kRepo = fs::path(__FILE__).parent_path().parent_path().parent_path();
 
-class ShowcaseCli : public ::testing::Test {
+class ShowcaseCli : public test::CliTest {
  protected:
-  std::string cli_;
-  fs::path dir_, demo_ = kRepo / "models/mmada-demo";
-  void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
-    cli_ = cli;
-    dir_ = fs::temp_directory_path() / ("mmada_showcase_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
+  fs::path demo_ = kRepo / "models/mmada-demo";
   bool have_demo() const { return fs::exists(demo_ / "model.safetensors") && fs::exists(demo_ / "vq/model.safetensors"); }
   // The demo's image side from its own files (config.json's layout and the VQ's factor).
   int64_t demo_side() const {
@@ -49,7 +36,6 @@ class ShowcaseCli : public ::testing::Test {
     const MagvitConfig vq = MagvitConfig::load((demo_ / "vq").string());
     return ImageSettings::for_model(mc, vq.downsample_factor()).side;
   }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
 };
 
 // The shipped folder is complete: weights, tokenizer, its VQ, a layout, example images.

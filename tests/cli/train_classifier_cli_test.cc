@@ -2,7 +2,6 @@
 // IDX folder, and the bad inputs that must end in a one-line error (also the new
 // `mmada train --eval-classifier` flag's).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -22,17 +21,11 @@ using test::run_cli;
 
 using test::write_idx;
 
-class TrainClassifierCli : public ::testing::Test {
+class TrainClassifierCli : public test::CliTest {
  protected:
-  std::string cli_;
-  fs::path dir_;
   void SetUp() override {
-    const char* cli = std::getenv("MMADA_CLI");
-    if (!cli || !*cli) GTEST_SKIP() << "MMADA_CLI not set";
-    cli_ = cli;
-    dir_ = fs::temp_directory_path() / ("mmada_train_classifier_cli_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    CliTest::SetUp();
+    if (IsSkipped()) return;
     // Class k: a bright bar at row 2+2k.
     for (const auto& [split, n] : {std::pair<std::string, int>{"train", 40}, {"t10k", 20}}) {
       std::vector<uint8_t> px(size_t(n) * 784, 0), lb(static_cast<size_t>(n));
@@ -43,9 +36,6 @@ class TrainClassifierCli : public ::testing::Test {
       write_idx(dir_ / (split + "-images-idx3-ubyte"), {uint32_t(n), 28, 28}, px);
       write_idx(dir_ / (split + "-labels-idx1-ubyte"), {uint32_t(n)}, lb);
     }
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
   }
 };
 

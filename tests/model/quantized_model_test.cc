@@ -157,7 +157,7 @@ TEST(QuantizeCli, QuantizedModelsGenerate) {
   const std::string tok = (fs::path(__FILE__).parent_path().parent_path().parent_path() / "assets/llada-tokenizer").string();
   const fs::path d = temp_dir("cli");
   for (const char* type : {"q8", "q4"}) {
-    for (const std::string out : {(d / type).string(), (d / (std::string(type) + ".gguf")).string()}) {
+    for (const std::string& out : {(d / type).string(), (d / (std::string(type) + ".gguf")).string()}) {
       auto q = test::run_cli(std::string(cli) + " quantize -m " + model + " -o " + out + " --type " + type);
       ASSERT_EQ(q.status, 0) << q.out;
       auto g = test::run_cli(std::string(cli) + " generate -m " + out + " --tokenizer " + tok +
