@@ -38,4 +38,16 @@ inline void write_idx(const std::filesystem::path& p, const std::vector<uint32_t
   std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
+// An IDX split <dir>/<split>-{images-idx3,labels-idx1}-ubyte of n synthetic 28x28 images:
+// image i has class i % 10, a bright horizontal bar at row 2 + 2·class (learnable, distinct).
+inline void write_bar_images(const std::filesystem::path& dir, const std::string& split, int n) {
+  std::vector<uint8_t> px(size_t(n) * 28 * 28, 0), lb(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    lb[size_t(i)] = uint8_t(i % 10);
+    for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
+  }
+  write_idx(dir / (split + "-images-idx3-ubyte"), {uint32_t(n), 28, 28}, px);
+  write_idx(dir / (split + "-labels-idx1-ubyte"), {uint32_t(n)}, lb);
+}
+
 }  // namespace mmada::test

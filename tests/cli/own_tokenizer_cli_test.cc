@@ -25,19 +25,12 @@ using nlohmann::json;
 using test::expect_clean_error;
 using test::run_cli;
 
-using test::write_idx;
 
 class OwnTokenizerCli : public test::CliTest {};
 
 TEST_F(OwnTokenizerCli, TrainedCheckpointRunsEveryEngineCommand) {
   // Data: 20 synthetic 28x28 images (class k = a bar at row 2+2k), two chat lines.
-  std::vector<uint8_t> px(20 * 784, 0), lb(20);
-  for (int i = 0; i < 20; ++i) {
-    lb[size_t(i)] = uint8_t(i % 10);
-    for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
-  }
-  write_idx(dir_ / "train-images-idx3-ubyte", {20, 28, 28}, px);
-  write_idx(dir_ / "train-labels-idx1-ubyte", {20}, lb);
+  test::write_bar_images(dir_, "train", 20);
   std::ofstream(dir_ / "chat.jsonl")
       << R"({"messages":[{"role":"user","content":"What is 2+3?"},{"role":"assistant","content":"<think>2+3=5</think>5"}]})" "\n"
       << R"({"messages":[{"role":"user","content":"What do you wear on your feet?"},{"role":"assistant","content":"a sneaker"}]})" "\n";

@@ -19,23 +19,14 @@ namespace fs = std::filesystem;
 using test::expect_clean_error;
 using test::run_cli;
 
-using test::write_idx;
 
 class TrainClassifierCli : public test::CliTest {
  protected:
   void SetUp() override {
     CliTest::SetUp();
     if (IsSkipped()) return;
-    // Class k: a bright bar at row 2+2k.
-    for (const auto& [split, n] : {std::pair<std::string, int>{"train", 40}, {"t10k", 20}}) {
-      std::vector<uint8_t> px(size_t(n) * 784, 0), lb(static_cast<size_t>(n));
-      for (int i = 0; i < n; ++i) {
-        lb[size_t(i)] = uint8_t(i % 10);
-        for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
-      }
-      write_idx(dir_ / (split + "-images-idx3-ubyte"), {uint32_t(n), 28, 28}, px);
-      write_idx(dir_ / (split + "-labels-idx1-ubyte"), {uint32_t(n)}, lb);
-    }
+    test::write_bar_images(dir_, "train", 40);
+    test::write_bar_images(dir_, "t10k", 20);
   }
 };
 

@@ -31,16 +31,6 @@ fs::path temp_dir(const std::string& name) {
 
 using test::write_idx;
 
-// n synthetic 28x28 images: class k is a bright horizontal bar at row 2+2k (learnable, distinct).
-void write_dataset(const fs::path& dir, const std::string& split, int n) {
-  std::vector<uint8_t> px(size_t(n) * 28 * 28, 0), lb(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    lb[size_t(i)] = uint8_t(i % 10);
-    for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
-  }
-  write_idx(dir / (split + "-images-idx3-ubyte"), {uint32_t(n), 28, 28}, px);
-  write_idx(dir / (split + "-labels-idx1-ubyte"), {uint32_t(n)}, lb);
-}
 
 ImageSourceSpec spec_for(const fs::path& dir) {
   ImageSourceSpec s;
@@ -54,7 +44,7 @@ ImageSourceSpec spec_for(const fs::path& dir) {
 
 TEST(ImageData, LoadsIdxAndRejectsMismatchedFiles) {
   const fs::path dir = temp_dir("load");
-  write_dataset(dir, "train", 12);
+  test::write_bar_images(dir, "train", 12);
   const LabelledImages d = load_labelled_idx(dir.string(), "train", 5, 10);
   EXPECT_EQ(d.count, 5);
   EXPECT_EQ(d.height, 28);
@@ -89,7 +79,7 @@ TEST(ImageData, CaptionsQuestionsAndAnswerMatching) {
             mmu_prompt_text("What is this?") + "Bag<|eot_id|>");
 
   const fs::path dir = temp_dir("rows");
-  write_dataset(dir, "train", 10);
+  test::write_bar_images(dir, "train", 10);
   const ImageSourceSpec spec = spec_for(dir);
   const ByteEncoder enc;
   const ImageTaskData data(tokenize_images(spec), spec, enc);
@@ -136,7 +126,7 @@ TEST(ImageData, CaptionsQuestionsAndAnswerMatching) {
 // caption group gives labels 5..9 of this set their own templates.
 TEST(ImageData, CaptionGroupsGiveTheirLabelsOwnTemplates) {
   const fs::path dir = temp_dir("groups");
-  write_dataset(dir, "train", 10);
+  test::write_bar_images(dir, "train", 10);
   ImageSourceSpec spec = spec_for(dir);
   spec.class_names = {"c0", "c1", "c2", "c3", "c4", "digit 5", "digit 6", "digit 7", "digit 8", "digit 9"};
   spec.captions = {"a photo of a {name}"};
@@ -165,7 +155,7 @@ TEST(ImageData, CaptionGroupsGiveTheirLabelsOwnTemplates) {
 
 TEST(ImageData, CodeCacheHitAndKeyedMiss) {
   const fs::path dir = temp_dir("cache");
-  write_dataset(dir, "train", 10);
+  test::write_bar_images(dir, "train", 10);
   ImageSourceSpec spec = spec_for(dir);
   const ImageCodes first = tokenize_images(spec);
   EXPECT_FALSE(first.from_cache);
@@ -205,8 +195,8 @@ std::string mixed_config(const fs::path& dir, const std::string& batch) {
 
 TEST(ImageData, MixedT2iLmMmuTrainingHasFinitePerTaskLosses) {
   const fs::path dir = temp_dir("mixed");
-  write_dataset(dir, "train", 20);
-  write_dataset(dir, "t10k", 10);
+  test::write_bar_images(dir, "train", 20);
+  test::write_bar_images(dir, "t10k", 10);
   spec_for(dir);
   Trainer t(TrainConfig::from_json_text(
       mixed_config(dir, R"({"rows_t2i": 2, "rows_lm": 1, "rows_mmu": 2, "text_slots": 64})"), "run.json"));
@@ -258,7 +248,7 @@ TEST(ImageData, ConfigErrors) {
   EXPECT_NE(err(edit("\"rows_lm\": 1", "\"rows_lm\": 0")).find("rows_lm is 0"), std::string::npos);
   // Data problems surface when the trainer loads it: missing files, too few text slots.
   EXPECT_NE(err(ok).find("no train-images-idx3-ubyte"), std::string::npos);
-  write_dataset(dir, "train", 10);
+  test::write_bar_images(dir, "train", 10);
   spec_for(dir);
   EXPECT_NE(err(edit("\"text_slots\": 64", "\"text_slots\": 20")).find("too small"), std::string::npos);
   EXPECT_NE(err(edit("\"text_slots\": 64", "\"text_slots\": 64, \"image_tokens\": 16")).find("codes per"),

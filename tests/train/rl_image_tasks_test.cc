@@ -35,24 +35,13 @@ fs::path temp_dir(const std::string& name) {
   return p;
 }
 
-using test::write_idx;
 
-// n 28x28 images: class k is a bright bar at row 2+2k.
-void write_dataset(const fs::path& dir, const std::string& split, int n) {
-  std::vector<uint8_t> px(size_t(n) * 28 * 28, 0), lb(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    lb[size_t(i)] = uint8_t(i % 10);
-    for (int x = 4; x < 24; ++x) px[size_t(i) * 784 + size_t(2 + 2 * (i % 10)) * 28 + size_t(x)] = 255;
-  }
-  write_idx(dir / (split + "-images-idx3-ubyte"), {uint32_t(n), 28, 28}, px);
-  write_idx(dir / (split + "-labels-idx1-ubyte"), {uint32_t(n)}, lb);
-}
 
 // Images, a random VQ (16 codes, 8x8 per 32x32 image) and a tiny model whose vocabulary holds them.
 constexpr int64_t kCodebook = 16, kPerImage = 64;
 void make_fixture(const fs::path& dir) {
-  write_dataset(dir, "train", 40);
-  write_dataset(dir, "t10k", 20);
+  test::write_bar_images(dir, "train", 40);
+  test::write_bar_images(dir, "t10k", 20);
   Magvit::write_random((dir / "vq").string(), MagvitConfig::small(32, 3, 0, 4), 7);
   ByteEncoder enc;
   ModelConfig m;
