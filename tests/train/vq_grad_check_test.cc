@@ -16,50 +16,18 @@
 #include "core/error.h"
 #include "train/vq_model.h"
 #include "train/vq_ops.h"
+#include "train/finite_differences.h"
 #include "vq/lfq.h"
 #include "vq/magvit.h"
 
 namespace mmada::train {
 namespace {
 
-using Vec = std::vector<double>;
-
-Vec randn(size_t n, uint32_t seed, double scale = 1.0) {
-  std::mt19937 g(seed);
-  std::normal_distribution<double> d(0.0, scale);
-  Vec v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
-
-double dot(const Vec& a, const Vec& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-// Relative error of `analytic` against central differences of f at the entries `which` of x
-// (all entries when empty).
-double check(Vec& x, const std::function<double()>& f, const Vec& analytic,
-             std::vector<size_t> which = {}, double h = 1e-5) {
-  if (which.empty())
-    for (size_t i = 0; i < x.size(); ++i) which.push_back(i);
-  double max_err = 0, max_num = 1e-3;
-  for (size_t i : which) {
-    const double x0 = x[i];
-    x[i] = x0 + h;
-    const double fp = f();
-    x[i] = x0 - h;
-    const double fm = f();
-    x[i] = x0;
-    const double num = (fp - fm) / (2 * h);
-    max_err = std::max(max_err, std::abs(num - analytic[i]));
-    max_num = std::max(max_num, std::abs(num));
-  }
-  return max_err / max_num;
-}
-
-constexpr double kTolF64 = 1e-6;
+using test::check;
+using test::dot;
+using test::kTolF64;
+using test::randn;
+using test::Vec;
 constexpr double kTolF32 = 2e-3;
 
 void check_conv(const ConvShape& s, uint32_t seed) {
