@@ -1,14 +1,9 @@
 #!/bin/bash
 # Scaling (docs/multi-gpu.md): 1 vs 2 GPUs on the 13.9M and the ~103M-parameter configs.
 set -u
-# Run from the repository root on the GPU machine. C: the folder with the CUDA build's mmada,
-# libs.tar.xz (scripts/gpu-bundle.sh) and data/train.jsonl (scripts/make-arith-chat.py).
+# Run from the repository root on the GPU machine; C: the carried folder (env.sh says what it holds).
 C=${C:-carry/cuda-train}
-T=$(dirname "$0")   # the config templates beside this script
-OUT=${OUT:-/tmp/gpu-train-out}; mkdir -p "$OUT"   # logs copied here
-mkdir -p /tmp/ml && tar -xJf $C/libs.tar.xz -C /tmp/ml
-export LD_LIBRARY_PATH=/tmp/ml:$(python3 -c 'import nvidia.cudnn,nvidia.nccl,os;print(":".join(os.path.join(list(m.__path__)[0],"lib") for m in (nvidia.cudnn,nvidia.nccl)))'):${LD_LIBRARY_PATH:-}
-B=$PWD/$C/mmada
+source "$(dirname "$0")/env.sh"
 nvidia-smi -L; nvidia-smi topo -m | head -4
 W=/tmp/w; rm -rf $W; mkdir -p $W
 mk() { # template name device compute steps
