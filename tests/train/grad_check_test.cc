@@ -206,15 +206,8 @@ void end_to_end(AttnMask mode, const char* name) {
     const int64_t n = ws[t].tensor->numel();
     double err64 = 0, err32 = 0, mx = 1e-3;
     // Every entry of small tensors, a strided sample of the larger ones.
-    const int64_t stride = n > 64 ? 7 : 1;
-    for (int64_t i = 0; i < n; i += stride) {
-      const double x0 = p[i], h = 1e-5;
-      p[i] = x0 + h;
-      const double fp = e.loss_and_grad<double>(e.w64, nullptr);
-      p[i] = x0 - h;
-      const double fm = e.loss_and_grad<double>(e.w64, nullptr);
-      p[i] = x0;
-      const double num = (fp - fm) / (2 * h);
+    for (size_t i : test::sampled_entries(size_t(n), 64, 7)) {
+      const double num = test::central_difference(p[i], [&] { return e.loss_and_grad<double>(e.w64, nullptr); });
       err64 = std::max(err64, std::abs(num - gs[t].tensor->ptr<double>()[i]));
       err32 = std::max(err32, std::abs(num - double(fs[t].tensor->ptr<float>()[i])));
       mx = std::max(mx, std::abs(num));

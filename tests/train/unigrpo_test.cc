@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "model/transformer.h"
 #include "tiny_model.h"
+#include "train/finite_differences.h"
 #include "train/train_model.h"
 #include "train/unigrpo.h"
 #include "train/unigrpo_step.h"
@@ -237,21 +238,9 @@ TEST(UniGrpoGradCheck, LossGradientMatchesFiniteDifferences) {
   for_each_tensor(cfg, g, [&](const TensorSlot& x) { gs.push_back(x); });
   double worst = 0;
   for (size_t ti = 0; ti < ws.size(); ++ti) {
-    double* p = ws[ti].tensor->ptr<double>();
-    const int64_t n = ws[ti].tensor->numel();
-    double err = 0, mx = 1e-3;
-    for (int64_t i = 0; i < n; i += n > 48 ? 5 : 1) {
-      const double x0 = p[i], h = 1e-5;
-      p[i] = x0 + h;
-      const double fp = loss_at();
-      p[i] = x0 - h;
-      const double fm = loss_at();
-      p[i] = x0;
-      const double num = (fp - fm) / (2 * h);
-      err = std::max(err, std::abs(num - gs[ti].tensor->ptr<double>()[i]));
-      mx = std::max(mx, std::abs(num));
-    }
-    worst = std::max(worst, err / mx);
+    const size_t n = size_t(ws[ti].tensor->numel());
+    worst = std::max(worst, test::check(ws[ti].tensor->ptr<double>(), n, loss_at, gs[ti].tensor->ptr<double>(),
+                                        test::sampled_entries(n, 48, 5)));
   }
   EXPECT_LT(worst, 1e-6);
 }
