@@ -52,8 +52,7 @@ TEST_F(ImageCli, ImagineWritesPngAndPreviews) {
   EXPECT_TRUE(fs::exists(dir() + "/cat.step02.png"));
   EXPECT_TRUE(fs::exists(dir() + "/cat.step04.png"));
   EXPECT_FALSE(fs::exists(dir() + "/cat.step06.png"));  // the last step is the image itself
-  std::ifstream in(out, std::ios::binary);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::vector<uint8_t> bytes = test::read_bytes(out);
   const PngText text = read_png_text(bytes.data(), bytes.size(), out);
   bool found = false;
   for (const auto& [k, v] : text) found |= k == "parameters" && v.find("a cat\nSteps: 6") == 0;

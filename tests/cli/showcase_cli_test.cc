@@ -5,14 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_run.h"
 #include "io/image.h"
-#include "serve/base64.h"
 #include "model/config.h"
 #include "pipeline/image_settings.h"
+#include "serve/base64.h"
 #include "server/server_process.h"
 #include "test_util.h"
 #include "vq/magvit_config.h"
@@ -124,15 +123,12 @@ TEST_F(ShowcaseCli, ServerImageChatFillsTheTrainedRowLikeDescribe) {
   test::ServerProcess server;
   const std::string err = server.start_with({"-m", demo_.string()});
   ASSERT_EQ(err, "");
-  std::ifstream f(img, std::ios::binary);
-  const std::string png((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   nlohmann::json req = {
       {"messages",
        {{{"role", "user"},
          {"content", {{{"type", "text"}, {"text", question}},
                       {{"type", "image_url"},
-                       {"image_url", {{"url", "data:image/png;base64," + serve::base64_encode(
-                                                    std::vector<uint8_t>(png.begin(), png.end()))}}}}}}}}}};
+                       {"image_url", {{"url", "data:image/png;base64," + serve::base64_encode(test::read_bytes(img.string()))}}}}}}}}}};
   auto c = server.client();
   auto r = c.Post("/v1/chat/completions", req.dump(), "application/json");
   ASSERT_TRUE(r);

@@ -32,6 +32,7 @@ namespace mmada::train {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_bytes;
 
 std::string data_dir() {
   std::string here = __FILE__;  // .../tests/train/clip_reward_test.cc
@@ -40,10 +41,6 @@ std::string data_dir() {
 }
 std::string model_dir() { return data_dir() + "model"; }
 
-std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 const nlohmann::json& vectors() {
   static const nlohmann::json v = nlohmann::json::parse(std::ifstream(data_dir() + "vectors.json"));

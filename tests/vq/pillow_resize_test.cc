@@ -5,26 +5,22 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "vq/preprocess.h"
 
 namespace mmada {
 namespace {
 
+using test::read_bytes;
+
 std::string data_dir() {
   std::string here = __FILE__;  // .../tests/vq/pillow_resize_test.cc
   here.resize(here.find_last_of('/'));
   return here.substr(0, here.find_last_of('/')) + "/data/resize/";
-}
-
-std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
 // The generator of make-resize-vectors.py: 32-bit LCG, one byte (the top 8 bits) per step.
