@@ -27,6 +27,23 @@ struct EvalModes {
 
 // Decodes code grids with the run's tokenizer and tiles them: one row per entry of `rows`, each
 // a list of images' codes; each tile is scaled up to at least 96 pixels (nearest neighbour).
+// Describe accuracy per class and the name most often given instead: where the answers go wrong.
+void print_describe_classes(const train::ImageEvalResult& r, const std::vector<std::string>& names) {
+  std::printf("| class | describe | most often named instead |\n|---|---:|---|\n");
+  const int64_t C = r.classes;
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t* row = &r.describe_named[size_t(c * (C + 1))];
+    int64_t worst = -1;
+    for (int64_t k = 0; k <= C; ++k)
+      if (k != c && row[k] > 0 && (worst < 0 || row[k] > row[worst])) worst = k;
+    std::string instead = "-";
+    if (worst >= 0)
+      instead = (worst == C ? std::string("(no class)") : names[size_t(worst)]) + " (" + std::to_string(row[worst]) + ")";
+    std::printf("| %s | %lld / %lld | %s |\n", names[size_t(c)].c_str(), (long long)r.describe_class_correct[size_t(c)],
+                (long long)r.describe_class_total[size_t(c)], instead.c_str());
+  }
+}
+
 void write_code_grid(const std::string& path, const std::string& vq_dir,
                      const std::vector<std::vector<std::vector<int32_t>>>& rows, const PngText& text) {
   const Magvit vq = Magvit::load(vq_dir);
@@ -119,6 +136,10 @@ void eval_image_modes(const train::Trainer& t, train::ImageEvalOptions opt, cons
       legend += " " + tm[i];
     }
   }
+  if (first.describe_total > 0) {
+    std::printf("describe per class (mode %s):\n", dm[0].c_str());
+    print_describe_classes(first, t.image_data()->class_names());
+  }
   if (!grid.empty()) {
     write_code_grid(em.grid, t.config().images.vq, grid, {{"Description", legend + "; columns: classes in order"}});
     std::printf("wrote %s (%s; a column per class)\n", em.grid.c_str(), legend.c_str());
@@ -197,6 +218,7 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                             std::printf("describe accuracy, nearest class name (edit distance): %lld / %lld = %.1f%% (chance %.0f%%)\n",
                                         (long long)r.describe_nearest_correct, (long long)r.describe_total,
                                         pct(r.describe_nearest_correct, r.describe_total), chance);
+                          if (r.describe_total) print_describe_classes(r, t.image_data()->class_names());
                           std::printf("t2i proxy calibration (nearest-centroid on held-out real codes): %lld / %lld = %.1f%%\n",
                                       (long long)r.real_correct, (long long)r.real_total, pct(r.real_correct, r.real_total));
                           if (r.t2i_total)
