@@ -84,11 +84,18 @@ step_stage1() {
   touch "$R/stage1.done"
 }
 
+# Stage 2 in three parts, each from the last one's weights with a new warm-up and cosine (how
+# the shipped run went: every part was one GPU call); the last part writes runs/demo/stage2.
 step_stage2() {
   [ -f "$R/stage2.done" ] && return
-  log "stage 2: Mixed-CoT SFT"
-  config "$S/stage2.json" "$R/stage2.json"
-  "$MMADA" train --config "$R/stage2.json"
+  local part
+  for part in stage2 stage2b stage2c; do
+    [ -f "$R/$part.part.done" ] && continue
+    log "stage 2: Mixed-CoT SFT ($part.json)"
+    config "$S/$part.json" "$R/$part.json"
+    "$MMADA" train --config "$R/$part.json"
+    touch "$R/$part.part.done"
+  done
   touch "$R/stage2.done"
 }
 

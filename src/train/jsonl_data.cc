@@ -87,6 +87,11 @@ JsonlSource JsonlSource::load(const SourceSpec& spec, const TextEncoder& enc, On
   if (s.malformed_ > 0)
     std::fprintf(stderr, "mmada train: %s: skipped %lld malformed lines of %lld\n",
                  spec.path.c_str(), (long long)s.malformed_, (long long)lineno);
+  // Dropped chat examples are data the user gave that will never be trained on: say so.
+  if (spec.format == DataFormat::Chat && s.too_long_ > 0 && !s.examples_.empty())
+    std::fprintf(stderr, "mmada train: %s: dropped %lld of %lld chat examples longer than a row (%lld tokens)\n",
+                 spec.path.c_str(), (long long)s.too_long_, (long long)(s.too_long_ + int64_t(s.examples_.size())),
+                 (long long)max_tokens);
   MMADA_CHECK(!s.examples_.empty(), spec.path, ": no usable examples (", s.malformed_,
               " malformed, ", s.too_long_, " too long)");
   return s;

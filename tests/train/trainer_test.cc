@@ -181,6 +181,15 @@ TEST(Trainer, MalformedDataSkippedWithCountOrStops) {
   write(p, "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"a\"}]}\n");
   EXPECT_THROW(JsonlSource::load({p.string(), DataFormat::Chat, 1.0, true}, enc, OnMalformed::Stop, 100),
                Error);
+  // Chat examples longer than a row are dropped, and the count is said on stderr.
+  const std::string chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"";
+  write(p, chat + "short\"}]}\n" + chat + std::string(200, 'x') + "\"}]}\n");
+  testing::internal::CaptureStderr();
+  const JsonlSource kept = JsonlSource::load({p.string(), DataFormat::Chat, 1.0, false}, enc, OnMalformed::Stop, 100);
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept.too_long(), 1);
+  EXPECT_NE(said.find("dropped 1 of 2 chat examples longer than a row (100 tokens)"), std::string::npos) << said;
   fs::remove_all(dir);
 }
 
