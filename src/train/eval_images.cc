@@ -107,8 +107,6 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
     const int64_t P = N + 3 + int64_t(text.size());
     MMADA_CHECK(L - P >= 1, "describe: the question leaves no room for an answer in rows of ", L);
     const int64_t block = opt.describe_block > 0 ? opt.describe_block : L - P;
-    res.describe_class_total.assign(size_t(res.classes), 0);
-    res.describe_class_correct.assign(size_t(res.classes), 0);
     res.describe_named.assign(size_t(res.classes * (res.classes + 1)), 0);
     const int64_t G = (L - P + block - 1) / block * block, LG = P + G;
     TextSamplerParams sp;
@@ -150,8 +148,6 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
         const int64_t named = class_named_in(got, names);
         ++res.describe_total;
         res.describe_correct += named == want;
-        ++res.describe_class_total[size_t(want)];
-        res.describe_class_correct[size_t(want)] += named == want;
         ++res.describe_named[size_t(want * (res.classes + 1) + (named < 0 ? res.classes : named))];
         res.describe_nearest_correct += nearest_class_name(got, names) == want;
         res.describe_answers.push_back(got);

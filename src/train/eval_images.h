@@ -45,8 +45,9 @@ struct ImageEvalResult {
   int64_t classes = 0;
   int64_t describe_total = 0, describe_correct = 0;
   int64_t describe_nearest_correct = 0;      // nearest class name by edit distance
-  std::vector<int64_t> describe_class_total, describe_class_correct;  // [classes]
-  std::vector<int64_t> describe_named;       // [classes x (classes + 1)]: true class, named class (last: none)
+  // Describe confusion counts [classes x (classes + 1)]: row = true class, column = the class the
+  // answer names (class_named_in; the last column: none). Its diagonal is the per-class correct.
+  std::vector<int64_t> describe_named;
   int64_t real_total = 0, real_correct = 0;  // nearest-centroid on held-out real codes
   int64_t t2i_total = 0, t2i_correct = 0;    // nearest-centroid on generated codes
   int64_t clf_real_correct = 0, clf_t2i_correct = 0;  // the classifier's arg-max on the same images

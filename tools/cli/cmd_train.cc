@@ -25,24 +25,27 @@ struct EvalModes {
   std::string grid;       // PNG: the first generated image of each class, a row per t2i mode
 };
 
-// Decodes code grids with the run's tokenizer and tiles them: one row per entry of `rows`, each
-// a list of images' codes; each tile is scaled up to at least 96 pixels (nearest neighbour).
 // Describe accuracy per class and the name most often given instead: where the answers go wrong.
 void print_describe_classes(const train::ImageEvalResult& r, const std::vector<std::string>& names) {
   std::printf("| class | describe | most often named instead |\n|---|---:|---|\n");
   const int64_t C = r.classes;
   for (int64_t c = 0; c < C; ++c) {
     const int64_t* row = &r.describe_named[size_t(c * (C + 1))];
-    int64_t worst = -1;
-    for (int64_t k = 0; k <= C; ++k)
+    int64_t worst = -1, total = 0;
+    for (int64_t k = 0; k <= C; ++k) {
+      total += row[k];
       if (k != c && row[k] > 0 && (worst < 0 || row[k] > row[worst])) worst = k;
+    }
     std::string instead = "-";
     if (worst >= 0)
       instead = (worst == C ? std::string("(no class)") : names[size_t(worst)]) + " (" + std::to_string(row[worst]) + ")";
-    std::printf("| %s | %lld / %lld | %s |\n", names[size_t(c)].c_str(), (long long)r.describe_class_correct[size_t(c)],
-                (long long)r.describe_class_total[size_t(c)], instead.c_str());
+    std::printf("| %s | %lld / %lld | %s |\n", names[size_t(c)].c_str(), (long long)row[c], (long long)total,
+                instead.c_str());
   }
 }
+
+// Decodes code grids with the run's tokenizer and tiles them: one row per entry of `rows`, each
+// a list of images' codes; each tile is scaled up to at least 96 pixels (nearest neighbour).
 
 void write_code_grid(const std::string& path, const std::string& vq_dir,
                      const std::vector<std::vector<std::vector<int32_t>>>& rows, const PngText& text) {
