@@ -46,7 +46,8 @@ step_data() {
   [ -f "$D/mnist/fashion-digits/classes.json" ] ||
     python3 scripts/make-mnist-idx.py "$D/mnist" --fashion /usr/share/datasets/fashion-mnist \
       --heldout-every 10 --heldout-rest 9
-  [ -f "$D/pretrain-text.jsonl" ] || python3 "$S/make-text-data.py" "$D"
+  # (deterministic: a data folder from before wp-rl.jsonl existed is rewritten byte for byte)
+  [ -f "$D/pretrain-text.jsonl" ] && [ -f "$D/wp-rl.jsonl" ] || python3 "$S/make-text-data.py" "$D"
 }
 
 step_tokenizer() {
@@ -84,12 +85,12 @@ step_stage1() {
   touch "$R/stage1.done"
 }
 
-# Stage 2 in three parts, each from the last one's weights with a new warm-up and cosine (how
+# Stage 2 in five parts, each from the last one's weights with a new warm-up and cosine (how
 # the shipped run went: every part was one GPU call); the last part writes runs/demo/stage2.
 step_stage2() {
   [ -f "$R/stage2.done" ] && return
   local part
-  for part in stage2 stage2b stage2c; do
+  for part in stage2 stage2b stage2c stage2d stage2e; do
     [ -f "$R/$part.part.done" ] && continue
     log "stage 2: Mixed-CoT SFT ($part.json)"
     config "$S/$part.json" "$R/$part.json"
