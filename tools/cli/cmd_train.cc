@@ -46,7 +46,6 @@ void print_describe_classes(const train::ImageEvalResult& r, const std::vector<s
 
 // Decodes code grids with the run's tokenizer and tiles them: one row per entry of `rows`, each
 // a list of images' codes; each tile is scaled up to at least 96 pixels (nearest neighbour).
-
 void write_code_grid(const std::string& path, const std::string& vq_dir,
                      const std::vector<std::vector<std::vector<int32_t>>>& rows, const PngText& text) {
   const Magvit vq = Magvit::load(vq_dir);
