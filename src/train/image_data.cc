@@ -143,11 +143,15 @@ ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split
   const size_t classes = spec.class_names.empty() ? fashion_mnist_classes().size()
                                                   : spec.class_names.size();
   const LabelledImages d = load_labelled_idx(spec.path, split, spec.limit, int64_t(classes));
+  // Keyed by content, not path: a copied or moved data folder (another machine, another
+  // checkout) reuses the codes; other pixels, labels or tokenizer weights miss.
+  Fnv pixels, labels;
+  pixels.add(d.pixels.data(), d.pixels.size());
+  labels.add(d.labels.data(), d.labels.size());
   const std::string key =
-      str_cat("mmada-image-codes v1|vq ", hex16(vq_identity(spec.vq)), "|images ",
-              fs::weakly_canonical(d.images_file).string(), " ", fs::file_size(d.images_file),
-              "|labels ", fs::file_size(d.labels_file), "|count ", d.count, "|canvas ",
-              spec.image_size, " centred grey->rgb");
+      str_cat("mmada-image-codes v2|vq ", hex16(vq_identity(spec.vq)), "|images ", hex16(pixels.h), " ",
+              d.count, "x", d.height, "x", d.width, "|labels ", hex16(labels.h), "|canvas ", spec.image_size,
+              " centred grey->rgb");
   ImageCodes out;
   out.count = d.count;
   out.labels = d.labels;

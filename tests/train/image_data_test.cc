@@ -170,6 +170,25 @@ TEST(ImageData, CodeCacheHitAndKeyedMiss) {
   const LabelledImages d = load_labelled_idx(spec.path, "train", 0, 10);
   const Tensor codes = ref.encode(grey_to_pixels(d, 0, 10, 32));
   for (int64_t i = 0; i < codes.numel(); ++i) ASSERT_EQ(codes.ptr<int64_t>()[i], first.codes[size_t(i)]);
+  // A copy of the data folder elsewhere hits the same cache (the key is the content).
+  const fs::path copy = dir / "copy";
+  fs::create_directories(copy);
+  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"})
+    fs::copy_file(fs::path(spec.path) / f, copy / f);
+  ImageSourceSpec moved = spec;
+  moved.path = copy.string();
+  const ImageCodes third = tokenize_images(moved);
+  EXPECT_TRUE(third.from_cache);
+  EXPECT_EQ(third.cache_file, first.cache_file);
+  EXPECT_EQ(third.codes, first.codes);
+  // Another label (same pixels) misses it.
+  {
+    std::fstream lab(copy / "train-labels-idx1-ubyte", std::ios::in | std::ios::out | std::ios::binary);
+    lab.seekp(8);  // IDX header: magic, count; then one byte per label
+    const char other = char((first.labels[0] + 1) % 10);
+    lab.write(&other, 1);
+  }
+  EXPECT_FALSE(tokenize_images(moved).from_cache);
   // Another count or another tokenizer misses the cache.
   spec.limit = 4;
   const ImageCodes fewer = tokenize_images(spec);
