@@ -82,6 +82,7 @@ void RlRolloutTally::reduce(Communicator& comm) {
   std::vector<double> v;
   for (const RunningStat* st : stats) v.insert(v.end(), {st->sum, st->sq, double(st->n)});
   v.insert(v.end(), {double(rollouts), double(skipped), double(groups_kept), double(groups_dropped)});
+  for (int64_t kept : task_groups_kept) v.push_back(double(kept));
   // The extremes of the ranks that have lengths, read before the sums overwrite len.n.
   const std::vector<double> ext = all_gather_values(comm, {double(len.n), double(len_min), double(len_max)});
   comm.all_reduce_sum(v.data(), int64_t(v.size()));
@@ -95,6 +96,7 @@ void RlRolloutTally::reduce(Communicator& comm) {
   skipped = int64_t(v[k++]);
   groups_kept = int64_t(v[k++]);
   groups_dropped = int64_t(v[k++]);
+  for (int64_t& kept : task_groups_kept) kept = int64_t(v[k++]);
   bool any = false;
   for (size_t r = 0; r < ext.size(); r += 3) {
     if (ext[r] == 0) continue;
@@ -115,6 +117,7 @@ void RlRolloutTally::fill(RlStepRecord& rec) const {
   for (int k = 0; k < kNumRlTasks; ++k) {
     rec.task_reward_mean[k] = task[k].mean();
     rec.task_rollouts[k] = task[k].n;
+    rec.task_groups_kept[k] = task_groups_kept[k];
   }
   rec.each_mean.clear();
   rec.each_std.clear();
@@ -321,6 +324,7 @@ RlStepRecord RlTrainer::step() {
     const bool informative = std::any_of(g.adv.begin(), g.adv.end(), [](double a) { return a != 0; });
     g.kept = !valid_rewards.empty() && (informative || !ug.drop_equal_groups);
     (g.kept ? tally.groups_kept : tally.groups_dropped) += 1;
+    if (g.kept) ++tally.task_groups_kept[int(task)];
   }
   tally.reduce(comm);
   tally.fill(rec);
@@ -449,6 +453,7 @@ void RlTrainer::run(const std::function<void(const RlStepRecord&)>& on_step, int
           if (cfg_.has_task(RlTask(k))) {
             j[str_cat("task_", rl_task_name(RlTask(k)), "_reward_mean")] = r.task_reward_mean[k];
             j[str_cat("task_", rl_task_name(RlTask(k)), "_rollouts")] = r.task_rollouts[k];
+            j[str_cat("task_", rl_task_name(RlTask(k)), "_groups_kept")] = r.task_groups_kept[k];
           }
         return j;
       },

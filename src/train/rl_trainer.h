@@ -46,6 +46,7 @@ struct RlStepRecord {
   std::vector<double> each_mean, each_std;            // per reward (unweighted), over the rollouts it scored
   double task_reward_mean[kNumRlTasks] = {0, 0, 0};    // weighted total per task (mixed runs)
   int64_t task_rollouts[kNumRlTasks] = {0, 0, 0};
+  int64_t task_groups_kept[kNumRlTasks] = {0, 0, 0};   // groups with a reward spread, per task
   double loss = 0, policy = 0, kl = 0, clip_frac = 0;  // means over the µ updates (kl per token)
   double len_mean = 0;
   int64_t len_min = 0, len_max = 0;                    // |o| of the rollouts
@@ -82,6 +83,7 @@ struct RlRolloutTally {
   std::vector<RunningStat> each;  // per reward, over the rollouts it scored
   int64_t len_min = 0, len_max = 0;  // over this rank's rollouts (len.n of them)
   int64_t rollouts = 0, skipped = 0, groups_kept = 0, groups_dropped = 0;
+  int64_t task_groups_kept[kNumRlTasks] = {0, 0, 0};
 
   void add_length(int64_t eligible);
   void reduce(Communicator& comm);

@@ -257,6 +257,8 @@ TEST(RlDataParallel, TallyReducedOverRanksIsTheOneRankTally) {
       one.each[1].add(2 * reward);
     }
   one.groups_kept = 2;
+  one.task_groups_kept[int(RlTask::Text)] = 1;
+  one.task_groups_kept[int(RlTask::Mmu)] = 1;
   RlStepRecord want;
   one.fill(want);
   ThreadWorld world(3);
@@ -274,6 +276,7 @@ TEST(RlDataParallel, TallyReducedOverRanksIsTheOneRankTally) {
         t.each[1].add(2 * reward);
       }
       t.groups_kept = r == 1 ? 0 : 1;
+      if (r != 1) ++t.task_groups_kept[int(r == 0 ? RlTask::Text : RlTask::Mmu)];
       t.reduce(*comm);
       t.fill(got[size_t(r)]);
     });
@@ -281,6 +284,8 @@ TEST(RlDataParallel, TallyReducedOverRanksIsTheOneRankTally) {
   for (const RlStepRecord& g : got) {
     EXPECT_EQ(g.rollouts, 5);
     EXPECT_EQ(g.groups_kept, 2);
+    for (int k = 0; k < kNumRlTasks; ++k) EXPECT_EQ(g.task_groups_kept[k], want.task_groups_kept[k]);
+    EXPECT_EQ(g.task_groups_kept[int(RlTask::T2i)], 0);
     EXPECT_EQ(g.len_min, 3);
     EXPECT_EQ(g.len_max, 12);
     EXPECT_EQ(g.task_rollouts[int(RlTask::Text)], 5);
