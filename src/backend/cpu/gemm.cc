@@ -68,9 +68,35 @@ dnnl::matmul cached_matmul(const MatmulKey& k) {
   return cache.emplace(k, dnnl::matmul(pd)).first->second;
 }
 
+void run_matmul(const MatmulKey& k, const void* A, const void* B, void* C);
+
+// oneDNN 2.6 has no bf16 matmul for some layouts on CPUs without AVX-512 (an AVX2-only machine
+// throws "could not create a primitive descriptor iterator"): widen both operands to dense f32
+// (exact) and multiply those; the products are the same, only the summation order may differ.
+void run_matmul_widened(const MatmulKey& k, const void* A, const void* B, void* C) {
+  auto widen = [](const void* p, int64_t rows, int64_t cols, int64_t s0, int64_t s1, std::vector<float>& out) {
+    out.resize(size_t(rows * cols));
+    const auto* src = static_cast<const uint16_t*>(p);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) out[size_t(r * cols + c)] = bf16_to_f32(src[r * s0 + c * s1]);
+  };
+  thread_local std::vector<float> fa, fb;
+  widen(A, k.M, k.K, k.a_s0, k.a_s1, fa);
+  widen(B, k.K, k.N, k.b_s0, k.b_s1, fb);
+  const auto f32 = dnnl::memory::data_type::f32;
+  run_matmul(MatmulKey{k.M, k.N, k.K, f32, f32, k.c, k.K, 1, k.N, 1, k.ldc, k.accumulate}, fa.data(), fb.data(), C);
+}
+
 void run_matmul(const MatmulKey& k, const void* A, const void* B, void* C) {
   using dims = dnnl::memory::dims;
-  const dnnl::matmul prim = cached_matmul(k);
+  const auto bf16 = dnnl::memory::data_type::bf16;
+  dnnl::matmul prim;
+  try {
+    prim = cached_matmul(k);
+  } catch (const dnnl::error&) {
+    if (k.a != bf16 || k.b != bf16) throw;
+    return run_matmul_widened(k, A, B, C);
+  }
   auto& eng = cpu_engine();
   dnnl::memory a_mem({{k.M, k.K}, k.a, dims{k.a_s0, k.a_s1}}, eng, const_cast<void*>(A));
   dnnl::memory b_mem({{k.K, k.N}, k.b, dims{k.b_s0, k.b_s1}}, eng, const_cast<void*>(B));
@@ -126,27 +152,7 @@ void matmul(int64_t M, int64_t N, int64_t K, MatRef A, MatRef B, float* C, int64
   const MatmulKey key{M, N, K, dnnl_type(A.dtype), dnnl_type(B.dtype), dnnl::memory::data_type::f32,
                       A.trans ? 1 : A.ld, A.trans ? A.ld : 1, B.trans ? 1 : B.ld, B.trans ? B.ld : 1,
                       ldc, accumulate && !stage_c};
-  try {
-    run_matmul(key, A.data, B.data, C);
-  } catch (const dnnl::error&) {
-    // oneDNN 2.6 has no bf16 matmul for some layouts on CPUs without AVX-512 (seen on an
-    // AVX2-only machine): widen both operands to f32 (exact) and multiply in f32 instead.
-    if (A.dtype != DType::BF16 || B.dtype != DType::BF16) throw;
-    auto widen = [](const MatRef& m, int64_t rows, int64_t cols, std::vector<float>& out) {
-      out.resize(size_t(rows * cols));
-      const auto* src = static_cast<const uint16_t*>(m.data);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) out[size_t(r * cols + c)] = bf16_to_f32(src[r * m.ld + c]);
-      return MatRef{out.data(), DType::F32, cols, m.trans};
-    };
-    thread_local std::vector<float> fa, fb;
-    const MatRef a = widen(A, A.trans ? K : M, A.trans ? M : K, fa);
-    const MatRef b = widen(B, B.trans ? N : K, B.trans ? K : N, fb);
-    const auto f32 = dnnl::memory::data_type::f32;
-    const MatmulKey fkey{M, N, K, f32, f32, f32, a.trans ? 1 : a.ld, a.trans ? a.ld : 1,
-                         b.trans ? 1 : b.ld, b.trans ? b.ld : 1, ldc, accumulate && !stage_c};
-    run_matmul(fkey, a.data, b.data, C);
-  }
+  run_matmul(key, A.data, B.data, C);
   if (stage_c) {  // C_out (+)= C, the same single rounding as oneDNN's sum post-op
 #pragma omp parallel for if (M * N > 65536)
     for (int64_t i = 0; i < M; ++i) {
