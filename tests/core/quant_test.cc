@@ -276,7 +276,7 @@ TEST(Quant, GemmMatchesDequantisedReference) {
 }
 
 TEST(Quant, Q8KernelChoice) {
-  EXPECT_TRUE(cpu::q8_kernel_is_int8(nullptr));
+  EXPECT_EQ(cpu::q8_kernel_is_int8(nullptr), cpu::cpu_has_vnni());
   EXPECT_TRUE(cpu::q8_kernel_is_int8("int8"));
   EXPECT_FALSE(cpu::q8_kernel_is_int8("bf16"));
   EXPECT_THROW(cpu::q8_kernel_is_int8("fp8"), Error);

@@ -33,8 +33,11 @@ void linear_rows(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t 
                  float* y, int64_t ldy);
 
 // MMADA_Q8_KERNEL's value (null: the default) -> whether Q8_0 uses the int8 kernel ("int8",
-// the default) or bf16 tiles ("bf16": slower, no activation quantization). Throws otherwise.
+// the default on CPUs with VNNI) or bf16 tiles ("bf16": slower, no activation quantization;
+// the default without VNNI). Throws otherwise.
 bool q8_kernel_is_int8(const char* value);
+// AVX-VNNI or AVX512-VNNI: what the int8 kernel needs to be right.
+bool cpu_has_vnni();
 
 // The test oracle for quantized weights: W's rows [n0, n1) dequantised to float32, then a
 // float32 GEMM with x unrounded.
