@@ -31,7 +31,8 @@ std::vector<Problem> load_problems(const TextEncoder& enc, const std::string& pa
   MMADA_CHECK(in.good(), path, ": cannot open held-out data");
   std::vector<Problem> out;
   std::string line;
-  while (std::getline(in, line) && int64_t(out.size()) < max_problems) {
+  // max_problems 0: the whole file.
+  while (std::getline(in, line) && (max_problems <= 0 || int64_t(out.size()) < max_problems)) {
     const nlohmann::json j = nlohmann::json::parse(line);
     std::vector<std::pair<std::string, std::string>> turns;
     for (const auto& m : j.at("messages")) turns.emplace_back(m.at("role"), m.at("content"));

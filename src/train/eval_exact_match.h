@@ -33,6 +33,7 @@ ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,
 // sp.block_length (0: one block), decoded with one step per token on the fixed schedule,
 // temperature 0, low-confidence remasking; sp's cache/threshold/factor/early_stop apply.
 // `backend` names the engine backend it runs on ("cpu", "cuda"; backend/backend.h).
+// max_problems: the file's first N problems (0: all of them).
 ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, const TextEncoder& enc,
                                           const std::string& jsonl_path, int64_t row_length,
                                           int64_t max_problems, const TextSamplerParams& sp,

@@ -1,9 +1,11 @@
 // The quantized-weights check that `mmada check-backend` runs on a GPU, run here on the CPU
-// backend: its Q8_0 (int8 inputs) and bf16-tile kernels against the float32 linear on the
-// dequantised weights, within the 2e-2 the check states for the CPU; embedding rows exact.
+// backend: its quantized kernels (cpu::quant_kernel: int8, bf16 or float32) against the
+// float32 linear on the dequantised weights, within the 2e-2 the check states for the CPU;
+// embedding rows exact.
 #include <gtest/gtest.h>
 
 #include "backend/backend_check.h"
+#include "backend/cpu/gemm.h"
 
 namespace mmada {
 namespace {
@@ -14,9 +16,15 @@ TEST(QuantizedCheck, CpuKernelsMatchDequantisedFloat32) {
   ASSERT_EQ(res.size(), 4u * 7u);  // four block types x (six linear shapes + embedding)
   for (const OpCheck& r : res) {
     EXPECT_TRUE(r.passed()) << r.op << ": " << r.rel_error << " > " << r.tolerance;
-    // Quantised arithmetic differs from float32 somewhere, except for the embedding's copies.
-    if (r.op.rfind("linear", 0) == 0) {
-      EXPECT_GT(r.rel_error, 0.0) << r.op;
+    // Quantised arithmetic (int8, bf16) differs from float32 somewhere; the float32 kernel is
+    // the oracle's arithmetic, and the embedding rows are copies.
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+      if (r.op.rfind("linear " + std::string(dtype_name(t)) + " ", 0) != 0) continue;
+      if (cpu::quant_kernel(t) == cpu::QuantKernel::F32) {
+        EXPECT_EQ(r.rel_error, 0.0) << r.op;
+      } else {
+        EXPECT_GT(r.rel_error, 0.0) << r.op;
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 // Block formats (core/quant.h): round-trip error within what each format guarantees, the byte
 // layout against hand-built GGUF blocks, and the quantized GEMM against its float32 oracle.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <random>
@@ -226,12 +227,20 @@ TEST(Quant, Q8_0RowRequantizedWithinHalfTheRowStep) {
 
 // The quantized GEMM against the oracle (dequantise, float32 GEMM), for rows [n0, n1) and
 // for the accumulating form (which adds onto what is there).
-//  - Q4_0/Q4_K/Q6_K (bf16 tiles): x and the dequantised weights are each rounded to bf16
-//    (relative 2^-9), so each product is off by ≤ 2^-8 of |x||w|: |error| ≤ 2^-8·Σ|x||w|.
-//  - Q8_0 (int8 arithmetic): x̂ = s_x·q is within s_x/2 of x, ŵ = s_w·q' within s_w/2 of the
+//  - bf16 kernel (Q4_0/Q4_K/Q6_K where the CPU has a bf16 GEMM): x and the dequantised
+//    weights are each rounded to bf16 (relative 2^-9), so each product is off by ≤ 2^-8 of
+//    |x||w|: |error| ≤ 2^-8·Σ|x||w|.
+//  - f32 kernel (CPUs without one, e.g. AVX2 only): the oracle's own products; only the float32
+//    summation order may differ: ≤ 2^-16·Σ|x||w|.
+//  - int8 kernel (Q8_0 with VNNI): x̂ = s_x·q is within s_x/2 of x, ŵ = s_w·q' within s_w/2 of the
 //    Q8_0 weight w, and the int32 sum is exact, so |x̂·ŵ − x·w| ≤ ½·s_w·Σ|x| + ½·s_x·Σ|ŵ|;
 //    the final scaling and the oracle's float32 sums add ≤ 2^-16·Σ|x||w|.
 TEST(Quant, GemmMatchesDequantisedReference) {
+  // Two threads whatever OMP_NUM_THREADS says: the kernels fill one thread's chunk buffer with
+  // the whole team (a worker writing through its own thread_local buffer once crashed here).
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  struct Restore { int n; ~Restore() { omp_set_num_threads(n); } } restore{threads};
   const int64_t M = 7, K = 512, N = 70;
   const auto wv = weights(N * K, 7);
   const auto xv = weights(M * K, 8);
@@ -239,6 +248,7 @@ TEST(Quant, GemmMatchesDequantisedReference) {
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
     const Tensor W = quantize_tensor(Wf, t);
     const Tensor Wd = W.to_f32();
+    const cpu::QuantKernel kernel = cpu::quant_kernel(t);
     const int64_t n0 = 3, n1 = 61, n = n1 - n0;
     std::vector<float> got(static_cast<size_t>(M * n)), want(got.size());
     cpu::linear_rows(xv.data(), M, K, W, n0, n1, got.data(), n);
@@ -249,7 +259,7 @@ TEST(Quant, GemmMatchesDequantisedReference) {
     // Q8_0: the row scales and requantized weights the kernel uses.
     std::vector<float> sx(static_cast<size_t>(M)), sw(static_cast<size_t>(N)), wr(static_cast<size_t>(N * K));
     std::vector<int8_t> q(static_cast<size_t>(K));
-    if (t == DType::Q8_0) {
+    if (kernel == cpu::QuantKernel::Int8) {
       for (int64_t i = 0; i < M; ++i) sx[size_t(i)] = quantize_row_s8(&xv[size_t(i * K)], K, q.data());
       for (int64_t j = 0; j < N; ++j) {
         sw[size_t(j)] = requantize_q8_0_row(W.ptr<uint8_t>() + j * dtype_nbytes(t, K), K, q.data());
@@ -264,9 +274,10 @@ TEST(Quant, GemmMatchesDequantisedReference) {
           sum_x += std::fabs(xv[size_t(i * K + k)]);
           sum_wr += std::fabs(wr[size_t(j * K + k)]);
         }
-        const double bound = t == DType::Q8_0
+        const double bound = kernel == cpu::QuantKernel::Int8
                                  ? 0.5 * sw[size_t(j)] * sum_x + 0.5 * sx[size_t(i)] * sum_wr + mag / 65536 + 1e-7
-                                 : mag / 256 + 1e-7;
+                             : kernel == cpu::QuantKernel::BF16 ? mag / 256 + 1e-7
+                                                                : mag / 65536 + 1e-7;
         if (j >= n0 && j < n1) {
           ASSERT_NEAR(got[size_t(i * n + j - n0)], want[size_t(i * n + j - n0)], bound) << dtype_name(t);
         }
@@ -276,11 +287,15 @@ TEST(Quant, GemmMatchesDequantisedReference) {
 }
 
 TEST(Quant, Q8KernelChoice) {
-  EXPECT_EQ(cpu::q8_kernel_is_int8(nullptr), cpu::cpu_has_vnni());
-  EXPECT_TRUE(cpu::q8_kernel_is_int8("int8"));
-  EXPECT_FALSE(cpu::q8_kernel_is_int8("bf16"));
-  EXPECT_THROW(cpu::q8_kernel_is_int8("fp8"), Error);
-  EXPECT_THROW(cpu::q8_kernel_is_int8(""), Error);
+  using cpu::QuantKernel;
+  const QuantKernel fallback = cpu::cpu_has_bf16_gemm() ? QuantKernel::BF16 : QuantKernel::F32;
+  EXPECT_EQ(cpu::q8_kernel(nullptr), cpu::cpu_has_vnni() ? QuantKernel::Int8 : fallback);
+  EXPECT_EQ(cpu::quant_kernel(DType::Q4_K), fallback);
+  EXPECT_EQ(cpu::q8_kernel("int8"), QuantKernel::Int8);
+  EXPECT_EQ(cpu::q8_kernel("bf16"), QuantKernel::BF16);
+  EXPECT_EQ(cpu::q8_kernel("f32"), QuantKernel::F32);
+  EXPECT_THROW(cpu::q8_kernel("fp8"), Error);
+  EXPECT_THROW(cpu::q8_kernel(""), Error);
 }
 
 // bf16 operands that are strided (a head's columns, a projection writing into part of a wider

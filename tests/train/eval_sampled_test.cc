@@ -45,6 +45,10 @@ TEST(EvalExactMatchSampled, ModesRunThroughTheEngineSampler) {
   EXPECT_EQ(eval("dual+r1", 8).answers, exact.answers);    // refreshed every step: exact
   EXPECT_EQ(eval("prefix+r1", 8).answers, exact.answers);
   EXPECT_LE(eval("none+t0.5", 8).network_calls, exact.network_calls);
+  // max_problems: the first N problems, 0 for the whole file.
+  TextSamplerParams sp;
+  EXPECT_EQ(eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 1, sp).total, 1);
+  EXPECT_EQ(eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 0, sp).total, 2);
   fs::remove_all(dir);
 }
 

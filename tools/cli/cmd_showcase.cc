@@ -80,10 +80,6 @@ RgbImage enlarge(const RgbImage& src, int factor) {
 
 int run_showcase(ShowcaseOpts& o) {
   const auto t_all = Clock::now();
-  // One thread unless the user says otherwise: a 12 M model's matrices gain little from a
-  // thread team, and spinning OpenMP threads on busy shared cores made a 1 s run take 36 s here.
-  const char* threads = std::getenv("OMP_NUM_THREADS");
-  if (!threads || !*threads) omp_set_num_threads(1);
   const std::string model_dir = o.f.model_dir();
   const std::string vq_dir = model_vq_dir(o.vq, model_dir);
   MMADA_CHECK(!vq_dir.empty(), model_dir, " has no vq/ folder (its image tokenizer): pass --vq DIR, or -m a model "
@@ -107,8 +103,10 @@ int run_showcase(ShowcaseOpts& o) {
   tm.tokens.codebook_size = vq.config().codebook_size();
   tm.tokens.check_image_codes_fit();
   const ImageSettings image = ImageSettings::for_model(tm.model->config(), vq.config().downsample_factor());
-  std::printf("mmada showcase: %s (%.1f M parameters), image tokenizer %s, loaded in %.2f s\n\n", model_dir.c_str(),
-              double(tm.model->config().param_count()) / 1e6, vq_dir.c_str(), seconds_since(t_all));
+  // Timings depend on the threads: OpenMP's default (every core) unless OMP_NUM_THREADS is set.
+  std::printf("mmada showcase: %s (%.1f M parameters), image tokenizer %s, loaded in %.2f s, %d threads\n\n",
+              model_dir.c_str(), double(tm.model->config().param_count()) / 1e6, vq_dir.c_str(), seconds_since(t_all),
+              omp_get_max_threads());
 
   // 1. Reasoning. Greedy, one token per step over one 96-token block by default: the setting of
   // the per-stage evaluation (docs/demo-model.md); the column-form answers need up to ~70 tokens.

@@ -72,7 +72,7 @@ void write_code_grid(const std::string& path, const std::string& vq_dir,
 
 // Arithmetic exact match with the engine's sampler, one table row per text mode; agreement is
 // the share of answers equal to the first mode's.
-void eval_text_modes(const train::Trainer& t, const std::string& data, const EvalModes& em,
+void eval_text_modes(const train::Trainer& t, const std::string& data, int64_t limit, const EvalModes& em,
                      const std::string& backend) {
   const auto enc = train::make_text_encoder(t.config().tokenizer);
   std::printf("| mode | block | exact match | network calls / problem | s | answers equal to %s |\n"
@@ -84,7 +84,7 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, const Eva
     TextSamplerParams sp = text_mode(mode, shape);
     sp.block_length = em.block;
     const train::ExactMatchResult r =
-        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 200, sp, backend);
+        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), limit, sp, backend);
     if (first.empty()) first = r.answers;
     std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
                 (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
@@ -153,12 +153,16 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     auto path = std::make_shared<std::string>();
                     auto eval = std::make_shared<std::string>();
                     auto eval_only = std::make_shared<bool>(false);
+                    auto eval_limit = std::make_shared<int64_t>(200);
                     auto img = std::make_shared<train::ImageEvalOptions>();
                     img->describe_images = 0;
                     img->t2i_per_class = 0;
                     sub.add_option("-c,--config", *path, "run config (docs/train-config.md)")->required();
                     sub.add_option("--eval", *eval, "held-out chat JSONL: exact-match of the final answers after training");
                     sub.add_flag("--eval-only", *eval_only, "skip training; evaluate <output_dir>/checkpoint");
+                    sub.add_option("--eval-limit", *eval_limit, "--eval scores the file's first N problems (0: all)")
+                        ->capture_default_str()
+                        ->check(CLI::NonNegativeNumber);
                     sub.add_option("--eval-images", img->describe_images,
                                    "describe accuracy on this many held-out images (data.images, split --eval-split)");
                     sub.add_option("--eval-t2i-per-class", img->t2i_per_class,
@@ -181,7 +185,7 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                    "with --eval-t2i-per-class: PNG of the first generated image per class, a row per t2i mode");
                     sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
                         ->capture_default_str();
-                    return [path, eval, eval_only, img, modes] {
+                    return [path, eval, eval_only, eval_limit, img, modes] {
                       MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
                                   "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
@@ -198,7 +202,7 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                           if (!eval->empty()) {  // with only --eval-t2i-modes / --eval-grid, the exact sampler
                             EvalModes tm = *modes;
                             if (tm.text.empty()) tm.text = "none";
-                            eval_text_modes(t, *eval, tm, img->backend);
+                            eval_text_modes(t, *eval, *eval_limit, tm, img->backend);
                           }
                           if (img->describe_images > 0 || img->t2i_per_class > 0) {
                             MMADA_CHECK(t.image_data(), "--eval-images / --eval-t2i-per-class need data.images in the config");
@@ -244,7 +248,7 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                         TextSamplerParams sp;
                         sp.block_length = modes->block;
                         const train::ExactMatchResult r = train::eval_exact_match_sampled(
-                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), 200, sp, img->backend);
+                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), *eval_limit, sp, img->backend);
                         for (const auto& e : r.examples) std::fprintf(stderr, "  %s\n", e.c_str());
                         std::printf("exact match: %lld / %lld\n", (long long)r.correct, (long long)r.total);
                       };

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,8 +79,14 @@ void run_matmul_widened(const MatmulKey& k, const void* A, const void* B, void* 
   auto widen = [](const void* p, int64_t rows, int64_t cols, int64_t s0, int64_t s1, std::vector<float>& out) {
     out.resize(size_t(rows * cols));
     const auto* src = static_cast<const uint16_t*>(p);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c) out[size_t(r * cols + c)] = bf16_to_f32(src[r * s0 + c * s1]);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* o = out.data() + r * cols;
+      if (s1 == 1) {
+        convert_bf16_to_f32(src + r * s0, o, size_t(cols));
+      } else {
+        for (int64_t c = 0; c < cols; ++c) o[c] = bf16_to_f32(src[r * s0 + c * s1]);
+      }
+    }
   };
   thread_local std::vector<float> fa, fb;
   widen(A, k.M, k.K, k.a_s0, k.a_s1, fa);
@@ -91,11 +98,16 @@ void run_matmul_widened(const MatmulKey& k, const void* A, const void* B, void* 
 void run_matmul(const MatmulKey& k, const void* A, const void* B, void* C) {
   using dims = dnnl::memory::dims;
   const auto bf16 = dnnl::memory::data_type::bf16;
+  // Keys oneDNN could not build: trying again costs an implementation search every call.
+  thread_local std::set<MatmulKey> unbuildable;
+  if (unbuildable.count(k)) return run_matmul_widened(k, A, B, C);
   dnnl::matmul prim;
   try {
     prim = cached_matmul(k);
   } catch (const dnnl::error&) {
     if (k.a != bf16 || k.b != bf16) throw;
+    if (unbuildable.size() >= 512) unbuildable.clear();
+    unbuildable.insert(k);
     return run_matmul_widened(k, A, B, C);
   }
   auto& eng = cpu_engine();
@@ -182,25 +194,38 @@ void check_weight(const Tensor& W, int64_t K, int64_t n0, int64_t n1) {
 int64_t chunk_rows(int64_t K) { return std::max<int64_t>(16, ((int64_t(32) << 20) / K) / 16 * 16); }
 
 // y[:, n0:n1] (ld ldy) = x · W[n0:n1]ᵀ (+ y) for a block-quantized W: each chunk of rows is
-// dequantised into bf16 by all threads, then multiplied by oneDNN's bf16 GEMM. Only the
-// quantized bytes come from the (memory-mapped) weights; the chunk buffer is reused.
+// dequantised by all threads, into bf16 (x rounded to bf16 too, oneDNN's bf16 GEMM) or, where
+// the CPU has no bf16 GEMM, into float32 (x as it is: the float32 oracle's arithmetic). Only
+// the quantized bytes come from the (memory-mapped) weights; the chunk buffer is reused.
 void linear_quantized(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
-                      int64_t n1, float* y, int64_t ldy, bool accumulate) {
-  uint16_t* xb = bf16_scratch(size_t(M * K), 0);
-  convert_f32_to_bf16(x, xb, size_t(M * K));
+                      int64_t n1, float* y, int64_t ldy, bool accumulate, bool f32) {
   const int64_t C = std::min(chunk_rows(K), n1 - n0);
   const size_t row_bytes = dtype_nbytes(W.dtype, K);
   const auto* w = static_cast<const uint8_t*>(W.data);
+  MatRef A{x, DType::F32, K};
+  if (!f32) {
+    uint16_t* xb = bf16_scratch(size_t(M * K), 0);
+    convert_f32_to_bf16(x, xb, size_t(M * K));
+    A = MatRef{xb, DType::BF16, K};
+  }
   thread_local std::vector<uint16_t> chunk;
-  if (chunk.size() < size_t(C * K)) chunk.resize(size_t(C * K));
-  uint16_t* cp = chunk.data();  // this thread's buffer, filled by the whole team below
+  thread_local std::vector<float> chunk_f32;
+  if (f32 && chunk_f32.size() < size_t(C * K)) chunk_f32.resize(size_t(C * K));
+  if (!f32 && chunk.size() < size_t(C * K)) chunk.resize(size_t(C * K));
+  // This thread's buffer, filled by the whole team below (by pointer: inside the parallel
+  // region the thread_local names would be each worker's own).
+  float* cf = chunk_f32.data();
+  uint16_t* cb = chunk.data();
   for (int64_t t0 = n0; t0 < n1; t0 += C) {
     const int64_t rows = std::min(C, n1 - t0);
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r)
-      dequantize_bf16(W.dtype, w + size_t(t0 + r) * row_bytes, cp + r * K, K);
-    matmul(M, rows, K, MatRef{xb, DType::BF16, K}, MatRef{cp, DType::BF16, K, true},
-           y + (t0 - n0), ldy, accumulate);
+    for (int64_t r = 0; r < rows; ++r) {
+      const uint8_t* src = w + size_t(t0 + r) * row_bytes;
+      if (f32) dequantize(W.dtype, src, cf + r * K, K);
+      else dequantize_bf16(W.dtype, src, cb + r * K, K);
+    }
+    const MatRef B = f32 ? MatRef{cf, DType::F32, K, true} : MatRef{cb, DType::BF16, K, true};
+    matmul(M, rows, K, A, B, y + (t0 - n0), ldy, accumulate);
   }
 }
 
@@ -254,19 +279,20 @@ void linear_q8_0_int8(const float* x, int64_t M, int64_t K, const Tensor& W, int
   }
 }
 
-bool q8_0_uses_int8() {
-  static const bool int8 = q8_kernel_is_int8(std::getenv("MMADA_Q8_KERNEL"));
-  return int8;
-}
-
-// The quantized GEMM for W's dtype: int8 arithmetic for Q8_0, bf16 tiles for the others.
+// The quantized GEMM for W's dtype and this CPU (quant_kernel).
 void linear_block_quantized(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0,
                             int64_t n1, float* y, int64_t ldy, bool accumulate) {
-  if (W.dtype == DType::Q8_0 && q8_0_uses_int8()) return linear_q8_0_int8(x, M, K, W, n0, n1, y, ldy, accumulate);
-  linear_quantized(x, M, K, W, n0, n1, y, ldy, accumulate);
+  const QuantKernel k = quant_kernel(W.dtype);
+  if (k == QuantKernel::Int8) return linear_q8_0_int8(x, M, K, W, n0, n1, y, ldy, accumulate);
+  linear_quantized(x, M, K, W, n0, n1, y, ldy, accumulate, k == QuantKernel::F32);
 }
 
 }  // namespace
+
+QuantKernel quant_kernel(DType t) {
+  static const QuantKernel q8 = q8_kernel(std::getenv("MMADA_Q8_KERNEL"));
+  return t == DType::Q8_0 ? q8 : cpu_has_bf16_gemm() ? QuantKernel::BF16 : QuantKernel::F32;
+}
 
 bool cpu_has_vnni() {
   unsigned a, b, c, d;
@@ -274,12 +300,19 @@ bool cpu_has_vnni() {
   return avx_vnni || __builtin_cpu_supports("avx512vnni");
 }
 
-bool q8_kernel_is_int8(const char* value) {
+bool cpu_has_bf16_gemm() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return yes;
+}
+
+QuantKernel q8_kernel(const char* value) {
   // Without VNNI oneDNN 2.6's s8 x s8 matmul came out wrong (relative error 0.29 on an
-  // AVX2-only machine), so the default there is the bf16 kernel.
-  const std::string s = value ? value : (cpu_has_vnni() ? "int8" : "bf16");
-  MMADA_CHECK(s == "int8" || s == "bf16", "MMADA_Q8_KERNEL must be int8 or bf16, not '", s, "'");
-  return s == "int8";
+  // AVX2-only machine); without AVX-512 its bf16 products are float32 ones in disguise (each
+  // operand widened on every call), so there the weights are dequantised to float32 directly.
+  const std::string s = value ? value : cpu_has_vnni() ? "int8" : cpu_has_bf16_gemm() ? "bf16" : "f32";
+  MMADA_CHECK(s == "int8" || s == "bf16" || s == "f32", "MMADA_Q8_KERNEL must be int8, bf16 or f32, not '", s, "'");
+  return s == "int8" ? QuantKernel::Int8 : s == "bf16" ? QuantKernel::BF16 : QuantKernel::F32;
 }
 
 void linear_rows(const float* x, int64_t M, int64_t K, const Tensor& W, int64_t n0, int64_t n1,
