@@ -2,17 +2,18 @@
 # Reproduces the shipped demo model (models/mmada-demo, docs/demo-model.md) from nothing but
 # Debian/npm data and mmada.cpp's own tools: data, text tokenizer, image tokenizer, the two
 # judges, stage 1 (masked-token pretraining: t2i + lm + mmu), stage 2 (Mixed-CoT SFT), stage 3
-# (UniGRPO: correctness + format, class name, classifier), the evaluation after every stage,
-# and the q8 model folder.
+# (UniGRPO: correctness + format, class name, classifier), then a second round of both — stage 4
+# (SFT with three times the describe rows) and stage 5 (UniGRPO again) — the evaluation after
+# every stage, and the q8 model folder (from stage 5).
 #
 #   bash scripts/demo/reproduce.sh                 # every step, in order
 #   bash scripts/demo/reproduce.sh stage2 eval2    # chosen steps (each needs its inputs)
 #
-# Steps: data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 ship
+# Steps: data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 stage4 eval4 stage5 eval5 ship
 # Finished steps are skipped (a stage leaves runs/demo/stageN.done; delete it and the stage's
 # folder to redo); a stage that was interrupted resumes from its last checkpoint ("resume": true). Environment:
 #   MMADA    the mmada binary (build/mmada; a CUDA build for DEVICE=cuda)
-#   DEVICE   cuda (default when nvidia-smi sees a GPU) or cpu: where stages 1-3 and the
+#   DEVICE   cuda (default when nvidia-smi sees a GPU) or cpu: where stages 1-5 and the
 #            evaluations run; the configs say cuda, DEVICE=cpu rewrites that
 #   OUT      models/mmada-demo (ship's folder)
 # Data goes to data/demo, runs to runs/demo (both git-ignored), relative to the repo root.
@@ -77,12 +78,14 @@ step_judges() {
       --cache-dir "$D/cache" --hidden 256 --steps 3000 --class-names "$(class_names)" -o "$D/clf-codes"
 }
 
-step_stage1() {
-  [ -f "$R/stage1.done" ] && return
-  log "stage 1: masked-token pretraining (t2i + lm + mmu)"
-  config "$S/stage1.json" "$R/stage1.json"
-  "$MMADA" train --config "$R/stage1.json"
-  touch "$R/stage1.done"
+# One stage: `mmada train` or `mmada rl` on scripts/demo/stageN.json.
+run_stage() {  # run_stage N train|rl WHAT
+  [ -f "$R/stage$1.done" ] && return
+  log "stage $1: $3"
+  config "$S/stage$1.json" "$R/stage$1.json"
+  "$MMADA" "$2" --config "$R/stage$1.json"
+  touch "$R/stage$1.done"
+  if [ "$2" = rl ]; then "$MMADA" plot-log "$R/stage$1/rl_log.jsonl" --smooth 5 -o "$R/stage$1-rl.png" || true; fi
 }
 
 # Stage 2 in five parts, each from the last one's weights with a new warm-up and cosine (how
@@ -100,17 +103,9 @@ step_stage2() {
   touch "$R/stage2.done"
 }
 
-step_stage3() {
-  [ -f "$R/stage3.done" ] && return
-  log "stage 3: UniGRPO"
-  config "$S/stage3.json" "$R/stage3.json"
-  "$MMADA" rl --config "$R/stage3.json"
-  touch "$R/stage3.done"
-  "$MMADA" plot-log "$R/stage3/rl_log.jsonl" --smooth 5 -o "$R/stage3-rl.png" || true
-}
-
-# After stage N: word problems (200 held out), describe (500 held-out images), generated images
-# (10 per class) judged by the pixel classifier. Every stage is scored with the same settings.
+# After stage N: word problems (the first 200 held out: the per-stage table's set; then all 500),
+# describe (500 held-out images), generated images (10 per class) judged by the pixel
+# classifier. Every stage is scored with the same settings.
 eval_stage() {
   local n=$1
   [ -f "$R/eval$n.txt" ] && return
@@ -119,6 +114,8 @@ eval_stage() {
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
     --eval "$D/wp-heldout.jsonl" --eval-images 500 --eval-t2i-per-class 10 \
     --eval-classifier "$D/clf-pix" --eval-grid "$R/stage$n-t2i.png" > "$R/eval$n.txt.part"
+  "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
+    --eval "$D/wp-heldout.jsonl" --eval-limit 0 >> "$R/eval$n.txt.part"
   mv "$R/eval$n.txt.part" "$R/eval$n.txt"
   cat "$R/eval$n.txt"
 }
@@ -126,18 +123,23 @@ eval_stage() {
 step_ship() {
   log "ship: q8 model folder $OUT"
   mkdir -p "$OUT/vq"
-  "$MMADA" quantize -m "$R/stage3/checkpoint" -o "$R/q8" --type q8
+  "$MMADA" quantize -m "$R/stage5/checkpoint" -o "$R/q8" --type q8
   cp "$R/q8/"* "$OUT/"
   cp "$D/vq/config.json" "$D/vq/model.safetensors" "$OUT/vq/"
   du -sh "$OUT"
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 ship)
+all=(data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 stage4 eval4 stage5 eval5 ship)
+[ ${#steps[@]} -gt 0 ] || steps=("${all[@]}")
 for s in "${steps[@]}"; do
   case "$s" in
-    data|tokenizer|vq|judges|stage1|stage2|stage3|ship) "step_$s" ;;
-    eval1|eval2|eval3) eval_stage "${s#eval}" ;;
-    *) echo "reproduce.sh: unknown step '$s' (data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 ship)" >&2; exit 2 ;;
+    data|tokenizer|vq|judges|stage2|ship) "step_$s" ;;
+    stage1) run_stage 1 train "masked-token pretraining (t2i + lm + mmu)" ;;
+    stage3) run_stage 3 rl "UniGRPO" ;;
+    stage4) run_stage 4 train "Mixed-CoT SFT again, three times the describe rows" ;;
+    stage5) run_stage 5 rl "UniGRPO again" ;;
+    eval[1-5]) eval_stage "${s#eval}" ;;
+    *) echo "reproduce.sh: unknown step '$s' (${all[*]})" >&2; exit 2 ;;
   esac
 done
