@@ -188,9 +188,9 @@ void check_weight(const Tensor& W, int64_t K, int64_t n0, int64_t n1) {
               ") outside weight ", shape_str(W.shape));
 }
 
-// Rows of a quantized weight dequantised at a time: up to 64 MiB of bf16 (a whole 8B layer
-// matrix but the 12288-row ones; the LM head in 12 pieces), so oneDNN sees GEMMs as large as
-// the bf16 path's and packs the activations as rarely.
+// Rows of a quantized weight dequantised at a time: up to 64 MiB of bf16, 128 of float32 (a
+// whole 8B layer matrix but the 12288-row ones; the LM head in 12 pieces), so oneDNN sees GEMMs
+// as large as the bf16 path's and packs the activations as rarely.
 int64_t chunk_rows(int64_t K) { return std::max<int64_t>(16, ((int64_t(32) << 20) / K) / 16 * 16); }
 
 // y[:, n0:n1] (ld ldy) = x · W[n0:n1]ᵀ (+ y) for a block-quantized W: each chunk of rows is
