@@ -103,9 +103,10 @@ step_stage2() {
   touch "$R/stage2.done"
 }
 
-# After stage N: word problems (the first 200 held out: the per-stage table's set; then all 500),
-# describe (500 held-out images), generated images (10 per class) judged by the pixel
-# classifier. Every stage is scored with the same settings.
+# After stage N: word problems (the first 200 held out: the per-stage table's set; then the
+# other 300, so that both counts together score all 500), describe (500 held-out images),
+# generated images (10 per class) judged by the pixel classifier. Every stage is scored with
+# the same settings.
 eval_stage() {
   local n=$1
   [ -f "$R/eval$n.txt" ] && return
@@ -114,8 +115,9 @@ eval_stage() {
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
     --eval "$D/wp-heldout.jsonl" --eval-images 500 --eval-t2i-per-class 10 \
     --eval-classifier "$D/clf-pix" --eval-grid "$R/stage$n-t2i.png" > "$R/eval$n.txt.part"
+  tail -n +201 "$D/wp-heldout.jsonl" > "$R/wp-heldout-201-500.jsonl"
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
-    --eval "$D/wp-heldout.jsonl" --eval-limit 0 >> "$R/eval$n.txt.part"
+    --eval "$R/wp-heldout-201-500.jsonl" --eval-limit 0 >> "$R/eval$n.txt.part"
   mv "$R/eval$n.txt.part" "$R/eval$n.txt"
   cat "$R/eval$n.txt"
 }
