@@ -72,6 +72,7 @@ ImageEvalResult eval_images(const std::string& checkpoint_dir, const TrainConfig
   const CodeCentroids centroids(train.codes(), res.classes);
 
   ImageSourceSpec held = cfg.images;
+  held.augment = {};  // held-out images as they are
   held.limit = opt.describe_images > 0 ? opt.describe_images : opt.calibration_images;
   const ImageCodes test = tokenize_images(held, opt.split);
   for (int64_t i = 0; i < test.count; ++i) {

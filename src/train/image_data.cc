@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backend/backend.h"
 #include "core/error.h"
 #include "io/idx.h"
 #include "io/safetensors.h"
@@ -119,26 +120,52 @@ LabelledImages load_labelled_idx(const std::string& dir, const std::string& spli
   return d;
 }
 
-Tensor grey_to_pixels(const LabelledImages& d, int64_t begin, int64_t n, int64_t size) {
-  MMADA_CHECK(begin >= 0 && n >= 0 && begin + n <= d.count, "images [", begin, ", ", begin + n,
+Tensor grey_to_pixels(const LabelledImages& d, int64_t begin, int64_t size, const std::vector<Placement>& place) {
+  const int64_t n = int64_t(place.size());
+  MMADA_CHECK(begin >= 0 && begin + n <= d.count, "images [", begin, ", ", begin + n,
               ") out of range (", d.count, ")");
   MMADA_CHECK(size >= d.height && size >= d.width, "canvas ", size, " smaller than the ", d.height,
               "x", d.width, " images");
   Tensor t = Tensor::empty(DType::F32, {n, 3, size, size});
   float* p = t.ptr<float>();
   std::fill(p, p + t.numel(), -1.0f);  // black border
-  const int64_t top = (size - d.height) / 2, left = (size - d.width) / 2;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t y = 0; y < d.height; ++y)
+  for (int64_t i = 0; i < n; ++i) {
+    const Placement& pl = place[size_t(i)];
+    const int64_t top = (size - d.height) / 2 + pl.dy, left = (size - d.width) / 2 + pl.dx;
+    for (int64_t y = 0; y < d.height; ++y) {
+      if (top + y < 0 || top + y >= size) continue;
       for (int64_t x = 0; x < d.width; ++x) {
-        const uint8_t g = d.pixels[size_t(((begin + i) * d.height + y) * d.width + x)];
+        if (left + x < 0 || left + x >= size) continue;
+        const int64_t sx = pl.flip ? d.width - 1 - x : x;
+        const uint8_t g = d.pixels[size_t(((begin + i) * d.height + y) * d.width + sx)];
         const float v = float(g) / 127.5f - 1.0f;
         for (int64_t c = 0; c < 3; ++c) p[((i * 3 + c) * size + top + y) * size + left + x] = v;
       }
+    }
+  }
   return t;
 }
 
-ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split_override) {
+Tensor grey_to_pixels(const LabelledImages& d, int64_t begin, int64_t n, int64_t size) {
+  MMADA_CHECK(n >= 0, "images: negative count ", n);
+  return grey_to_pixels(d, begin, size, std::vector<Placement>(size_t(n)));
+}
+
+Placement augment_placement(const ImageSourceSpec::Augment& aug, int64_t copy, int64_t i, uint8_t label) {
+  Placement pl;
+  if (copy == 0 || !aug.any()) return pl;
+  constexpr uint64_t kAugmentStream = 0x6175670000000000ull;
+  const CounterRng rng{0x5eed};
+  const uint64_t s = kAugmentStream + uint64_t(copy), k = 3 * uint64_t(i);
+  const int64_t span = 2 * aug.shift + 1;
+  pl.dx = int64_t(std::min<double>(double(span - 1), rng.uniform(s, k) * double(span))) - aug.shift;
+  pl.dy = int64_t(std::min<double>(double(span - 1), rng.uniform(s, k + 1) * double(span))) - aug.shift;
+  pl.flip = label >= aug.flip_first && label <= aug.flip_last && rng.uniform(s, k + 2) < 0.5;
+  return pl;
+}
+
+ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split_override,
+                           const std::string& backend) {
   const std::string split = split_override.empty() ? spec.split : split_override;
   const size_t classes = spec.class_names.empty() ? fashion_mnist_classes().size()
                                                   : spec.class_names.size();
@@ -148,13 +175,18 @@ ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split
   Fnv pixels, labels;
   pixels.add(d.pixels.data(), d.pixels.size());
   labels.add(d.labels.data(), d.labels.size());
-  const std::string key =
+  const ImageSourceSpec::Augment& aug = spec.augment;
+  std::string key =
       str_cat("mmada-image-codes v2|vq ", hex16(vq_identity(spec.vq)), "|images ", hex16(pixels.h), " ",
               d.count, "x", d.height, "x", d.width, "|labels ", hex16(labels.h), "|canvas ", spec.image_size,
               " centred grey->rgb");
+  if (aug.any())
+    key += str_cat("|augment copies ", aug.copies, " shift ", aug.shift, " flip ", aug.flip_first, "..",
+                   aug.flip_last);
+  const int64_t copies = aug.any() ? aug.copies : 1, total = d.count * copies;
   ImageCodes out;
-  out.count = d.count;
-  out.labels = d.labels;
+  out.count = total;
+  for (int64_t c = 0; c < copies; ++c) out.labels.insert(out.labels.end(), d.labels.begin(), d.labels.end());
   if (!spec.cache_dir.empty()) {
     Fnv f;
     f.add(key);
@@ -164,7 +196,7 @@ ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split
       const auto it = st->metadata().find("key");
       if (it != st->metadata().end() && it->second == key && st->has("codes")) {
         const Tensor& c = st->get("codes");
-        MMADA_CHECK(c.dtype == DType::I32 && c.shape.size() == 2 && c.shape[0] == d.count,
+        MMADA_CHECK(c.dtype == DType::I32 && c.shape.size() == 2 && c.shape[0] == total,
                     out.cache_file, ": cached codes have the wrong shape or type; delete the file");
         out.per_image = c.shape[1];
         out.codebook = std::stoll(st->metadata().at("codebook"));
@@ -174,28 +206,33 @@ ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split
       }
     }
   }
-  const Magvit vq = Magvit::load(spec.vq);
+  Magvit vq = Magvit::load(spec.vq);
+  if (backend != "cpu") vq.use_backend(make_backend(backend));
   const int64_t f = vq.config().downsample_factor();
   MMADA_CHECK(spec.image_size % f == 0, "image size ", spec.image_size, " is not a multiple of the",
               " tokenizer's down-sampling factor ", f);
   out.codebook = vq.config().codebook_size();
   out.per_image = (spec.image_size / f) * (spec.image_size / f);
-  out.codes.resize(size_t(d.count * out.per_image));
+  out.codes.resize(size_t(total * out.per_image));
   const auto t0 = std::chrono::steady_clock::now();
-  std::fprintf(stderr, "tokenising %lld %s images with %s (%lld codes each)...\n",
-               (long long)d.count, split.c_str(), spec.vq.c_str(), (long long)out.per_image);
-  constexpr int64_t kChunk = 64;
-  for (int64_t b = 0; b < d.count; b += kChunk) {
-    const int64_t n = std::min(kChunk, d.count - b);
-    const Tensor codes = vq.encode(grey_to_pixels(d, b, n, spec.image_size));
-    for (int64_t i = 0; i < n * out.per_image; ++i)
-      out.codes[size_t(b * out.per_image + i)] = int32_t(codes.ptr<int64_t>()[i]);
-  }
+  std::fprintf(stderr, "tokenising %lld %s images%s with %s (%lld codes each, %s)...\n", (long long)d.count,
+               split.c_str(), copies > 1 ? str_cat(" x ", copies, " augmented copies").c_str() : "",
+               spec.vq.c_str(), (long long)out.per_image, backend.c_str());
+  const int64_t kChunk = backend == "cpu" ? 64 : 512;  // a GPU wants larger batches
+  for (int64_t c = 0; c < copies; ++c)
+    for (int64_t b = 0; b < d.count; b += kChunk) {
+      const int64_t n = std::min(kChunk, d.count - b);
+      std::vector<Placement> place(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) place[size_t(i)] = augment_placement(aug, c, b + i, d.labels[size_t(b + i)]);
+      const Tensor codes = vq.encode(grey_to_pixels(d, b, spec.image_size, place));
+      const size_t at = size_t((c * d.count + b) * out.per_image);
+      for (int64_t i = 0; i < n * out.per_image; ++i) out.codes[at + size_t(i)] = int32_t(codes.ptr<int64_t>()[i]);
+    }
   std::fprintf(stderr, "tokenised in %.1f s\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (!out.cache_file.empty()) {
     fs::create_directories(spec.cache_dir);
-    Tensor c = Tensor::empty(DType::I32, {d.count, out.per_image});
+    Tensor c = Tensor::empty(DType::I32, {total, out.per_image});
     std::copy(out.codes.begin(), out.codes.end(), c.ptr<int32_t>());
     write_safetensors(out.cache_file, {{"codes", c}},
                       {{"key", key}, {"codebook", std::to_string(out.codebook)}});
@@ -217,6 +254,12 @@ std::string mmu_text(const std::string& question, const std::string& answer) {
   return render_chat_turns({{"user", question}, {"assistant", answer}});
 }
 
+namespace {
+// Streams of the image-row draws, apart from the text loader's and the noise streams.
+constexpr uint64_t kT2iDrawStream = 0x7432690000000000ull, kMmuDrawStream = 0x6d6d750000000000ull;
+size_t pick(double u, size_t n) { return std::min(n - 1, size_t(u * double(n))); }
+}  // namespace
+
 ImageTaskData::ImageTaskData(ImageCodes codes, const ImageSourceSpec& spec, const TextEncoder& enc)
     : codes_(std::move(codes)),
       names_(spec.class_names.empty() ? fashion_mnist_classes() : spec.class_names),
@@ -235,6 +278,22 @@ ImageTaskData::ImageTaskData(ImageCodes codes, const ImageSourceSpec& spec, cons
     mmu_text_.emplace_back();
     for (const std::string& n : names_) mmu_text_.back().push_back(enc.encode(mmu_text(q, n)));
   }
+  if (spec.balance_classes) {
+    std::vector<std::vector<uint32_t>> all(names_.size());
+    for (size_t i = 0; i < size_t(codes_.count); ++i) all[codes_.labels[i]].push_back(uint32_t(i));
+    for (std::vector<uint32_t>& c : all)
+      if (!c.empty()) by_class_.push_back(std::move(c));
+  }
+}
+
+size_t ImageTaskData::draw_image(double u) const {
+  if (by_class_.empty()) return pick(u, size_t(codes_.count));
+  // One uniform for both draws: its integer part over the classes picks the class, the
+  // fraction left the image (53 random bits leave plenty for both).
+  const double scaled = u * double(by_class_.size());
+  const size_t c = std::min(by_class_.size() - 1, size_t(scaled));
+  const std::vector<uint32_t>& imgs = by_class_[c];
+  return imgs[pick(scaled - double(c), imgs.size())];
 }
 
 std::vector<int64_t> ImageTaskData::image_ids(size_t i) const {
@@ -244,16 +303,11 @@ std::vector<int64_t> ImageTaskData::image_ids(size_t i) const {
   return ids;
 }
 
-namespace {
-// Streams of the image-row draws, apart from the text loader's and the noise streams.
-constexpr uint64_t kT2iDrawStream = 0x7432690000000000ull, kMmuDrawStream = 0x6d6d750000000000ull;
-size_t pick(double u, size_t n) { return std::min(n - 1, size_t(u * double(n))); }
-}  // namespace
 
 CleanRow ImageTaskData::t2i(const CounterRng& rng, int64_t ms, int64_t row, int64_t T,
                             double cond_dropout_prob, const RowTokens& tk) const {
   const uint64_t s = kT2iDrawStream + uint64_t(ms);
-  const size_t img = pick(rng.uniform(s, 3 * uint64_t(row)), size_t(codes_.count));
+  const size_t img = draw_image(rng.uniform(s, 3 * uint64_t(row)));
   const std::vector<std::vector<int64_t>>& caps = captions_[codes_.labels[img]];
   const size_t tmpl = pick(rng.uniform(s, 3 * uint64_t(row) + 1), caps.size());
   const bool drop = rng.uniform(s, 3 * uint64_t(row) + 2) < cond_dropout_prob;
@@ -263,7 +317,7 @@ CleanRow ImageTaskData::t2i(const CounterRng& rng, int64_t ms, int64_t row, int6
 CleanRow ImageTaskData::mmu(const CounterRng& rng, int64_t ms, int64_t row, int64_t T,
                             const RowTokens& tk) const {
   const uint64_t s = kMmuDrawStream + uint64_t(ms);
-  const size_t img = pick(rng.uniform(s, 2 * uint64_t(row)), size_t(codes_.count));
+  const size_t img = draw_image(rng.uniform(s, 2 * uint64_t(row)));
   const size_t q = pick(rng.uniform(s, 2 * uint64_t(row) + 1), mmu_text_.size());
   return mmu_row(image_ids(img), mmu_text_[q][codes_.labels[img]], T, tk);
 }

@@ -39,6 +39,19 @@ struct ImageSourceSpec {
     std::vector<std::string> templates;
   };
   std::vector<CaptionGroup> caption_groups;
+  // Training-set augmentation, applied when the codes are made (so it is cached with them):
+  // every image is tokenised `copies` times, copy 0 as it is, the others moved by a seeded
+  // whole-pixel offset in [-shift, shift] on each axis and, for labels first..last of `flip`,
+  // mirrored left-right with probability 1/2. Evaluations tokenise their split without it.
+  // Why: a small model memorises 69,000 images' codes within three epochs (docs/demo-model.md).
+  struct Augment {
+    int64_t copies = 1, shift = 0;
+    int64_t flip_first = 0, flip_last = -1;  // empty range = no flips
+    bool any() const { return copies > 1; }
+  } augment;
+  // Rows draw a class uniformly, then an image of it (instead of an image uniformly), so a
+  // class with fewer images (the ~900 digits a class beside 6,000 garments) is not drowned.
+  bool balance_classes = false;
 };
 // The caption templates of class `label`: its group's, else `captions`, else the defaults.
 std::vector<std::string> caption_templates(const ImageSourceSpec& spec, int64_t label);
@@ -59,17 +72,29 @@ LabelledImages load_labelled_idx(const std::string& dir, const std::string& spli
 // Images [begin, begin+n) as MAGVIT input [n, 3, size, size] in [-1, 1]: each grey image
 // centred on a black canvas (size >= its sides), grey copied to all three channels.
 Tensor grey_to_pixels(const LabelledImages& d, int64_t begin, int64_t n, int64_t size);
+// Where one image goes on the canvas: moved right by dx and down by dy from the centre (what
+// leaves the canvas is cut off), optionally mirrored left-right first.
+struct Placement {
+  int64_t dx = 0, dy = 0;
+  bool flip = false;
+};
+// Copy `copy` of image i under `aug` (copy 0 and an empty augmentation: centred, unflipped).
+Placement augment_placement(const ImageSourceSpec::Augment& aug, int64_t copy, int64_t i, uint8_t label);
+// The same as grey_to_pixels with image begin+k placed by place[k].
+Tensor grey_to_pixels(const LabelledImages& d, int64_t begin, int64_t size, const std::vector<Placement>& place);
 
 struct ImageCodes {
   int64_t count = 0, per_image = 0, codebook = 0;
-  std::vector<int32_t> codes;   // [count, per_image]
+  std::vector<int32_t> codes;   // [count, per_image]; augmented copies follow the originals
   std::vector<uint8_t> labels;  // [count]
   bool from_cache = false;
   std::string cache_file;       // "" without a cache
 };
 // Tokenises `spec`'s split (or `split_override`) once; a later call with the same tokenizer
-// content, dataset file, size and count reads the cache instead of encoding.
-ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split_override = "");
+// content, dataset file, size and count reads the cache instead of encoding. `backend` (a
+// make_backend name) runs the encoder: "cuda" for the hundreds of thousands of augmented copies.
+ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split_override = "",
+                           const std::string& backend = "cpu");
 
 // A fingerprint (FNV-1a) of a MAGVIT-v2 folder's config and checkpoint files: the cache key of
 // its codes, and what a codes classifier (image_classifier.h) records to refuse another tokenizer.
@@ -93,6 +118,9 @@ class ImageTaskData {
   // Token ids of image i's codes (image_code_offset() + code).
   std::vector<int64_t> image_ids(size_t i) const;
   const std::vector<std::string>& class_names() const { return names_; }
+  // The image a uniform u in [0, 1) draws: uniform over images, or with balance_classes a class
+  // uniformly (among those with images), then an image of it, both from u.
+  size_t draw_image(double u) const;
 
   // `row` numbers the rows of the task within the micro-step.
   CleanRow t2i(const CounterRng& rng, int64_t micro_step, int64_t row, int64_t T,
@@ -106,6 +134,7 @@ class ImageTaskData {
   ImageCodes codes_;
   std::vector<std::string> names_;
   int64_t offset_ = 0;
+  std::vector<std::vector<uint32_t>> by_class_;  // with balance_classes: non-empty classes' images
   std::vector<std::vector<std::vector<int64_t>>> captions_;  // [class][template]
   std::vector<std::vector<std::vector<int64_t>>> mmu_text_;  // [question][class]
 };

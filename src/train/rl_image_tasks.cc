@@ -110,7 +110,7 @@ T2iModelFn training_t2i_fn(const ModelConfig& mcfg, TrainForwardFn forward, int6
 ImageRollouts::ImageRollouts(const RlConfig& cfg, const TextEncoder& enc, const ModelConfig& mcfg)
     : cfg_(cfg), enc_(enc), mcfg_(mcfg) {
   MMADA_CHECK(cfg_.has_images, "the t2i and mmu tasks need data.images");
-  ImageCodes codes = tokenize_images(cfg_.images);
+  ImageCodes codes = tokenize_images(cfg_.images, "", cfg_.run.cuda ? "cuda" : "cpu");
   data_ = std::make_unique<ImageTaskData>(std::move(codes), cfg_.images, enc_);
   const RowTokens& tk = enc_.tokens();
   const int64_t K = data_->codes().codebook, off = enc_.image_code_offset();
@@ -224,7 +224,7 @@ RolloutGroup ImageRollouts::mmu(const TrainForwardFn& forward, int64_t step, int
   const RowTokens& tk = enc_.tokens();
   const int64_t G = cfg_.unigrpo.group_size, L = row_length();
   const CounterRng rng{cfg_.run.seed};
-  const size_t img = pick(rng.uniform(kStreamMmuPrompt + uint64_t(step), 2 * uint64_t(p)), size_t(data_->codes().count));
+  const size_t img = data_->draw_image(rng.uniform(kStreamMmuPrompt + uint64_t(step), 2 * uint64_t(p)));
   const size_t q = pick(rng.uniform(kStreamMmuPrompt + uint64_t(step), 2 * uint64_t(p) + 1), questions_.size());
   RolloutGroup g;
   g.task = RlTask::Mmu;

@@ -13,7 +13,8 @@
 namespace mmada::train {
 
 std::set<std::string> image_source_keys() {
-  return {"path", "vq", "split", "limit", "image_size", "cache_dir", "captions", "caption_groups", "questions", "class_names"};
+  return {"path", "vq", "split", "limit", "image_size", "cache_dir", "captions", "caption_groups", "questions", "class_names",
+          "augment", "balance_classes"};
 }
 
 ImageSourceSpec parse_image_source(const Section& s) {
@@ -26,6 +27,24 @@ ImageSourceSpec parse_image_source(const Section& s) {
   im.limit = s.integer("limit", 0, 0);
   im.image_size = s.integer("image_size", 32, 16, 4096);
   im.cache_dir = s.str("cache_dir", "");
+  im.balance_classes = s.boolean("balance_classes", false);
+  if (s.has("augment")) {
+    const Section a = s.sub("augment", {"copies", "shift", "flip_labels"});
+    im.augment.copies = a.integer("copies", 1, 1, 64);
+    // The 28x28 images sit on the canvas with a border of (image_size - 28) / 2 pixels; a larger
+    // shift cuts the image off.
+    im.augment.shift = a.integer("shift", 0, 0, 8);
+    if (a.has("flip_labels")) {
+      const json& l = a.j["flip_labels"];
+      MMADA_CHECK(l.is_array() && l.size() == 2 && l[0].is_number_integer() && l[1].is_number_integer() &&
+                      l[0].get<int64_t>() >= 0 && l[0].get<int64_t>() <= l[1].get<int64_t>(),
+                  a.where, ".flip_labels must be [first, last] with 0 <= first <= last, got ", l.dump());
+      im.augment.flip_first = l[0].get<int64_t>();
+      im.augment.flip_last = l[1].get<int64_t>();
+    }
+    MMADA_CHECK(im.augment.copies > 1 || (im.augment.shift == 0 && im.augment.flip_last < 0), a.where,
+                ": shift and flip_labels need copies > 1 (copy 0 is the image as it is)");
+  }
   auto strings = [&](const char* k, bool need_name) {
     std::vector<std::string> v;
     if (!s.has(k)) return v;

@@ -295,6 +295,107 @@ TEST(ImageData, ConfigErrors) {
             std::string::npos);
   EXPECT_NE(group(R"([{"labels": [0, 1], "captions": ["x {name}"], "names": []}])").find("unknown key \"names\""),
             std::string::npos);
+  auto augment = [&](const std::string& a) { return err(edit("\"cache_dir\"", "\"augment\": " + a + ", \"cache_dir\"")); };
+  EXPECT_NE(augment(R"({"copies": 0})").find("copies = 0 must be >= 1"), std::string::npos);
+  EXPECT_NE(augment(R"({"shift": 2})").find("need copies > 1"), std::string::npos);
+  EXPECT_NE(augment(R"({"copies": 2, "flip_labels": [2]})").find("flip_labels must be [first, last]"), std::string::npos);
+  EXPECT_NE(augment(R"({"copies": 2, "rotate": 5})").find("unknown key \"rotate\""), std::string::npos);
+  EXPECT_NE(err(edit("\"cache_dir\"", "\"balance_classes\": 1, \"cache_dir\"")).find("must be true or false"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(ImageData, PlacementShiftsAndMirrors) {
+  const fs::path dir = temp_dir("place");
+  test::write_bar_images(dir, "train", 3);
+  std::vector<uint8_t> px(28 * 28, 0);  // one lit pixel at row 5, column 3
+  px[5 * 28 + 3] = 255;
+  test::write_idx(dir / "one-images-idx3-ubyte", {1, 28, 28}, px);
+  test::write_idx(dir / "one-labels-idx1-ubyte", {1}, {0});
+  const LabelledImages d = load_labelled_idx(dir.string(), "one", 0, 10);
+  auto lit = [&](const Placement& pl) {  // the canvas pixels the image's one lit pixel lands on
+    const Tensor t = grey_to_pixels(d, 0, 32, {pl});
+    std::vector<int64_t> at;
+    for (int64_t k = 0; k < 32 * 32; ++k)
+      if (t.ptr<float>()[k] > 0) at.push_back(k);
+    return at;
+  };
+  EXPECT_EQ(lit({}), (std::vector<int64_t>{(2 + 5) * 32 + 2 + 3}));          // centred: 2-pixel border
+  EXPECT_EQ(lit({1, -2, false}), (std::vector<int64_t>{(0 + 5) * 32 + 3 + 3}));  // right 1, up 2
+  EXPECT_EQ(lit({0, 0, true}), (std::vector<int64_t>{(2 + 5) * 32 + 2 + 24}));   // mirrored: column 27 - 3
+  EXPECT_EQ(lit({-6, 0, false}), std::vector<int64_t>{});                        // pushed off the canvas
+  // The seeded placements: copy 0 as it is; offsets within [-shift, shift], all of them used;
+  // flips only for the labels asked, about half of them.
+  ImageSourceSpec::Augment aug;
+  aug.copies = 4;
+  aug.shift = 2;
+  aug.flip_first = 1;
+  aug.flip_last = 1;
+  std::set<int64_t> offsets;
+  int flips[2] = {0, 0};
+  for (int64_t i = 0; i < 400; ++i) {
+    const uint8_t label = uint8_t(i % 2);
+    const Placement p0 = augment_placement(aug, 0, i, label);
+    EXPECT_TRUE(p0.dx == 0 && p0.dy == 0 && !p0.flip);
+    const Placement p = augment_placement(aug, 1 + i % 3, i, label);
+    ASSERT_TRUE(std::abs(p.dx) <= 2 && std::abs(p.dy) <= 2) << p.dx << " " << p.dy;
+    offsets.insert(p.dx);
+    offsets.insert(p.dy);
+    flips[label] += p.flip;
+  }
+  EXPECT_EQ(offsets, (std::set<int64_t>{-2, -1, 0, 1, 2}));
+  EXPECT_EQ(flips[0], 0);
+  EXPECT_GT(flips[1], 70);  // of 200, p = 1/2
+  EXPECT_LT(flips[1], 130);
+  fs::remove_all(dir);
+}
+
+// Augmented copies follow the originals in the codes (and in the cache key); balanced draws
+// give every class the same share however many images it has.
+TEST(ImageData, AugmentedCopiesAndBalancedDraws) {
+  const fs::path dir = temp_dir("augment");
+  test::write_bar_images(dir, "train", 12);  // labels 0..9, 0, 1: classes 0 and 1 twice
+  ImageSourceSpec spec = spec_for(dir);
+  const ImageCodes plain = tokenize_images(spec);
+  spec.augment.copies = 3;
+  spec.augment.shift = 2;
+  spec.augment.flip_first = 0;
+  spec.augment.flip_last = 9;
+  const ImageCodes aug = tokenize_images(spec);
+  EXPECT_FALSE(aug.from_cache);  // another key than the plain codes'
+  EXPECT_NE(aug.cache_file, plain.cache_file);
+  ASSERT_EQ(aug.count, 36);
+  const size_t per = size_t(aug.per_image);
+  EXPECT_TRUE(std::equal(plain.codes.begin(), plain.codes.end(), aug.codes.begin()));  // copy 0
+  const Magvit vq = Magvit::load(spec.vq);
+  const LabelledImages d = load_labelled_idx(spec.path, "train", 0, 10);
+  bool differs = false;
+  for (int64_t c = 1; c < 3; ++c) {
+    std::vector<Placement> place;
+    for (int64_t i = 0; i < 12; ++i) place.push_back(augment_placement(spec.augment, c, i, d.labels[size_t(i)]));
+    const Tensor codes = vq.encode(grey_to_pixels(d, 0, 32, place));
+    for (size_t k = 0; k < 12 * per; ++k) {
+      ASSERT_EQ(codes.ptr<int64_t>()[k], aug.codes[size_t(c) * 12 * per + k]);
+      differs |= aug.codes[size_t(c) * 12 * per + k] != plain.codes[k];
+    }
+    for (size_t i = 0; i < 12; ++i) EXPECT_EQ(aug.labels[size_t(c) * 12 + i], plain.labels[i]);
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_TRUE(tokenize_images(spec).from_cache);
+
+  const ByteEncoder enc;
+  const ImageTaskData uniform(plain, spec, enc);
+  spec.balance_classes = true;
+  const ImageTaskData balanced(plain, spec, enc);
+  std::vector<int> by_uniform(10), by_balanced(10);
+  for (int k = 0; k < 1200; ++k) {
+    const double u = (k + 0.5) / 1200;
+    ++by_uniform[plain.labels[uniform.draw_image(u)]];
+    ++by_balanced[plain.labels[balanced.draw_image(u)]];
+  }
+  EXPECT_EQ(by_uniform[0], 200);  // 2 of 12 images
+  EXPECT_EQ(by_uniform[5], 100);
+  EXPECT_EQ(by_balanced, std::vector<int>(10, 120));
   fs::remove_all(dir);
 }
 
