@@ -160,7 +160,8 @@ Placement augment_placement(const ImageSourceSpec::Augment& aug, int64_t copy, i
   const int64_t span = 2 * aug.shift + 1;
   pl.dx = int64_t(std::min<double>(double(span - 1), rng.uniform(s, k) * double(span))) - aug.shift;
   pl.dy = int64_t(std::min<double>(double(span - 1), rng.uniform(s, k + 1) * double(span))) - aug.shift;
-  pl.flip = label >= aug.flip_first && label <= aug.flip_last && rng.uniform(s, k + 2) < 0.5;
+  pl.flip = std::find(aug.flip_labels.begin(), aug.flip_labels.end(), int64_t(label)) != aug.flip_labels.end() &&
+            rng.uniform(s, k + 2) < 0.5;
   return pl;
 }
 
@@ -180,12 +181,14 @@ ImageCodes tokenize_images(const ImageSourceSpec& spec, const std::string& split
       str_cat("mmada-image-codes v2|vq ", hex16(vq_identity(spec.vq)), "|images ", hex16(pixels.h), " ",
               d.count, "x", d.height, "x", d.width, "|labels ", hex16(labels.h), "|canvas ", spec.image_size,
               " centred grey->rgb");
-  if (aug.any())
-    key += str_cat("|augment copies ", aug.copies, " shift ", aug.shift, " flip ", aug.flip_first, "..",
-                   aug.flip_last);
+  if (aug.any()) {
+    key += str_cat("|augment copies ", aug.copies, " shift ", aug.shift, " flip");
+    for (int64_t l : aug.flip_labels) key += str_cat(" ", l);
+  }
   const int64_t copies = aug.any() ? aug.copies : 1, total = d.count * copies;
   ImageCodes out;
   out.count = total;
+  out.copies = copies;
   for (int64_t c = 0; c < copies; ++c) out.labels.insert(out.labels.end(), d.labels.begin(), d.labels.end());
   if (!spec.cache_dir.empty()) {
     Fnv f;
@@ -279,20 +282,24 @@ ImageTaskData::ImageTaskData(ImageCodes codes, const ImageSourceSpec& spec, cons
     for (const std::string& n : names_) mmu_text_.back().push_back(enc.encode(mmu_text(q, n)));
   }
   if (spec.balance_classes) {
-    std::vector<std::vector<uint32_t>> all(names_.size());
-    for (size_t i = 0; i < size_t(codes_.count); ++i) all[codes_.labels[i]].push_back(uint32_t(i));
-    for (std::vector<uint32_t>& c : all)
-      if (!c.empty()) by_class_.push_back(std::move(c));
+    for (int orig = 0; orig < 2; ++orig) {
+      std::vector<std::vector<uint32_t>> all(names_.size());
+      const size_t n = size_t(orig ? codes_.originals() : codes_.count);
+      for (size_t i = 0; i < n; ++i) all[codes_.labels[i]].push_back(uint32_t(i));
+      for (std::vector<uint32_t>& c : all)
+        if (!c.empty()) by_class_[orig].push_back(std::move(c));
+    }
   }
 }
 
-size_t ImageTaskData::draw_image(double u) const {
-  if (by_class_.empty()) return pick(u, size_t(codes_.count));
+size_t ImageTaskData::draw_image(double u, bool originals) const {
+  const std::vector<std::vector<uint32_t>>& by_class = by_class_[originals];
+  if (by_class.empty()) return pick(u, size_t(originals ? codes_.originals() : codes_.count));
   // One uniform for both draws: its integer part over the classes picks the class, the
   // fraction left the image (53 random bits leave plenty for both).
-  const double scaled = u * double(by_class_.size());
-  const size_t c = std::min(by_class_.size() - 1, size_t(scaled));
-  const std::vector<uint32_t>& imgs = by_class_[c];
+  const double scaled = u * double(by_class.size());
+  const size_t c = std::min(by_class.size() - 1, size_t(scaled));
+  const std::vector<uint32_t>& imgs = by_class[c];
   return imgs[pick(scaled - double(c), imgs.size())];
 }
 
@@ -307,7 +314,7 @@ std::vector<int64_t> ImageTaskData::image_ids(size_t i) const {
 CleanRow ImageTaskData::t2i(const CounterRng& rng, int64_t ms, int64_t row, int64_t T,
                             double cond_dropout_prob, const RowTokens& tk) const {
   const uint64_t s = kT2iDrawStream + uint64_t(ms);
-  const size_t img = draw_image(rng.uniform(s, 3 * uint64_t(row)));
+  const size_t img = draw_image(rng.uniform(s, 3 * uint64_t(row)), /*originals=*/true);
   const std::vector<std::vector<int64_t>>& caps = captions_[codes_.labels[img]];
   const size_t tmpl = pick(rng.uniform(s, 3 * uint64_t(row) + 1), caps.size());
   const bool drop = rng.uniform(s, 3 * uint64_t(row) + 2) < cond_dropout_prob;

@@ -41,12 +41,14 @@ struct ImageSourceSpec {
   std::vector<CaptionGroup> caption_groups;
   // Training-set augmentation, applied when the codes are made (so it is cached with them):
   // every image is tokenised `copies` times, copy 0 as it is, the others moved by a seeded
-  // whole-pixel offset in [-shift, shift] on each axis and, for labels first..last of `flip`,
-  // mirrored left-right with probability 1/2. Evaluations tokenise their split without it.
-  // Why: a small model memorises 69,000 images' codes within three epochs (docs/demo-model.md).
+  // whole-pixel offset in [-shift, shift] on each axis and, for the labels in `flip_labels`,
+  // mirrored left-right with probability 1/2. Only mmu rows (describing) see the copies; t2i
+  // rows draw the originals, so generation learns the images as they are. Evaluations tokenise
+  // their split without it. Why: a small model memorises 69,000 images' codes within three
+  // epochs (docs/demo-model.md).
   struct Augment {
     int64_t copies = 1, shift = 0;
-    int64_t flip_first = 0, flip_last = -1;  // empty range = no flips
+    std::vector<int64_t> flip_labels;  // e.g. the garments but not the shoes (all face left)
     bool any() const { return copies > 1; }
   } augment;
   // Rows draw a class uniformly, then an image of it (instead of an image uniformly), so a
@@ -87,6 +89,8 @@ struct ImageCodes {
   int64_t count = 0, per_image = 0, codebook = 0;
   std::vector<int32_t> codes;   // [count, per_image]; augmented copies follow the originals
   std::vector<uint8_t> labels;  // [count]
+  int64_t copies = 1;           // count = copies x the split's images (the originals first)
+  int64_t originals() const { return count / copies; }
   bool from_cache = false;
   std::string cache_file;       // "" without a cache
 };
@@ -119,8 +123,9 @@ class ImageTaskData {
   std::vector<int64_t> image_ids(size_t i) const;
   const std::vector<std::string>& class_names() const { return names_; }
   // The image a uniform u in [0, 1) draws: uniform over images, or with balance_classes a class
-  // uniformly (among those with images), then an image of it, both from u.
-  size_t draw_image(double u) const;
+  // uniformly (among those with images), then an image of it, both from u. `originals`: only
+  // the un-augmented copies.
+  size_t draw_image(double u, bool originals = false) const;
 
   // `row` numbers the rows of the task within the micro-step.
   CleanRow t2i(const CounterRng& rng, int64_t micro_step, int64_t row, int64_t T,
@@ -134,7 +139,8 @@ class ImageTaskData {
   ImageCodes codes_;
   std::vector<std::string> names_;
   int64_t offset_ = 0;
-  std::vector<std::vector<uint32_t>> by_class_;  // with balance_classes: non-empty classes' images
+  // With balance_classes: the non-empty classes' images, all copies and the originals only.
+  std::vector<std::vector<uint32_t>> by_class_[2];
   std::vector<std::vector<std::vector<int64_t>>> captions_;  // [class][template]
   std::vector<std::vector<std::vector<int64_t>>> mmu_text_;  // [question][class]
 };

@@ -36,13 +36,14 @@ ImageSourceSpec parse_image_source(const Section& s) {
     im.augment.shift = a.integer("shift", 0, 0, 8);
     if (a.has("flip_labels")) {
       const json& l = a.j["flip_labels"];
-      MMADA_CHECK(l.is_array() && l.size() == 2 && l[0].is_number_integer() && l[1].is_number_integer() &&
-                      l[0].get<int64_t>() >= 0 && l[0].get<int64_t>() <= l[1].get<int64_t>(),
-                  a.where, ".flip_labels must be [first, last] with 0 <= first <= last, got ", l.dump());
-      im.augment.flip_first = l[0].get<int64_t>();
-      im.augment.flip_last = l[1].get<int64_t>();
+      MMADA_CHECK(l.is_array(), a.where, ".flip_labels must be an array of labels, got ", l.dump());
+      for (const json& e : l) {
+        MMADA_CHECK(e.is_number_integer() && e.get<int64_t>() >= 0 && e.get<int64_t>() < 256, a.where,
+                    ".flip_labels must hold labels 0..255, got ", e.dump());
+        im.augment.flip_labels.push_back(e.get<int64_t>());
+      }
     }
-    MMADA_CHECK(im.augment.copies > 1 || (im.augment.shift == 0 && im.augment.flip_last < 0), a.where,
+    MMADA_CHECK(im.augment.copies > 1 || (im.augment.shift == 0 && im.augment.flip_labels.empty()), a.where,
                 ": shift and flip_labels need copies > 1 (copy 0 is the image as it is)");
   }
   auto strings = [&](const char* k, bool need_name) {

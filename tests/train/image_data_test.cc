@@ -298,7 +298,7 @@ TEST(ImageData, ConfigErrors) {
   auto augment = [&](const std::string& a) { return err(edit("\"cache_dir\"", "\"augment\": " + a + ", \"cache_dir\"")); };
   EXPECT_NE(augment(R"({"copies": 0})").find("copies = 0 must be >= 1"), std::string::npos);
   EXPECT_NE(augment(R"({"shift": 2})").find("need copies > 1"), std::string::npos);
-  EXPECT_NE(augment(R"({"copies": 2, "flip_labels": [2]})").find("flip_labels must be [first, last]"), std::string::npos);
+  EXPECT_NE(augment(R"({"copies": 2, "flip_labels": [2, "3"]})").find("flip_labels must hold labels"), std::string::npos);
   EXPECT_NE(augment(R"({"copies": 2, "rotate": 5})").find("unknown key \"rotate\""), std::string::npos);
   EXPECT_NE(err(edit("\"cache_dir\"", "\"balance_classes\": 1, \"cache_dir\"")).find("must be true or false"),
             std::string::npos);
@@ -329,8 +329,7 @@ TEST(ImageData, PlacementShiftsAndMirrors) {
   ImageSourceSpec::Augment aug;
   aug.copies = 4;
   aug.shift = 2;
-  aug.flip_first = 1;
-  aug.flip_last = 1;
+  aug.flip_labels = {1};
   std::set<int64_t> offsets;
   int flips[2] = {0, 0};
   for (int64_t i = 0; i < 400; ++i) {
@@ -359,8 +358,7 @@ TEST(ImageData, AugmentedCopiesAndBalancedDraws) {
   const ImageCodes plain = tokenize_images(spec);
   spec.augment.copies = 3;
   spec.augment.shift = 2;
-  spec.augment.flip_first = 0;
-  spec.augment.flip_last = 9;
+  spec.augment.flip_labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   const ImageCodes aug = tokenize_images(spec);
   EXPECT_FALSE(aug.from_cache);  // another key than the plain codes'
   EXPECT_NE(aug.cache_file, plain.cache_file);
@@ -396,6 +394,30 @@ TEST(ImageData, AugmentedCopiesAndBalancedDraws) {
   EXPECT_EQ(by_uniform[0], 200);  // 2 of 12 images
   EXPECT_EQ(by_uniform[5], 100);
   EXPECT_EQ(by_balanced, std::vector<int>(10, 120));
+  // With augmented codes: describe rows may draw any copy, t2i rows the originals only; both
+  // stay balanced.
+  const ImageTaskData augmented(aug, spec, enc);
+  std::vector<int> any(10), orig(10);
+  size_t beyond = 0;
+  for (int k = 0; k < 1200; ++k) {
+    const double u = (k + 0.5) / 1200;
+    const size_t a = augmented.draw_image(u), o = augmented.draw_image(u, true);
+    ASSERT_LT(o, 12u);
+    beyond += a >= 12;
+    ++any[aug.labels[a]];
+    ++orig[aug.labels[o]];
+  }
+  EXPECT_GT(beyond, 600u);  // two thirds of the images are copies
+  EXPECT_EQ(any, std::vector<int>(10, 120));
+  EXPECT_EQ(orig, std::vector<int>(10, 120));
+  const CounterRng rng{9};
+  for (int64_t r = 0; r < 30; ++r) {
+    const CleanRow t = augmented.t2i(rng, 0, r, 64, 0.0, enc.tokens());
+    const std::vector<int64_t> img(t.ids.begin() + 64 + 2, t.ids.end() - 1);
+    bool original = false;
+    for (size_t i = 0; i < 12; ++i) original |= augmented.image_ids(i) == img;
+    EXPECT_TRUE(original) << "row " << r;
+  }
   fs::remove_all(dir);
 }
 
