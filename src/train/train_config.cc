@@ -105,8 +105,11 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
 
   const Section m = top.sub("model", {"init_from", "d_model", "n_layers", "n_heads", "n_kv_heads",
                                       "mlp_hidden", "vocab", "rope_theta", "rms_norm_eps",
-                                      "init_std"});
+                                      "init_std", "image_code_init"});
   c.init_from = m.str("init_from", "");
+  c.image_code_init_from_bits = m.str("image_code_init", "random", {"random", "lfq_bits"}) == "lfq_bits";
+  MMADA_CHECK(!c.image_code_init_from_bits || c.init_from.empty(), where,
+              ".model.image_code_init initialises a fresh model; it conflicts with \"init_from\"");
   if (c.init_from.empty()) {
     for (const char* k : {"d_model", "n_layers", "n_heads", "mlp_hidden"})
       MMADA_CHECK(m.has(k), where, ".model: \"", k,
@@ -165,6 +168,8 @@ TrainConfig TrainConfig::from_json_text(const std::string& text, const std::stri
   c.text_slots = b.integer("text_slots", 128, 2, 1 << 20);
   c.image_tokens = b.integer("image_tokens", 0, 0, 1 << 20);
   c.accumulation = b.integer("accumulation", 1, 1, 1 << 20);
+  MMADA_CHECK(c.has_images || !c.image_code_init_from_bits, where,
+              ".model.image_code_init \"lfq_bits\" needs data.images (the image codes)");
   MMADA_CHECK(c.has_images || (c.rows_t2i == 0 && c.rows_mmu == 0), where,
               ".batch: rows_t2i and rows_mmu need an image source (data.images)");
   MMADA_CHECK(!c.has_images || c.rows_t2i + c.rows_mmu > 0, where,

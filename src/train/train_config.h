@@ -26,6 +26,9 @@ struct TrainConfig {
   std::string init_from;
   ModelConfig model;            // shape of a fresh model (vocab 0 = the tokenizer's)
   double init_std = 0.02;
+  // model.image_code_init "lfq_bits": a fresh model's image-code embedding rows start from the
+  // codes' LFQ bits (init_image_codes_from_bits) instead of independent draws ("random").
+  bool image_code_init_from_bits = false;
   std::string tokenizer = "byte";  // "byte" (toy ByteEncoder) or a tokenizer folder
 
   // Data.

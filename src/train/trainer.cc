@@ -14,6 +14,30 @@ namespace mmada::train {
 
 namespace fs = std::filesystem;
 
+void init_image_codes_from_bits(Tensor& wte, int64_t offset, int64_t codebook, double std, uint64_t seed) {
+  MMADA_CHECK(wte.dtype == DType::F32 && wte.shape.size() == 2 && offset >= 0 && codebook >= 2 &&
+                  offset + codebook <= wte.shape[0],
+              "image code rows ", offset, "+", codebook, " do not fit the embedding");
+  int bits = 0;
+  while ((int64_t(1) << bits) < codebook) ++bits;
+  const int64_t D = wte.shape[1];
+  const CounterRng rng{seed};
+  constexpr uint64_t kBitVectorStream = 0x6c66716269747300ull;
+  std::vector<float> v(size_t(bits * D));
+  for (size_t i = 0; i < v.size(); ++i) {  // Box–Muller, as random_init
+    const double u1 = 1.0 - rng.uniform(kBitVectorStream, 2 * i), u2 = rng.uniform(kBitVectorStream, 2 * i + 1);
+    v[i] = float(std * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2) / std::sqrt(double(bits)));
+  }
+  for (int64_t c = 0; c < codebook; ++c) {
+    float* row = wte.ptr<float>() + (offset + c) * D;
+    std::fill(row, row + D, 0.0f);
+    for (int k = 0; k < bits; ++k) {
+      const float sgn = (c >> k) & 1 ? 1.0f : -1.0f;
+      for (int64_t d = 0; d < D; ++d) row[d] += sgn * v[size_t(k * D + d)];
+    }
+  }
+}
+
 ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed) {
   ModelWeights w;
   const CounterRng rng{seed};
@@ -89,8 +113,12 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   }
 
   run_ = TrainingRun(mcfg, cfg_.optim, cfg_.run, "mmada train", [&] {
-    return cfg_.init_from.empty() ? random_init(mcfg, cfg_.init_std, cfg_.run.seed)
-                                  : load_master_weights(cfg_.init_from, mcfg);
+    if (!cfg_.init_from.empty()) return load_master_weights(cfg_.init_from, mcfg);
+    ModelWeights w = random_init(mcfg, cfg_.init_std, cfg_.run.seed);
+    if (cfg_.image_code_init_from_bits)
+      init_image_codes_from_bits(w.wte, enc_->image_code_offset(), images_->codes().codebook, cfg_.init_std,
+                                 cfg_.run.seed);
+    return w;
   });
   run_.tokenizer_dir = enc_->tokenizer_dir();
 }

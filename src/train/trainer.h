@@ -61,5 +61,10 @@ class Trainer {
 
 // Deterministic N(0, std²) fill of matrices and the embedding, ones for norms.
 ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed);
+// Embedding rows offset..offset+codebook-1 (the image codes) rebuilt from each code's LFQ bits:
+// row(c) = sum_k (bit k of c ? +1 : -1) v_k / sqrt(bits), v_k ~ N(0, std²) seeded. Codes that
+// share bits start close (an LFQ code is the signs of its latent), where independent rows
+// would make the model learn 1,024 unrelated ids (docs/demo-model.md, session 22).
+void init_image_codes_from_bits(Tensor& wte, int64_t offset, int64_t codebook, double std, uint64_t seed);
 
 }  // namespace mmada::train

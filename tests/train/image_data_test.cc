@@ -302,7 +302,28 @@ TEST(ImageData, ConfigErrors) {
   EXPECT_NE(augment(R"({"copies": 2, "rotate": 5})").find("unknown key \"rotate\""), std::string::npos);
   EXPECT_NE(err(edit("\"cache_dir\"", "\"balance_classes\": 1, \"cache_dir\"")).find("must be true or false"),
             std::string::npos);
+  EXPECT_NE(err(edit("\"d_model\": 32", "\"d_model\": 32, \"image_code_init\": \"bits\"")).find("is not one of"),
+            std::string::npos);
   fs::remove_all(dir);
+}
+
+// The image-code rows from LFQ bits: flipping one bit moves a row by the same vector whatever
+// the other bits, the complement code is the negated row; other rows are untouched.
+TEST(ImageData, ImageCodeEmbeddingFromLfqBits) {
+  Tensor wte = Tensor::empty(DType::F32, {20 + 64, 16});
+  std::fill(wte.ptr<float>(), wte.ptr<float>() + wte.numel(), 7.0f);
+  init_image_codes_from_bits(wte, 20, 64, 0.02, 3);
+  auto row = [&](int64_t c, int64_t d) { return wte.ptr<float>()[(20 + c) * 16 + d]; };
+  double norm2 = 0;
+  for (int64_t d = 0; d < 16; ++d) {
+    EXPECT_EQ(wte.ptr<float>()[19 * 16 + d], 7.0f);  // the text rows stay
+    EXPECT_NEAR(row(0, d) - row(1, d), row(6, d) - row(7, d), 1e-7);    // bit 0 flipped
+    EXPECT_NEAR(row(8, d) - row(40, d), row(1, d) - row(33, d), 1e-7);  // bit 5 flipped
+    EXPECT_NEAR(row(13, d), -row(63 - 13, d), 1e-7);                    // complement
+    for (int64_t c = 0; c < 64; ++c) norm2 += double(row(c, d)) * row(c, d);
+  }
+  EXPECT_NEAR(std::sqrt(norm2 / (64 * 16)), 0.02, 0.008);  // about the random rows' scale
+  EXPECT_THROW(init_image_codes_from_bits(wte, 30, 64, 0.02, 3), Error);
 }
 
 TEST(ImageData, PlacementShiftsAndMirrors) {
