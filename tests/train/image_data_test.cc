@@ -258,6 +258,27 @@ TEST(ImageData, MixedT2iLmMmuTrainingHasFinitePerTaskLosses) {
   fs::remove_all(dir);
 }
 
+// model.image_code_init "lfq_bits" reaches the fresh model: its image-code rows are what
+// init_image_codes_from_bits gives, its text rows the random ones.
+TEST(ImageData, FreshModelTakesImageCodeRowsFromBits) {
+  const fs::path dir = temp_dir("bits");
+  test::write_bar_images(dir, "train", 10);
+  spec_for(dir);
+  const std::string batch = R"({"rows_t2i": 1, "rows_lm": 1, "rows_mmu": 1, "text_slots": 64})";
+  std::string cfg = mixed_config(dir, batch);
+  cfg.replace(cfg.find("\"d_model\": 32"), 13, "\"d_model\": 32, \"image_code_init\": \"lfq_bits\"");
+  Trainer bits(TrainConfig::from_json_text(cfg, "run.json"));
+  Trainer plain(TrainConfig::from_json_text(mixed_config(dir, batch), "run.json"));
+  const Tensor& w = bits.params().wte;
+  Tensor expect = plain.params().wte.to_f32();  // an owned copy
+  const int64_t off = bits.encoder().image_code_offset(), K = bits.image_data()->codes().codebook;
+  init_image_codes_from_bits(expect, off, K, bits.config().init_std, bits.config().run.seed);
+  ASSERT_EQ(w.shape, expect.shape);
+  for (int64_t i = 0; i < w.numel(); ++i) ASSERT_EQ(w.ptr<float>()[i], expect.ptr<float>()[i]) << i;
+  EXPECT_NE(w.ptr<float>()[off * 32], plain.params().wte.ptr<float>()[off * 32]);
+  fs::remove_all(dir);
+}
+
 TEST(ImageData, ConfigErrors) {
   const fs::path dir = temp_dir("config");
   auto err = [&](const std::string& text) {
