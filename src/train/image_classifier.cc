@@ -14,17 +14,14 @@
 #include "train/image_data.h"
 #include "train/optimizer.h"
 #include "train/train_ops.h"
+#include "vq/lfq.h"
 
 namespace mmada::train {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-int64_t ClassifierSpec::bits() const {
-  int64_t b = 0;
-  while ((int64_t(1) << b) < codebook) ++b;
-  return b;
-}
+int64_t ClassifierSpec::bits() const { return lfq_bits_for(codebook); }
 
 int64_t ClassifierSpec::features() const {
   return (input == ClassifierInput::Pixels ? image_size * image_size : per_image * bits()) + 1;

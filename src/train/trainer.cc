@@ -9,29 +9,35 @@
 
 #include "core/error.h"
 #include "train/train_model.h"
+#include "vq/lfq.h"
 
 namespace mmada::train {
 
 namespace fs = std::filesystem;
 
+namespace {
+// N(0, std²) by Box–Muller from draws 2i and 2i+1 of `stream`.
+double normal_draw(const CounterRng& rng, uint64_t stream, uint64_t i, double std) {
+  const double u1 = 1.0 - rng.uniform(stream, 2 * i), u2 = rng.uniform(stream, 2 * i + 1);
+  return std * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+}
+}  // namespace
+
 void init_image_codes_from_bits(Tensor& wte, int64_t offset, int64_t codebook, double std, uint64_t seed) {
   MMADA_CHECK(wte.dtype == DType::F32 && wte.shape.size() == 2 && offset >= 0 && codebook >= 2 &&
                   offset + codebook <= wte.shape[0],
               "image code rows ", offset, "+", codebook, " do not fit the embedding");
-  int bits = 0;
-  while ((int64_t(1) << bits) < codebook) ++bits;
+  const int64_t bits = lfq_bits_for(codebook);
   const int64_t D = wte.shape[1];
   const CounterRng rng{seed};
   constexpr uint64_t kBitVectorStream = 0x6c66716269747300ull;
   std::vector<float> v(size_t(bits * D));
-  for (size_t i = 0; i < v.size(); ++i) {  // Box–Muller, as random_init
-    const double u1 = 1.0 - rng.uniform(kBitVectorStream, 2 * i), u2 = rng.uniform(kBitVectorStream, 2 * i + 1);
-    v[i] = float(std * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2) / std::sqrt(double(bits)));
-  }
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = float(normal_draw(rng, kBitVectorStream, i, std) / std::sqrt(double(bits)));
   for (int64_t c = 0; c < codebook; ++c) {
     float* row = wte.ptr<float>() + (offset + c) * D;
     std::fill(row, row + D, 0.0f);
-    for (int k = 0; k < bits; ++k) {
+    for (int64_t k = 0; k < bits; ++k) {
       const float sgn = (c >> k) & 1 ? 1.0f : -1.0f;
       for (int64_t d = 0; d < D; ++d) row[d] += sgn * v[size_t(k * D + d)];
     }
@@ -51,9 +57,7 @@ ModelWeights random_init(const ModelConfig& cfg, double std, uint64_t seed) {
         p[i] = 1.0f;
         continue;
       }
-      // Box–Muller from two counter draws.
-      const double u1 = 1.0 - rng.uniform(k, 2 * uint64_t(i)), u2 = rng.uniform(k, 2 * uint64_t(i) + 1);
-      p[i] = float(std * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2));
+      p[i] = float(normal_draw(rng, k, uint64_t(i), std));
     }
     *s.tensor = std::move(t);
   });

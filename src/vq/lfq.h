@@ -7,6 +7,13 @@
 
 namespace mmada {
 
+// Bits of a codebook of `codebook` codes: ceil(log2 codebook).
+inline int64_t lfq_bits_for(int64_t codebook) {
+  int64_t b = 0;
+  while ((int64_t(1) << b) < codebook) ++b;
+  return b;
+}
+
 // Code of one latent vector z[0..bits) read with stride `stride` (elements).
 inline int64_t lfq_code(const float* z, int64_t bits, int64_t stride) {
   int64_t code = 0;
