@@ -7,6 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string>
+
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -274,7 +277,9 @@ void write_safetensors(const std::string& path,
   }
   std::string text = header.dump();
   while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // keep the data 8-byte aligned
-  const std::string tmp = path + ".tmp";
+  // A per-process temporary name: data-parallel ranks may write the same cache file at once,
+  // each renames its complete copy into place (the contents are identical).
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     MMADA_CHECK(out.good(), tmp, ": cannot open for writing");

@@ -259,14 +259,16 @@ std::string mmu_text(const std::string& question, const std::string& answer) {
 
 namespace {
 // Streams of the image-row draws, apart from the text loader's and the noise streams.
-constexpr uint64_t kT2iDrawStream = 0x7432690000000000ull, kMmuDrawStream = 0x6d6d750000000000ull;
+constexpr uint64_t kT2iDrawStream = 0x7432690000000000ull, kMmuDrawStream = 0x6d6d750000000000ull,
+                   kMmuCodeMaskStream = 0x6d6d756d00000000ull;
 size_t pick(double u, size_t n) { return std::min(n - 1, size_t(u * double(n))); }
 }  // namespace
 
 ImageTaskData::ImageTaskData(ImageCodes codes, const ImageSourceSpec& spec, const TextEncoder& enc)
     : codes_(std::move(codes)),
       names_(spec.class_names.empty() ? fashion_mnist_classes() : spec.class_names),
-      offset_(enc.image_code_offset()) {
+      offset_(enc.image_code_offset()),
+      mmu_code_mask_(spec.mmu_code_mask) {
   MMADA_CHECK(codes_.count > 0, spec.path, ": no images");
   const std::vector<std::string> qs = spec.questions.empty() ? default_questions() : spec.questions;
   for (const ImageSourceSpec::CaptionGroup& g : spec.caption_groups)
@@ -326,7 +328,13 @@ CleanRow ImageTaskData::mmu(const CounterRng& rng, int64_t ms, int64_t row, int6
   const uint64_t s = kMmuDrawStream + uint64_t(ms);
   const size_t img = draw_image(rng.uniform(s, 2 * uint64_t(row)));
   const size_t q = pick(rng.uniform(s, 2 * uint64_t(row) + 1), mmu_text_.size());
-  return mmu_row(image_ids(img), mmu_text_[q][codes_.labels[img]], T, tk);
+  std::vector<int64_t> ids = image_ids(img);
+  if (mmu_code_mask_ > 0) {
+    const uint64_t m = kMmuCodeMaskStream + uint64_t(ms), base = uint64_t(row) * ids.size();
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (rng.uniform(m, base + i) < mmu_code_mask_) ids[i] = tk.mask;
+  }
+  return mmu_row(ids, mmu_text_[q][codes_.labels[img]], T, tk);
 }
 
 int64_t ImageTaskData::longest_t2i_text() const {

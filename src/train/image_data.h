@@ -54,6 +54,11 @@ struct ImageSourceSpec {
   // Rows draw a class uniformly, then an image of it (instead of an image uniformly), so a
   // class with fewer images (the ~900 digits a class beside 6,000 garments) is not drowned.
   bool balance_classes = false;
+  // Each image code of an mmu row is replaced by [MASK] with this probability (seeded per
+  // micro-step, row and position): a regulariser for describing, in the model's own masked-token
+  // form, against memorising the training images' exact codes. t2i rows and evaluations see the
+  // codes unmasked.
+  double mmu_code_mask = 0;
 };
 // The caption templates of class `label`: its group's, else `captions`, else the defaults.
 std::vector<std::string> caption_templates(const ImageSourceSpec& spec, int64_t label);
@@ -139,6 +144,7 @@ class ImageTaskData {
   ImageCodes codes_;
   std::vector<std::string> names_;
   int64_t offset_ = 0;
+  double mmu_code_mask_ = 0;
   // With balance_classes: the non-empty classes' images, all copies and the originals only.
   std::vector<std::vector<uint32_t>> by_class_[2];
   std::vector<std::vector<std::vector<int64_t>>> captions_;  // [class][template]

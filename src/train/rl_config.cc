@@ -59,7 +59,11 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   MMADA_CHECK(!images || c.has_images, where,
               ".data.images (the class-labelled IDX folder and its VQ, as in mmada train) is required for the "
               "t2i and mmu tasks");
-  if (c.has_images) c.images = parse_image_source(d.sub("images", image_source_keys()));
+  if (c.has_images) {
+    std::set<std::string> keys = image_source_keys();
+    keys.erase("mmu_code_mask");  // a training-row regulariser: UniGRPO's prompts show whole images
+    c.images = parse_image_source(d.sub("images", keys));
+  }
 
   const Section r = top.sub("rollout", {"row_length", "gen_length", "block_length", "steps",
                                         "temperature", "remasking", "threshold", "text_slots", "t2i"});

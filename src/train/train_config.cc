@@ -14,7 +14,7 @@ namespace mmada::train {
 
 std::set<std::string> image_source_keys() {
   return {"path", "vq", "split", "limit", "image_size", "cache_dir", "captions", "caption_groups", "questions", "class_names",
-          "augment", "balance_classes"};
+          "augment", "balance_classes", "mmu_code_mask"};
 }
 
 ImageSourceSpec parse_image_source(const Section& s) {
@@ -28,6 +28,7 @@ ImageSourceSpec parse_image_source(const Section& s) {
   im.image_size = s.integer("image_size", 32, 16, 4096);
   im.cache_dir = s.str("cache_dir", "");
   im.balance_classes = s.boolean("balance_classes", false);
+  im.mmu_code_mask = s.num("mmu_code_mask", 0.0, 0.0, 0.95);  // 1 would hide every image
   if (s.has("augment")) {
     const Section a = s.sub("augment", {"copies", "shift", "flip_labels"});
     im.augment.copies = a.integer("copies", 1, 1, 64);

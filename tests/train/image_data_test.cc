@@ -325,6 +325,8 @@ TEST(ImageData, ConfigErrors) {
             std::string::npos);
   EXPECT_NE(err(edit("\"d_model\": 32", "\"d_model\": 32, \"image_code_init\": \"bits\"")).find("is not one of"),
             std::string::npos);
+  EXPECT_NE(err(edit("\"cache_dir\"", "\"mmu_code_mask\": 1.0, \"cache_dir\"")).find("mmu_code_mask = 1 is out of range"),
+            std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -460,6 +462,43 @@ TEST(ImageData, AugmentedCopiesAndBalancedDraws) {
     for (size_t i = 0; i < 12; ++i) original |= augmented.image_ids(i) == img;
     EXPECT_TRUE(original) << "row " << r;
   }
+  fs::remove_all(dir);
+}
+
+// data.images.mmu_code_mask: an mmu row is the unmasked row with about that share of its image
+// codes replaced by [MASK] (the same draws otherwise: image, question, answer); t2i rows untouched.
+TEST(ImageData, MmuCodeMaskHidesThatShareOfTheCodes) {
+  const fs::path dir = temp_dir("codemask");
+  test::write_bar_images(dir, "train", 12);
+  ImageSourceSpec spec = spec_for(dir);
+  const ImageCodes codes = tokenize_images(spec);
+  const ByteEncoder enc;
+  const RowTokens& tk = enc.tokens();
+  const ImageTaskData plain(codes, spec, enc);
+  spec.mmu_code_mask = 0.25;
+  const ImageTaskData masked(codes, spec, enc);
+  const CounterRng rng{4};
+  const int64_t N = codes.per_image;
+  int64_t hidden = 0, total = 0;
+  for (int64_t ms = 0; ms < 4; ++ms)
+    for (int64_t r = 0; r < 50; ++r) {
+      const CleanRow a = plain.mmu(rng, ms, r, 64, tk), b = masked.mmu(rng, ms, r, 64, tk);
+      ASSERT_EQ(a.ids.size(), b.ids.size());
+      EXPECT_EQ(a.prompt_len, b.prompt_len);
+      for (size_t i = 0; i < a.ids.size(); ++i) {
+        const bool code = i >= 2 && i < size_t(2 + N);  // <|mmu|> <|soi|> codes <|eoi|> text
+        if (code && b.ids[i] == tk.mask) {
+          ++hidden;
+        } else {
+          ASSERT_EQ(a.ids[i], b.ids[i]) << "position " << i;
+        }
+        total += code;
+      }
+      EXPECT_EQ(plain.t2i(rng, ms, r, 64, 0.0, tk).ids, masked.t2i(rng, ms, r, 64, 0.0, tk).ids);
+    }
+  // 200 rows of N codes: the share within 4 standard deviations of 0.25
+  const double share = double(hidden) / double(total), sd = std::sqrt(0.25 * 0.75 / double(total));
+  EXPECT_NEAR(share, 0.25, 4 * sd) << hidden << " of " << total;
   fs::remove_all(dir);
 }
 
