@@ -389,6 +389,10 @@ TEST(RlImageTasks, ConfigErrors) {
   std::string t2 = rl_json(dir, "\"t2i\"", clf);
   t2.replace(t2.find("\"timesteps\": 4"), 14, "\"timesteps\": 4, \"cfg\": 2");
   expect_error_containing([&] { parse(t2); }, "unknown key \"cfg\"");
+  // mmu_code_mask regularises training rows; UniGRPO's prompts show whole images.
+  std::string m = rl_json(dir, "\"t2i\"", clf);
+  m.replace(m.find("\"images\": {"), 11, "\"images\": {\"mmu_code_mask\": 0.2, ");
+  expect_error_containing([&] { parse(m); }, "unknown key \"mmu_code_mask\"");
   // A classifier folder that does not exist, or of the wrong classes, fails when the run starts.
   expect_error_containing([&] { RlTrainer t(parse(rl_json(dir, "\"t2i\"", clf))); }, "not a classifier folder");
   ClassifierTrainOptions o = classifier_options(dir, ClassifierInput::Codes);
