@@ -110,7 +110,7 @@ T2iModelFn training_t2i_fn(const ModelConfig& mcfg, TrainForwardFn forward, int6
 ImageRollouts::ImageRollouts(const RlConfig& cfg, const TextEncoder& enc, const ModelConfig& mcfg)
     : cfg_(cfg), enc_(enc), mcfg_(mcfg) {
   MMADA_CHECK(cfg_.has_images, "the t2i and mmu tasks need data.images");
-  ImageCodes codes = tokenize_images(cfg_.images, "", cfg_.run.cuda ? "cuda" : "cpu");
+  ImageCodes codes = tokenize_images(cfg_.images, "", cfg_.run.backend());
   data_ = std::make_unique<ImageTaskData>(std::move(codes), cfg_.images, enc_);
   const RowTokens& tk = enc_.tokens();
   const int64_t K = data_->codes().codebook, off = enc_.image_code_offset();

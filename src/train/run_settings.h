@@ -18,6 +18,8 @@ struct RunSettings {
   bool resume = false;        // continue from <output_dir>/checkpoint if it exists
   std::string log_path;       // JSONL, default <output_dir>/<default log name>
   bool cuda = false;          // "device": "cpu" | "cuda" (train_compute.h)
+  // The engine backend (make_backend name) of the run's device, for its own encodes.
+  const char* backend() const { return cuda ? "cuda" : "cpu"; }
   bool bf16_compute = false;  // "compute": "bf16" (cuda's default) | "fp32"
 
   std::string checkpoint_dir() const { return output_dir + "/checkpoint"; }

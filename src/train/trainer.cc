@@ -69,7 +69,7 @@ Trainer::Trainer(const TrainConfig& cfg) : cfg_(cfg), rng_{cfg.run.seed} {
   int64_t vocab_needed = enc_->vocab_size();
   ModelConfig mcfg;
   if (cfg_.has_images) {
-    images_ = std::make_unique<ImageTaskData>(tokenize_images(cfg_.images, "", cfg_.run.cuda ? "cuda" : "cpu"), cfg_.images, *enc_);
+    images_ = std::make_unique<ImageTaskData>(tokenize_images(cfg_.images, "", cfg_.run.backend()), cfg_.images, *enc_);
     const ImageCodes& c = images_->codes();
     std::fprintf(stderr, "mmada train: %lld images x %lld codes (codebook %lld)%s\n",
                  (long long)c.count, (long long)c.per_image, (long long)c.codebook,
