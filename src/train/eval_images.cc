@@ -14,19 +14,12 @@
 #include "sample/t2i_sampler.h"
 #include "sample/text_sampler.h"
 #include "train/classifier_reward.h"
+#include "vq/lfq.h"
 
 namespace mmada::train {
 
-namespace {
-int64_t bits_of(int64_t codebook) {
-  int64_t b = 0;
-  while ((int64_t(1) << b) < codebook) ++b;
-  return b;
-}
-}  // namespace
-
 CodeCentroids::CodeCentroids(const ImageCodes& train, int64_t classes)
-    : classes_(classes), per_image_(train.per_image), bits_(bits_of(train.codebook)) {
+    : classes_(classes), per_image_(train.per_image), bits_(lfq_bits_for(train.codebook)) {
   const int64_t F = per_image_ * bits_;
   mean_.assign(size_t(classes_ * F), 0.0);
   std::vector<int64_t> n(size_t(classes_), 0);
