@@ -101,7 +101,8 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   const Section u = top.sub("unigrpo", {"batch_size", "group_size", "mu", "ratio_schedule",
                                         "timesteps", "iid_range", "mask_sampling", "clip_eps",
                                         "beta", "kl_estimator", "kl_max", "kl_reference", "kl_aggregation",
-                                        "token_norm", "post_num", "drop_equal_groups"});
+                                        "token_norm", "post_num", "drop_equal_groups",
+                                        "redraw_equal_groups"});
   UniGrpoConfig& g = c.unigrpo;
   c.batch_size = u.integer("batch_size", 16, 1);
   g.group_size = u.integer("group_size", 8, 2);
@@ -143,6 +144,9 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
                      : TokenNorm::MaskedCount;
   g.post_num = u.integer("post_num", 1, 0, 1 << 20);
   g.drop_equal_groups = u.boolean("drop_equal_groups", true);
+  g.redraw_equal_groups = u.integer("redraw_equal_groups", 0, 0, 64);
+  MMADA_CHECK(g.redraw_equal_groups == 0 || g.drop_equal_groups, where,
+              ".unigrpo.redraw_equal_groups needs drop_equal_groups (a kept group is never redrawn)");
 
   // Rewards: default the paper's text pair, correctness 2.0 + format 0.5 (and, with the mmu task,
   // the class-name correctness 2.0); t2i has no default (its classifier must be named).

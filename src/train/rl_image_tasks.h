@@ -75,7 +75,8 @@ class ImageRollouts {
   ImageRollouts(const RlConfig& cfg, const TextEncoder& enc, const ModelConfig& mcfg);
   ~ImageRollouts();
 
-  // Prompt `p` of RL step `step`, G rollouts sampled with `forward`.
+  // The prompt of draw index `p` of RL step `step` (a function of both), G rollouts sampled with
+  // `forward`.
   RolloutGroup t2i(const TrainForwardFn& forward, int64_t step, int64_t p, uint64_t seed) const;
   RolloutGroup mmu(const TrainForwardFn& forward, int64_t step, int64_t p, uint64_t seed,
                    const std::vector<int64_t>& end_ids, int64_t post_num) const;

@@ -81,7 +81,8 @@ void RlRolloutTally::reduce(Communicator& comm) {
   for (RunningStat& e : each) stats.push_back(&e);
   std::vector<double> v;
   for (const RunningStat* st : stats) v.insert(v.end(), {st->sum, st->sq, double(st->n)});
-  v.insert(v.end(), {double(rollouts), double(skipped), double(groups_kept), double(groups_dropped)});
+  v.insert(v.end(), {double(rollouts), double(skipped), double(groups_kept), double(groups_dropped),
+                     double(groups_redrawn)});
   for (int64_t kept : task_groups_kept) v.push_back(double(kept));
   // The extremes of the ranks that have lengths, read before the sums overwrite len.n.
   const std::vector<double> ext = all_gather_values(comm, {double(len.n), double(len_min), double(len_max)});
@@ -96,6 +97,7 @@ void RlRolloutTally::reduce(Communicator& comm) {
   skipped = int64_t(v[k++]);
   groups_kept = int64_t(v[k++]);
   groups_dropped = int64_t(v[k++]);
+  groups_redrawn = int64_t(v[k++]);
   for (int64_t& kept : task_groups_kept) kept = int64_t(v[k++]);
   bool any = false;
   for (size_t r = 0; r < ext.size(); r += 3) {
@@ -112,6 +114,7 @@ void RlRolloutTally::fill(RlStepRecord& rec) const {
   rec.skipped = skipped;
   rec.groups_kept = groups_kept;
   rec.groups_dropped = groups_dropped;
+  rec.groups_redrawn = groups_redrawn;
   rec.reward_mean = total.mean();
   rec.reward_std = total.sd();
   for (int k = 0; k < kNumRlTasks; ++k) {
@@ -289,13 +292,14 @@ RlStepRecord RlTrainer::step() {
   std::vector<Group> groups(static_cast<size_t>(mine.end - mine.first));
   auto group_of = [&](int64_t p) -> Group& { return groups[size_t(p - mine.first)]; };
   RlRolloutTally tally(rewards_.size());
-  for (int64_t p = mine.first; p < mine.end; ++p) {
-    Group& g = group_of(p);
-    const RlTask task = task_of_prompt(cfg_.task_share, p, NP);
-    const uint64_t seed = rng_.bits(kStreamRollout + uint64_t(s), uint64_t(p));
-    g.r = task == RlTask::Text  ? text_rollout(network, s, p, seed)
-          : task == RlTask::T2i ? images_->t2i(forward, s, p, seed)
-                                : images_->mmu(forward, s, p, seed, end_ids_, ug.post_num);
+  // Rolls out draw q of the step for a group of `task`, scores it and sets g's responses,
+  // validity and advantages; returns the number of valid rewards.
+  auto roll_out = [&](Group& g, RlTask task, int64_t q) {
+    const uint64_t seed = rng_.bits(kStreamRollout + uint64_t(s), uint64_t(q));
+    g.r = task == RlTask::Text  ? text_rollout(network, s, q, seed)
+          : task == RlTask::T2i ? images_->t2i(forward, s, q, seed)
+                                : images_->mmu(forward, s, q, seed, end_ids_, ug.post_num);
+    g.valid.clear();
     std::vector<double> valid_rewards;
     for (int64_t i = 0; i < G; ++i) {
       const RewardInput& in = g.r.inputs[size_t(i)];
@@ -321,8 +325,21 @@ RlStepRecord RlTrainer::step() {
         if (sc.applied[k]) tally.each[k].add(sc.each[k]);
     }
     g.adv = group_advantages(valid_rewards);
-    const bool informative = std::any_of(g.adv.begin(), g.adv.end(), [](double a) { return a != 0; });
-    g.kept = !valid_rewards.empty() && (informative || !ug.drop_equal_groups);
+    return valid_rewards.size();
+  };
+  for (int64_t p = mine.first; p < mine.end; ++p) {
+    Group& g = group_of(p);
+    const RlTask task = task_of_prompt(cfg_.task_share, p, NP);
+    // Draw a of slot p is draw index p + a·NP of the step (its prompt and rollout seed): draw 0
+    // is the slot's own, a redraw one no other slot uses. A group whose rewards all failed is
+    // not redrawn.
+    for (int64_t a = 0;; ++a) {
+      const size_t valid = roll_out(g, task, p + a * NP);
+      const bool informative = std::any_of(g.adv.begin(), g.adv.end(), [](double v) { return v != 0; });
+      g.kept = valid > 0 && (informative || !ug.drop_equal_groups);
+      if (g.kept || valid == 0 || a == ug.redraw_equal_groups) break;
+      ++tally.groups_redrawn;
+    }
     (g.kept ? tally.groups_kept : tally.groups_dropped) += 1;
     if (g.kept) ++tally.task_groups_kept[int(task)];
   }
@@ -439,6 +456,7 @@ void RlTrainer::run(const std::function<void(const RlStepRecord&)>& on_step, int
                   {"skipped", r.skipped},
                   {"groups_kept", r.groups_kept},
                   {"groups_dropped", r.groups_dropped},
+                  {"groups_redrawn", r.groups_redrawn},
                   {"lr", r.lr},
                   {"grad_norm", r.grad_norm},
                   {"rollout_seconds", r.rollout_seconds},

@@ -51,6 +51,7 @@ struct RlStepRecord {
   double len_mean = 0;
   int64_t len_min = 0, len_max = 0;                    // |o| of the rollouts
   int64_t rollouts = 0, skipped = 0, groups_kept = 0, groups_dropped = 0;
+  int64_t groups_redrawn = 0;                          // unigrpo.redraw_equal_groups draws
   double lr = 0, grad_norm = 0;                        // last update's
   double rollout_seconds = 0, update_seconds = 0;
   std::vector<std::string> samples;                    // a few decoded responses
@@ -82,7 +83,7 @@ struct RlRolloutTally {
   RunningStat total, task[kNumRlTasks], len;
   std::vector<RunningStat> each;  // per reward, over the rollouts it scored
   int64_t len_min = 0, len_max = 0;  // over this rank's rollouts (len.n of them)
-  int64_t rollouts = 0, skipped = 0, groups_kept = 0, groups_dropped = 0;
+  int64_t rollouts = 0, skipped = 0, groups_kept = 0, groups_dropped = 0, groups_redrawn = 0;
   int64_t task_groups_kept[kNumRlTasks] = {0, 0, 0};
 
   void add_length(int64_t eligible);
@@ -112,7 +113,7 @@ class RlTrainer {
   int64_t warnings() const { return warnings_; }  // this rank's
 
  private:
-  // Text task: prompt p of RL step s, G responses by the text sampler.
+  // Text task: prompt draw p of RL step s, G responses by the text sampler.
   RolloutGroup text_rollout(const LogitsFn& network, int64_t s, int64_t p, uint64_t seed) const;
 
   RlConfig cfg_;

@@ -54,6 +54,10 @@ struct UniGrpoConfig {
   TokenNorm token_norm = TokenNorm::MaskedCount;
   int64_t post_num = 1;
   bool drop_equal_groups = true;
+  // > 0: a group whose rewards all agree is rolled out again from a newly drawn prompt of the
+  // same task, up to this many times (DAPO's dynamic sampling, per group slot); the last draw
+  // is kept or dropped as usual. Every redraw costs G more rollouts.
+  int64_t redraw_equal_groups = 0;
 };
 
 // The paper's integer timesteps t_1..t_µ from r1 ∈ [0, 1): exact integer arithmetic.

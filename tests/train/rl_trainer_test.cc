@@ -156,6 +156,39 @@ TEST(RlTrainer, AllEqualRewardsDropGroupsWithoutNaN) {
   EXPECT_FALSE(std::isnan(r.loss));
 }
 
+// Prompt "2+3" always scores 1, "4+4" the length of the line the scorer reads: only "4+4" groups
+// whose responses differ in length carry advantages.
+const std::string kOnePromptVaries =
+    R"([{"type": "command", "command": "read x; case \"$x\" in *4+4*) echo ${#x};; *) echo 1;; esac"}])";
+
+// redraw_equal_groups: a group whose rewards agree is rolled out again from another prompt;
+// with enough redraws every slot ends on a group that carries advantages.
+TEST(RlTrainer, RedrawnGroupsReplaceGroupsWhoseRewardsAgree) {
+  const std::string reward = kOnePromptVaries;
+  const fs::path dir = temp_dir("redraw");
+  make_fixture(dir);
+  const RlStepRecord plain = RlTrainer(parse(rl_json(dir, "", reward))).step();
+  EXPECT_EQ(plain.groups_redrawn, 0);
+  EXPECT_EQ(plain.rollouts, 4);
+  std::string redraw = rl_json(dir, "", reward);
+  redraw.replace(redraw.find("\"mu\": 2"), 7, "\"mu\": 2, \"redraw_equal_groups\": 12");
+  RlTrainer t(parse(redraw));
+  const RlStepRecord r = t.step();
+  EXPECT_EQ(r.groups_kept, 2);
+  EXPECT_EQ(r.groups_dropped, 0);
+  EXPECT_GT(r.groups_redrawn, 0);
+  EXPECT_EQ(r.rollouts, 2 * (2 + r.groups_redrawn));  // G = 2 for each draw
+  EXPECT_TRUE(std::isfinite(r.loss));
+  // A reward that never varies: every slot uses all its redraws, then is dropped.
+  std::string equal = rl_json(dir, "", R"([{"type": "command", "command": "cat >/dev/null; echo 1"}])");
+  equal.replace(equal.find("\"mu\": 2"), 7, "\"mu\": 2, \"redraw_equal_groups\": 3");
+  const RlStepRecord e = RlTrainer(parse(equal)).step();
+  EXPECT_EQ(e.groups_kept, 0);
+  EXPECT_EQ(e.groups_dropped, 2);
+  EXPECT_EQ(e.groups_redrawn, 6);
+  EXPECT_EQ(e.rollouts, 16);
+}
+
 void expect_error(const std::string& json, const std::string& needle) {
   try {
     parse(json);
@@ -183,6 +216,9 @@ TEST(RlConfig, RejectsBadConfigs) {
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"ratio_schedule\": \"spaced\""), "ratio_schedule");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"iid_range\": [0.9, 0.1]"), "iid_range");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"kl_estimator\": \"k4\""), "kl_estimator");
+  expect_error(with("\"mu\": 2", "\"mu\": 2, \"redraw_equal_groups\": 65"), "redraw_equal_groups");
+  expect_error(with("\"mu\": 2", "\"mu\": 2, \"redraw_equal_groups\": 2, \"drop_equal_groups\": false"),
+               "needs drop_equal_groups");
   expect_error(with("\"row_length\": 38", "\"row_length\": 38, \"gen_length\": 8"), "exactly one");
   expect_error(with("\"row_length\": 38, \"steps\": 14, \"block_length\": 7",
                     "\"gen_length\": 8, \"block_length\": 3"), "not a multiple of block_length");
@@ -333,21 +369,27 @@ double mean_discrepancy(const std::vector<float>& a, const std::vector<float>& b
 }
 
 // 3 prompts on 2 ranks (one and two groups), the frozen reference in the KL: the same
-// rollouts, rewards, statistics and update as one process.
+// rollouts, rewards, statistics and update as one process — also with groups redrawn (each
+// rank redraws its own slots).
 TEST(RlDataParallel, TwoRanksGiveTheOneRankStep) {
   const fs::path dir = temp_dir("dp");
   make_fixture(dir);
-  std::string cfg = rl_json(dir);
+  for (const char* redraw : {"", ", \"redraw_equal_groups\": 4"}) {
+  SCOPED_TRACE(redraw);
+  std::string cfg = *redraw ? rl_json(dir, "", kOnePromptVaries) : rl_json(dir);
   cfg.replace(cfg.find("\"batch_size\": 4"), 15, "\"batch_size\": 6");
+  cfg.replace(cfg.find("\"mu\": 2"), 7, std::string("\"mu\": 2") + redraw);
   const RankResult one = step_on_ranks(cfg, 0)[0];
   ASSERT_GT(one.rec.groups_kept, 0);
+  if (*redraw) ASSERT_GT(one.rec.groups_redrawn, 0);
   const std::vector<RankResult> two = step_on_ranks(cfg, 2);
   EXPECT_EQ(two[0].params, two[1].params);  // the all-gathered parameters
   for (const RankResult& r : two) {
-    EXPECT_EQ(r.rec.rollouts, 6);
+    EXPECT_EQ(r.rec.rollouts, 6 + 2 * one.rec.groups_redrawn);
     EXPECT_EQ(r.rec.rollouts, one.rec.rollouts);
     EXPECT_EQ(r.rec.groups_kept, one.rec.groups_kept);
     EXPECT_EQ(r.rec.groups_dropped, one.rec.groups_dropped);
+    EXPECT_EQ(r.rec.groups_redrawn, one.rec.groups_redrawn);
     EXPECT_EQ(r.rec.len_min, one.rec.len_min);
     EXPECT_EQ(r.rec.len_max, one.rec.len_max);
     EXPECT_EQ(r.rec.clip_frac, one.rec.clip_frac);
@@ -364,9 +406,10 @@ TEST(RlDataParallel, TwoRanksGiveTheOneRankStep) {
     // check-train's fp32 limit for weights after AdamW steps (2e-4 of the update size).
     EXPECT_LT(mean_discrepancy(r.params, one.params, 1e-3, 2), 2e-4);
   }
-  std::fprintf(stderr, "2 ranks vs 1: loss %.9g vs %.9g, |g| %.9g vs %.9g, mean |dtheta|/(lr*updates) %.3g\n",
-               two[0].rec.loss, one.rec.loss, two[0].rec.grad_norm, one.rec.grad_norm,
-               mean_discrepancy(two[0].params, one.params, 1e-3, 2));
+  std::fprintf(stderr, "2 ranks vs 1%s: loss %.9g vs %.9g, |g| %.9g vs %.9g, mean |dtheta|/(lr*updates) %.3g, %lld groups redrawn\n",
+               redraw, two[0].rec.loss, one.rec.loss, two[0].rec.grad_norm, one.rec.grad_norm,
+               mean_discrepancy(two[0].params, one.params, 1e-3, 2), (long long)one.rec.groups_redrawn);
+  }
 }
 
 // A checkpoint written by 2 ranks (the ZeRO-1 moments gathered) resumes on one process and

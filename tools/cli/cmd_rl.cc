@@ -64,11 +64,11 @@ Command rl_cmd("rl", "UniGRPO reinforcement learning of a trained model (CPU or 
                      }
                      std::fprintf(stderr,
                                   "step %lld/%lld  reward %.3f±%.3f (%s)  loss %.4f  kl %.4f  clip %.3f  "
-                                  "len %.1f  groups %lld/%lld  skipped %lld  |g| %.3f  %.1fs+%.1fs  ETA %.0fs\n",
+                                  "len %.1f  groups %lld/%lld (%lld redrawn)  skipped %lld  |g| %.3f  %.1fs+%.1fs  ETA %.0fs\n",
                                   (long long)r.step, (long long)cfg.steps, r.reward_mean, r.reward_std,
                                   per.c_str() + 1, r.loss, r.kl, r.clip_frac, r.len_mean,
                                   (long long)r.groups_kept, (long long)(r.groups_kept + r.groups_dropped),
-                                  (long long)r.skipped, r.grad_norm, r.rollout_seconds, r.update_seconds, eta);
+                                  (long long)r.groups_redrawn, (long long)r.skipped, r.grad_norm, r.rollout_seconds, r.update_seconds, eta);
                    });
                    if (t.writes_files())
                      std::fprintf(stderr, "mmada rl: checkpoint in %s (%lld reward warnings)\n",
