@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "core/error.h"
 
 namespace mmada::test {
@@ -27,6 +29,13 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no error)";
+}
+
+// `text` with its first `from` replaced by `to`; a missing `from` fails the test (and changes nothing).
+inline std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const size_t k = text.find(from);
+  EXPECT_NE(k, std::string::npos) << "no \"" << from << "\" in the text";
+  return k == std::string::npos ? text : text.replace(k, from.size(), to);
 }
 
 // The bytes of a file; a file that cannot be opened is an mmada::Error (the test fails naming it).

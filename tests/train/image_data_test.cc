@@ -265,8 +265,8 @@ TEST(ImageData, FreshModelTakesImageCodeRowsFromBits) {
   test::write_bar_images(dir, "train", 10);
   spec_for(dir);
   const std::string batch = R"({"rows_t2i": 1, "rows_lm": 1, "rows_mmu": 1, "text_slots": 64})";
-  std::string cfg = mixed_config(dir, batch);
-  cfg.replace(cfg.find("\"d_model\": 32"), 13, "\"d_model\": 32, \"image_code_init\": \"lfq_bits\"");
+  const std::string cfg =
+      test::replaced(mixed_config(dir, batch), "\"d_model\": 32", "\"d_model\": 32, \"image_code_init\": \"lfq_bits\"");
   Trainer bits(TrainConfig::from_json_text(cfg, "run.json"));
   Trainer plain(TrainConfig::from_json_text(mixed_config(dir, batch), "run.json"));
   const Tensor& w = bits.params().wte;
@@ -290,11 +290,7 @@ TEST(ImageData, ConfigErrors) {
     return std::string();
   };
   const std::string ok = mixed_config(dir, R"({"rows_t2i": 1, "rows_lm": 1, "text_slots": 64})");
-  auto edit = [&](const std::string& from, const std::string& to) {
-    std::string s = ok;
-    s.replace(s.find(from), from.size(), to);
-    return s;
-  };
+  auto edit = [&](const std::string& from, const std::string& to) { return test::replaced(ok, from, to); };
   EXPECT_NE(err(edit("\"vq\"", "\"vq_dir\"")).find("unknown key \"vq_dir\""), std::string::npos);
   EXPECT_NE(err(edit("\"cache_dir\"", "\"captions\": [\"a photo\"], \"cache_dir\"")).find("has no {name}"),
             std::string::npos);

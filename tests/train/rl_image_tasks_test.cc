@@ -176,8 +176,7 @@ TEST(ImageClassifier, TrainsSavesLoadsAndChecksTheRun) {
   {
     std::ifstream in(dir / "clf_bad" / "classifier.json");
     std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    s.replace(s.find("\"hidden\": 16"), 12, "\"hidden\": 17");
-    std::ofstream(dir / "clf_bad" / "classifier.json") << s;
+    std::ofstream(dir / "clf_bad" / "classifier.json") << test::replaced(s, "\"hidden\": 16", "\"hidden\": 17");
   }
   expect_error_containing([&] { ImageClassifier::load((dir / "clf_bad").string()); }, "w_gate has shape");
   fs::remove_all(dir);
@@ -332,8 +331,8 @@ TEST(RlImageTasks, T2iAndMmuStepsRunEndToEnd) {
   EXPECT_NE(line.find("\"task_t2i_reward_mean\""), std::string::npos);
   // With hidden [iPAD] and guidance the sampler still runs (two rows per image, the pair mask).
   std::string hard = rl_json(dir, "\"t2i\"", R"([{"type": "classifier", "model": ")" + (dir / "clf_codes").string() + "\"}]");
-  hard.replace(hard.find("\"timesteps\": 4"), 14, "\"timesteps\": 4, \"guidance\": 1.5, \"pad_attention\": \"hard\"");
-  hard.replace(hard.find((dir / "out").string()), (dir / "out").string().size(), (dir / "out2").string());
+  hard = test::replaced(hard, "\"timesteps\": 4", "\"timesteps\": 4, \"guidance\": 1.5, \"pad_attention\": \"hard\"");
+  hard = test::replaced(hard, (dir / "out").string(), (dir / "out2").string());
   RlTrainer g(parse(hard));
   const RlStepRecord r = g.step();
   EXPECT_EQ(r.rollouts, 8);
@@ -342,8 +341,8 @@ TEST(RlImageTasks, T2iAndMmuStepsRunEndToEnd) {
   std::string here = __FILE__;
   here.resize(here.find_last_of('/'));
   const std::string clip = here.substr(0, here.find_last_of('/')) + "/data/clip/model";
-  std::string c = rl_json(dir, "\"t2i\"", R"([{"type": "clip", "model": ")" + clip + "\"}]");
-  c.replace(c.find((dir / "out").string()), (dir / "out").string().size(), (dir / "out3").string());
+  const std::string c = test::replaced(rl_json(dir, "\"t2i\"", R"([{"type": "clip", "model": ")" + clip + "\"}]"),
+                                       (dir / "out").string(), (dir / "out3").string());
   RlTrainer ct(parse(c));
   const RlStepRecord cr = ct.step();
   EXPECT_EQ(cr.skipped, 0);
@@ -383,15 +382,13 @@ TEST(RlImageTasks, ConfigErrors) {
   s.replace(a, b + 1 - a, "\"prompts\": \"p.jsonl\"");
   expect_error_containing([&] { parse(s); }, "data.images");
   // G not dividing the batch.
-  std::string g = rl_json(dir, "\"t2i\"", clf);
-  g.replace(g.find("\"group_size\": 4"), 15, "\"group_size\": 3");
+  const std::string g = test::replaced(rl_json(dir, "\"t2i\"", clf), "\"group_size\": 4", "\"group_size\": 3");
   expect_error_containing([&] { parse(g); }, "does not divide batch_size");
-  std::string t2 = rl_json(dir, "\"t2i\"", clf);
-  t2.replace(t2.find("\"timesteps\": 4"), 14, "\"timesteps\": 4, \"cfg\": 2");
+  const std::string t2 = test::replaced(rl_json(dir, "\"t2i\"", clf), "\"timesteps\": 4", "\"timesteps\": 4, \"cfg\": 2");
   expect_error_containing([&] { parse(t2); }, "unknown key \"cfg\"");
   // mmu_code_mask regularises training rows; UniGRPO's prompts show whole images.
-  std::string m = rl_json(dir, "\"t2i\"", clf);
-  m.replace(m.find("\"images\": {"), 11, "\"images\": {\"mmu_code_mask\": 0.2, ");
+  const std::string m =
+      test::replaced(rl_json(dir, "\"t2i\"", clf), "\"images\": {", "\"images\": {\"mmu_code_mask\": 0.2, ");
   expect_error_containing([&] { parse(m); }, "unknown key \"mmu_code_mask\"");
   // A classifier folder that does not exist, or of the wrong classes, fails when the run starts.
   expect_error_containing([&] { RlTrainer t(parse(rl_json(dir, "\"t2i\"", clf))); }, "not a classifier folder");

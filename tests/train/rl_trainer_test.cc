@@ -18,6 +18,8 @@
 #include "train/text_encoder.h"
 #include "train/trainer.h"
 
+#include "test_util.h"
+
 namespace mmada::train {
 namespace {
 
@@ -164,15 +166,13 @@ const std::string kOnePromptVaries =
 // redraw_equal_groups: a group whose rewards agree is rolled out again from another prompt;
 // with enough redraws every slot ends on a group that carries advantages.
 TEST(RlTrainer, RedrawnGroupsReplaceGroupsWhoseRewardsAgree) {
-  const std::string reward = kOnePromptVaries;
   const fs::path dir = temp_dir("redraw");
   make_fixture(dir);
-  const RlStepRecord plain = RlTrainer(parse(rl_json(dir, "", reward))).step();
+  const RlStepRecord plain = RlTrainer(parse(rl_json(dir, "", kOnePromptVaries))).step();
   EXPECT_EQ(plain.groups_redrawn, 0);
   EXPECT_EQ(plain.rollouts, 4);
-  std::string redraw = rl_json(dir, "", reward);
-  redraw.replace(redraw.find("\"mu\": 2"), 7, "\"mu\": 2, \"redraw_equal_groups\": 12");
-  RlTrainer t(parse(redraw));
+  RlTrainer t(parse(
+      test::replaced(rl_json(dir, "", kOnePromptVaries), "\"mu\": 2", "\"mu\": 2, \"redraw_equal_groups\": 12")));
   const RlStepRecord r = t.step();
   EXPECT_EQ(r.groups_kept, 2);
   EXPECT_EQ(r.groups_dropped, 0);
@@ -180,9 +180,9 @@ TEST(RlTrainer, RedrawnGroupsReplaceGroupsWhoseRewardsAgree) {
   EXPECT_EQ(r.rollouts, 2 * (2 + r.groups_redrawn));  // G = 2 for each draw
   EXPECT_TRUE(std::isfinite(r.loss));
   // A reward that never varies: every slot uses all its redraws, then is dropped.
-  std::string equal = rl_json(dir, "", R"([{"type": "command", "command": "cat >/dev/null; echo 1"}])");
-  equal.replace(equal.find("\"mu\": 2"), 7, "\"mu\": 2, \"redraw_equal_groups\": 3");
-  const RlStepRecord e = RlTrainer(parse(equal)).step();
+  const std::string equal = rl_json(dir, "", R"([{"type": "command", "command": "cat >/dev/null; echo 1"}])");
+  const RlStepRecord e =
+      RlTrainer(parse(test::replaced(equal, "\"mu\": 2", "\"mu\": 2, \"redraw_equal_groups\": 3"))).step();
   EXPECT_EQ(e.groups_kept, 0);
   EXPECT_EQ(e.groups_dropped, 2);
   EXPECT_EQ(e.groups_redrawn, 6);
@@ -203,12 +203,7 @@ TEST(RlConfig, RejectsBadConfigs) {
   const RlConfig ok = parse(rl_json(dir));
   EXPECT_EQ(ok.prompts_per_step(), 2);
   EXPECT_EQ(ok.optim.max_train_steps, 4);  // steps × mu
-  auto with = [&](const std::string& from, const std::string& to) {
-    std::string s = rl_json(dir);
-    const size_t k = s.find(from);
-    EXPECT_NE(k, std::string::npos) << from;
-    return s.replace(k, from.size(), to);
-  };
+  auto with = [&](const std::string& from, const std::string& to) { return test::replaced(rl_json(dir), from, to); };
   expect_error(with("\"group_size\": 2", "\"group_size\": 3"), "does not divide batch_size");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"colour\": 1"), "unknown key \"colour\"");
   expect_error(with("\"mu\": 2", "\"mu\": 0"), "mu = 0");
@@ -375,40 +370,42 @@ TEST(RlDataParallel, TwoRanksGiveTheOneRankStep) {
   const fs::path dir = temp_dir("dp");
   make_fixture(dir);
   for (const char* redraw : {"", ", \"redraw_equal_groups\": 4"}) {
-  SCOPED_TRACE(redraw);
-  std::string cfg = *redraw ? rl_json(dir, "", kOnePromptVaries) : rl_json(dir);
-  cfg.replace(cfg.find("\"batch_size\": 4"), 15, "\"batch_size\": 6");
-  cfg.replace(cfg.find("\"mu\": 2"), 7, std::string("\"mu\": 2") + redraw);
-  const RankResult one = step_on_ranks(cfg, 0)[0];
-  ASSERT_GT(one.rec.groups_kept, 0);
-  if (*redraw) ASSERT_GT(one.rec.groups_redrawn, 0);
-  const std::vector<RankResult> two = step_on_ranks(cfg, 2);
-  EXPECT_EQ(two[0].params, two[1].params);  // the all-gathered parameters
-  for (const RankResult& r : two) {
-    EXPECT_EQ(r.rec.rollouts, 6 + 2 * one.rec.groups_redrawn);
-    EXPECT_EQ(r.rec.rollouts, one.rec.rollouts);
-    EXPECT_EQ(r.rec.groups_kept, one.rec.groups_kept);
-    EXPECT_EQ(r.rec.groups_dropped, one.rec.groups_dropped);
-    EXPECT_EQ(r.rec.groups_redrawn, one.rec.groups_redrawn);
-    EXPECT_EQ(r.rec.len_min, one.rec.len_min);
-    EXPECT_EQ(r.rec.len_max, one.rec.len_max);
-    EXPECT_EQ(r.rec.clip_frac, one.rec.clip_frac);
-    // The rewards are the same numbers summed in another order.
-    EXPECT_NEAR(r.rec.reward_mean, one.rec.reward_mean, 1e-12);
-    EXPECT_NEAR(r.rec.reward_std, one.rec.reward_std, 1e-12);
-    for (size_t k = 0; k < one.rec.each_mean.size(); ++k)
-      EXPECT_NEAR(r.rec.each_mean[k], one.rec.each_mean[k], 1e-12);
-    // float forward/backward, gradients summed per rank then across: fp32 rounding (2^-24
-    // relative per operation) through a few thousand operations.
-    EXPECT_NEAR(r.rec.loss, one.rec.loss, 1e-5 * std::fabs(one.rec.loss) + 1e-9);
-    EXPECT_NEAR(r.rec.kl, one.rec.kl, 1e-5 * one.rec.kl + 1e-9);
-    EXPECT_NEAR(r.rec.grad_norm, one.rec.grad_norm, 1e-5 * one.rec.grad_norm);
-    // check-train's fp32 limit for weights after AdamW steps (2e-4 of the update size).
-    EXPECT_LT(mean_discrepancy(r.params, one.params, 1e-3, 2), 2e-4);
-  }
-  std::fprintf(stderr, "2 ranks vs 1%s: loss %.9g vs %.9g, |g| %.9g vs %.9g, mean |dtheta|/(lr*updates) %.3g, %lld groups redrawn\n",
-               redraw, two[0].rec.loss, one.rec.loss, two[0].rec.grad_norm, one.rec.grad_norm,
-               mean_discrepancy(two[0].params, one.params, 1e-3, 2), (long long)one.rec.groups_redrawn);
+    SCOPED_TRACE(redraw);
+    const std::string base = *redraw ? rl_json(dir, "", kOnePromptVaries) : rl_json(dir);
+    const std::string cfg = test::replaced(test::replaced(base, "\"batch_size\": 4", "\"batch_size\": 6"),
+                                           "\"mu\": 2", std::string("\"mu\": 2") + redraw);
+    const RankResult one = step_on_ranks(cfg, 0)[0];
+    ASSERT_GT(one.rec.groups_kept, 0);
+    if (*redraw) {
+      ASSERT_GT(one.rec.groups_redrawn, 0);
+    }
+    const std::vector<RankResult> two = step_on_ranks(cfg, 2);
+    EXPECT_EQ(two[0].params, two[1].params);  // the all-gathered parameters
+    for (const RankResult& r : two) {
+      EXPECT_EQ(r.rec.rollouts, 6 + 2 * one.rec.groups_redrawn);
+      EXPECT_EQ(r.rec.rollouts, one.rec.rollouts);
+      EXPECT_EQ(r.rec.groups_kept, one.rec.groups_kept);
+      EXPECT_EQ(r.rec.groups_dropped, one.rec.groups_dropped);
+      EXPECT_EQ(r.rec.groups_redrawn, one.rec.groups_redrawn);
+      EXPECT_EQ(r.rec.len_min, one.rec.len_min);
+      EXPECT_EQ(r.rec.len_max, one.rec.len_max);
+      EXPECT_EQ(r.rec.clip_frac, one.rec.clip_frac);
+      // The rewards are the same numbers summed in another order.
+      EXPECT_NEAR(r.rec.reward_mean, one.rec.reward_mean, 1e-12);
+      EXPECT_NEAR(r.rec.reward_std, one.rec.reward_std, 1e-12);
+      for (size_t k = 0; k < one.rec.each_mean.size(); ++k)
+        EXPECT_NEAR(r.rec.each_mean[k], one.rec.each_mean[k], 1e-12);
+      // float forward/backward, gradients summed per rank then across: fp32 rounding (2^-24
+      // relative per operation) through a few thousand operations.
+      EXPECT_NEAR(r.rec.loss, one.rec.loss, 1e-5 * std::fabs(one.rec.loss) + 1e-9);
+      EXPECT_NEAR(r.rec.kl, one.rec.kl, 1e-5 * one.rec.kl + 1e-9);
+      EXPECT_NEAR(r.rec.grad_norm, one.rec.grad_norm, 1e-5 * one.rec.grad_norm);
+      // check-train's fp32 limit for weights after AdamW steps (2e-4 of the update size).
+      EXPECT_LT(mean_discrepancy(r.params, one.params, 1e-3, 2), 2e-4);
+    }
+    std::fprintf(stderr, "2 ranks vs 1%s: loss %.9g vs %.9g, |g| %.9g vs %.9g, mean |dtheta|/(lr*updates) %.3g, %lld groups redrawn\n",
+                 redraw, two[0].rec.loss, one.rec.loss, two[0].rec.grad_norm, one.rec.grad_norm,
+                 mean_discrepancy(two[0].params, one.params, 1e-3, 2), (long long)one.rec.groups_redrawn);
   }
 }
 

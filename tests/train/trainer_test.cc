@@ -108,8 +108,7 @@ TEST(Trainer, CheckpointShapeAndConfigMismatchAreClearErrors) {
     EXPECT_NE(std::string(e.what()).find("d_model"), std::string::npos) << e.what();
   }
   // A resume with a different model config.
-  std::string cfg = config_json(dir, R"(, "resume": true)");
-  cfg.replace(cfg.find("\"d_model\": 16"), 13, "\"d_model\": 32");
+  const std::string cfg = test::replaced(config_json(dir, R"(, "resume": true)"), "\"d_model\": 16", "\"d_model\": 32");
   EXPECT_THROW(Trainer(TrainConfig::from_json_text(cfg, "run.json")), Error);
   // A tensor whose shape does not match config.json.
   const std::string ck = t.checkpoint_dir();
@@ -131,12 +130,9 @@ TEST(Trainer, CheckpointShapeAndConfigMismatchAreClearErrors) {
 TEST(Trainer, ConfigRejectsUnknownKeysAndImpossibleValues) {
   const fs::path dir = temp_dir("config");
   EXPECT_THROW(TrainConfig::from_json_text(config_json(dir, R"(, "stpes": 3)"), "r"), Error);
-  std::string bad = config_json(dir);
-  bad.replace(bad.find("\"lr\": 0.01"), 10, "\"lr\": -1.0");
-  EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);
-  bad = config_json(dir);
-  bad.replace(bad.find("\"rows_lm\": 2"), 12, "\"rows_t2i\": 2");
-  EXPECT_THROW(TrainConfig::from_json_text(bad, "r"), Error);  // t2i rows without data.images
+  EXPECT_THROW(TrainConfig::from_json_text(test::replaced(config_json(dir), "\"lr\": 0.01", "\"lr\": -1.0"), "r"), Error);
+  EXPECT_THROW(TrainConfig::from_json_text(test::replaced(config_json(dir), "\"rows_lm\": 2", "\"rows_t2i\": 2"), "r"),
+               Error);  // t2i rows without data.images
   fs::remove_all(dir);
 }
 
