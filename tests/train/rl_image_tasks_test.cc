@@ -384,7 +384,8 @@ TEST(RlImageTasks, ConfigErrors) {
   // G not dividing the batch.
   const std::string g = test::replaced(rl_json(dir, "\"t2i\"", clf), "\"group_size\": 4", "\"group_size\": 3");
   expect_error_containing([&] { parse(g); }, "does not divide batch_size");
-  const std::string t2 = test::replaced(rl_json(dir, "\"t2i\"", clf), "\"timesteps\": 4", "\"timesteps\": 4, \"cfg\": 2");
+  const std::string t2 =
+      test::replaced(rl_json(dir, "\"t2i\"", clf), "\"timesteps\": 4", "\"timesteps\": 4, \"cfg\": 2");
   expect_error_containing([&] { parse(t2); }, "unknown key \"cfg\"");
   // mmu_code_mask regularises training rows; UniGRPO's prompts show whole images.
   const std::string m =

@@ -130,7 +130,8 @@ TEST(Trainer, CheckpointShapeAndConfigMismatchAreClearErrors) {
 TEST(Trainer, ConfigRejectsUnknownKeysAndImpossibleValues) {
   const fs::path dir = temp_dir("config");
   EXPECT_THROW(TrainConfig::from_json_text(config_json(dir, R"(, "stpes": 3)"), "r"), Error);
-  EXPECT_THROW(TrainConfig::from_json_text(test::replaced(config_json(dir), "\"lr\": 0.01", "\"lr\": -1.0"), "r"), Error);
+  EXPECT_THROW(TrainConfig::from_json_text(test::replaced(config_json(dir), "\"lr\": 0.01", "\"lr\": -1.0"), "r"),
+               Error);
   EXPECT_THROW(TrainConfig::from_json_text(test::replaced(config_json(dir), "\"rows_lm\": 2", "\"rows_t2i\": 2"), "r"),
                Error);  // t2i rows without data.images
   fs::remove_all(dir);
