@@ -8,6 +8,9 @@ Writes into OUT (default data/demo):
   wp-rl.jsonl                        stage 3's prompts: 5,000 more problems (seed 2), none held
                                      out and none whose worked steps (its numbers) occur in
                                      wp-train.jsonl, so the rewards judge problems SFT never saw
+  wp-rl-pool.jsonl                   20,000 more such problems (seed 3), none in wp-rl.jsonl
+                                     either: where stage 5's prompts are mined (the problems
+                                     stage 4's model is unsure of, pick-unsure.py)
   wp-compact.jsonl                   the same training problems with compact steps
                                      ("37 + 28 = 65."): stage 1's corpus and the tokenizer's text
   chat-train.jsonl, chat-heldout.jsonl  class chat (scripts/make-class-chat.py)
@@ -55,22 +58,23 @@ def main():
     for cot, train in (("compact", "wp-compact.jsonl"), ("columns", "wp-train.jsonl")):
         run(os.path.join(scripts, "make-word-problems.py"), o(train), o("wp-heldout.jsonl"),
             "--n", str(args.problems), "--heldout", "500", "--seed", "1", "--cot", cot)
-    rl_all, rl_heldout = o("wp-rl.all.tmp"), o("wp-rl.heldout.tmp")
-    run(os.path.join(scripts, "make-word-problems.py"), rl_all, rl_heldout,
-        "--n", "40000", "--heldout", "1", "--seed", "2", "--cot", "columns")
     assistant = lambda line: json.loads(line)["messages"][1]["content"]
-    trained = {assistant(line) for line in open(o("wp-train.jsonl"))}
-    kept = 0
-    with open(o("wp-rl.jsonl"), "w") as f:
-        for line in open(rl_all):
-            if kept < 5000 and assistant(line) not in trained:
-                trained.add(assistant(line))  # distinct among themselves too
-                f.write(line)
-                kept += 1
-    os.remove(rl_all)
-    os.remove(rl_heldout)
-    if kept < 5000:
-        raise SystemExit(f"wp-rl.jsonl: only {kept} unseen problems")
+    seen = {assistant(line) for line in open(o("wp-train.jsonl"))}
+    for name, seed, n, want in (("wp-rl.jsonl", 2, 40000, 5000), ("wp-rl-pool.jsonl", 3, 100000, 20000)):
+        rl_all, rl_heldout = o(name + ".all.tmp"), o(name + ".heldout.tmp")
+        run(os.path.join(scripts, "make-word-problems.py"), rl_all, rl_heldout,
+            "--n", str(n), "--heldout", "1", "--seed", str(seed), "--cot", "columns")
+        kept = 0
+        with open(o(name), "w") as f:
+            for line in open(rl_all):
+                if kept < want and assistant(line) not in seen:
+                    seen.add(assistant(line))  # distinct among themselves and from the files before
+                    f.write(line)
+                    kept += 1
+        os.remove(rl_all)
+        os.remove(rl_heldout)
+        if kept < want:
+            raise SystemExit(f"{name}: only {kept} unseen problems")
     run(os.path.join(scripts, "make-class-chat.py"), o("chat-train.jsonl"), o("chat-heldout.jsonl"))
     images = json.load(open(args.config))["data"]["images"]
     with open(o("captions.txt"), "w") as f:

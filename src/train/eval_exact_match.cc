@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -50,20 +51,25 @@ std::vector<Problem> load_problems(const TextEncoder& enc, const std::string& pa
   return out;
 }
 
-// Scores the decoded answer tokens (cut at the first end token) against the reference.
-void score(const TextEncoder& enc, const Problem& p, const std::vector<int64_t>& answer_slots,
-           ExactMatchResult& res) {
+// The decoded answer: its tokens up to the first end token.
+std::string answer_text(const TextEncoder& enc, const std::vector<int64_t>& answer_slots) {
   const int64_t eot = enc.encode("<|eot_id|>").at(0), eos = enc.tokens().eos;
   std::vector<int64_t> answer;
   for (int64_t id : answer_slots) {
     if (id == eot || id == eos) break;
     answer.push_back(id);
   }
-  const std::string got = enc.decode(answer);
+  return enc.decode(answer);
+}
+
+// Adds one answer of problem p to res; true when its final answer is the reference's.
+bool score(const Problem& p, const std::string& got, ExactMatchResult& res) {
+  const bool right = final_answer(got) == final_answer(p.want);
   ++res.total;
-  res.correct += final_answer(got) == final_answer(p.want);
+  res.correct += right;
   res.answers.push_back(got);
   if (res.examples.size() < 5) res.examples.push_back(p.question + " => " + got);
+  return right;
 }
 
 }  // namespace
@@ -106,25 +112,35 @@ ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,
       }
       ids[size_t(best_pos)] = best_tok;
     }
-    score(enc, pr, std::vector<int64_t>(ids.begin() + prompt, ids.end()), res);
+    score(pr, answer_text(enc, std::vector<int64_t>(ids.begin() + prompt, ids.end())), res);
   }
   return res;
 }
 
 ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, const TextEncoder& enc,
                                           const std::string& path, int64_t L, int64_t max_problems,
-                                          const TextSamplerParams& sp_in, const std::string& backend) {
+                                          const TextSamplerParams& sp_in, const std::string& backend,
+                                          const SampledEval& how) {
+  MMADA_CHECK(how.samples >= 1 && how.batch >= 1 && how.temperature >= 0, "exact-match evaluation: samples ",
+              how.samples, ", batch ", how.batch, " must be at least 1 and temperature ", how.temperature,
+              " not negative");
   const RowTokens& tk = enc.tokens();
   const Transformer model = Transformer::load(checkpoint_dir, Precision::F32, make_backend(backend));
+  const std::vector<Problem> problems = load_problems(enc, path, L, max_problems);
+  // Problems by prompt length (a call's rows share one), each list in file order.
+  std::map<int64_t, std::vector<size_t>> by_length;
+  for (size_t i = 0; i < problems.size(); ++i) by_length[int64_t(problems[i].prompt.size())].push_back(i);
+  const int64_t k = how.samples;
+  std::vector<std::string> got(problems.size() * size_t(k));  // problem-major
   ExactMatchResult res;
   const auto t0 = std::chrono::steady_clock::now();
-  for (const Problem& pr : load_problems(enc, path, L, max_problems)) {
-    const int64_t P = int64_t(pr.prompt.size());
+  uint64_t call = 0;
+  for (const auto& [P, members] : by_length) {
     TextSamplerParams sp = sp_in;
     const int64_t block = sp_in.block_length > 0 ? sp_in.block_length : L - P;
     sp.gen_length = sp.steps = (L - P + block - 1) / block * block;
     sp.block_length = block;
-    sp.temperature = 0;
+    sp.temperature = how.temperature;
     sp.remasking = Remasking::LowConfidence;
     sp.mask_id = tk.mask;
     sp.end_ids = {tk.eos};
@@ -132,13 +148,32 @@ ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, con
     if (eot.size() == 1) sp.end_ids.push_back(eot[0]);
     sp.end_fill_id = tk.eos;
     sp.validate();
-    const TextSamplerResult r =
-        generate_text(make_logits_fn(model), pr.prompt, 1, P, nullptr, sp, {}, make_pick_fn(model),
-                      sp.cache != CacheMode::None ? make_cached_network(model) : CachedNetwork{});
-    res.network_calls += r.network_calls;
-    score(enc, pr, std::vector<int64_t>(r.ids.begin() + P, r.ids.end()), res);
+    for (size_t first = 0; first < members.size(); first += size_t(how.batch)) {
+      const size_t n = std::min(members.size() - first, size_t(how.batch));
+      std::vector<int64_t> prompts;
+      for (size_t j = 0; j < n; ++j)
+        for (int64_t s = 0; s < k; ++s) {
+          const std::vector<int64_t>& p = problems[members[first + j]].prompt;
+          prompts.insert(prompts.end(), p.begin(), p.end());
+        }
+      sp.seed = how.seed + 0x9E3779B97F4A7C15ull * call++;
+      const TextSamplerResult r =
+          generate_text(make_logits_fn(model), prompts, int64_t(n) * k, P, nullptr, sp, {}, make_pick_fn(model),
+                        sp.cache != CacheMode::None ? make_cached_network(model) : CachedNetwork{});
+      res.network_calls += r.network_calls;
+      for (size_t j = 0; j < n; ++j)
+        for (int64_t s = 0; s < k; ++s) {
+          const auto row = r.ids.begin() + (int64_t(j) * k + s) * r.L;
+          got[members[first + j] * size_t(k) + size_t(s)] = answer_text(enc, std::vector<int64_t>(row + P, row + r.L));
+        }
+    }
   }
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (size_t i = 0; i < problems.size(); ++i) {
+    int64_t right = 0;
+    for (int64_t s = 0; s < k; ++s) right += score(problems[i], got[i * size_t(k) + size_t(s)], res);
+    res.problem_correct.push_back(right);
+  }
   return res;
 }
 

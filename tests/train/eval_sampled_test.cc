@@ -7,6 +7,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "core/error.h"
 #include "sample/fast_modes.h"
 #include "train/eval_exact_match.h"
 #include "train/trainer.h"
@@ -49,6 +50,31 @@ TEST(EvalExactMatchSampled, ModesRunThroughTheEngineSampler) {
   TextSamplerParams sp;
   EXPECT_EQ(eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 1, sp).total, 1);
   EXPECT_EQ(eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 0, sp).total, 2);
+
+  // Several answers per problem, both problems in one call: greedy samples all agree; sampled
+  // ones are a function of the seed; the per-problem counts add up to the answers scored.
+  auto sampled = [&](double temperature, uint64_t seed) {
+    SampledEval how;
+    how.samples = 3, how.temperature = temperature, how.seed = seed, how.batch = 2;
+    return eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 0, sp, "cpu", how);
+  };
+  const ExactMatchResult greedy = sampled(0, 1);
+  ASSERT_EQ(greedy.total, 6);
+  ASSERT_EQ(greedy.answers.size(), 6u);
+  ASSERT_EQ(greedy.problem_correct.size(), 2u);
+  for (size_t p = 0; p < 2; ++p) {
+    EXPECT_EQ(greedy.answers[3 * p + 1], greedy.answers[3 * p]);
+    EXPECT_EQ(greedy.answers[3 * p + 2], greedy.answers[3 * p]);
+    EXPECT_TRUE(greedy.problem_correct[p] == 0 || greedy.problem_correct[p] == 3);
+  }
+  const ExactMatchResult hot = sampled(5.0, 7);
+  EXPECT_EQ(sampled(5.0, 7).answers, hot.answers);
+  EXPECT_NE(sampled(5.0, 8).answers, hot.answers);  // 6 answers of a near-random model
+  EXPECT_EQ(hot.problem_correct[0] + hot.problem_correct[1], hot.correct);
+  SampledEval none;
+  none.samples = 0;
+  EXPECT_THROW(eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), 0, sp, "cpu", none),
+               Error);
   fs::remove_all(dir);
 }
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include "command.h"
 #include "core/error.h"
@@ -73,7 +74,7 @@ void write_code_grid(const std::string& path, const std::string& vq_dir,
 // Arithmetic exact match with the engine's sampler, one table row per text mode; agreement is
 // the share of answers equal to the first mode's.
 void eval_text_modes(const train::Trainer& t, const std::string& data, int64_t limit, const EvalModes& em,
-                     const std::string& backend) {
+                     const std::string& backend, const train::SampledEval& how) {
   const auto enc = train::make_text_encoder(t.config().tokenizer);
   std::printf("| mode | block | exact match | network calls / problem | s | answers equal to %s |\n"
               "|---|---:|---:|---:|---:|---:|\n", split_modes(em.text).front().c_str());
@@ -84,7 +85,7 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, int64_t l
     TextSamplerParams sp = text_mode(mode, shape);
     sp.block_length = em.block;
     const train::ExactMatchResult r =
-        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), limit, sp, backend);
+        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), limit, sp, backend, how);
     if (first.empty()) first = r.answers;
     std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
                 (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
@@ -92,6 +93,27 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, int64_t l
                 share_equal(r.answers, first));
     std::fflush(stdout);
   }
+}
+
+// With several answers per problem: how many problems every sample solved, none solved, some
+// solved (the last are the ones a UniGRPO group learns from); and, with `path`, a JSONL line per
+// problem in file order: {"problem": i, "correct": c, "samples": k}.
+void report_samples(const train::ExactMatchResult& r, const train::SampledEval& how, const std::string& path) {
+  int64_t all = 0, none = 0;
+  for (int64_t c : r.problem_correct) {
+    if (c == how.samples) ++all;
+    if (c == 0) ++none;
+  }
+  const int64_t n = int64_t(r.problem_correct.size());
+  if (how.samples > 1)
+    std::printf("problems: every sample right %lld, none right %lld, some right %lld (of %lld, %lld samples each)\n",
+                (long long)all, (long long)none, (long long)(n - all - none), (long long)n, (long long)how.samples);
+  if (path.empty()) return;
+  std::ofstream out(path);
+  for (int64_t i = 0; i < n; ++i)
+    out << "{\"problem\": " << i << ", \"correct\": " << r.problem_correct[size_t(i)] << ", \"samples\": "
+        << how.samples << "}\n";
+  MMADA_CHECK(out.good(), path, ": cannot write the per-problem results");
 }
 
 // Describe accuracy and the t2i proxy, one row per (describe mode, t2i mode) pair taken in step
@@ -154,6 +176,8 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     auto eval = std::make_shared<std::string>();
                     auto eval_only = std::make_shared<bool>(false);
                     auto eval_limit = std::make_shared<int64_t>(200);
+                    auto how = std::make_shared<train::SampledEval>();
+                    auto per_problem = std::make_shared<std::string>();
                     auto img = std::make_shared<train::ImageEvalOptions>();
                     img->describe_images = 0;
                     img->t2i_per_class = 0;
@@ -163,6 +187,18 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     sub.add_option("--eval-limit", *eval_limit, "--eval scores the file's first N problems (0: all)")
                         ->capture_default_str()
                         ->check(CLI::NonNegativeNumber);
+                    sub.add_option("--eval-samples", how->samples, "--eval: answers per problem")
+                        ->capture_default_str()
+                        ->check(CLI::PositiveNumber);
+                    sub.add_option("--eval-temperature", how->temperature,
+                                   "--eval: sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
+                    sub.add_option("--eval-seed", how->seed, "--eval: the sampler's seed")->capture_default_str();
+                    sub.add_option("--eval-batch", how->batch,
+                                   "--eval: problems per network call (those with equal prompt lengths)")
+                        ->capture_default_str()
+                        ->check(CLI::PositiveNumber);
+                    sub.add_option("--eval-per-problem", *per_problem,
+                                   "--eval: write each problem's count of right samples to this JSONL file");
                     sub.add_option("--eval-images", img->describe_images,
                                    "describe accuracy on this many held-out images (data.images, split --eval-split)");
                     sub.add_option("--eval-t2i-per-class", img->t2i_per_class,
@@ -185,7 +221,9 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                    "with --eval-t2i-per-class: PNG of the first generated image per class, a row per t2i mode");
                     sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
                         ->capture_default_str();
-                    return [path, eval, eval_only, eval_limit, img, modes] {
+                    return [path, eval, eval_only, eval_limit, img, modes, how, per_problem] {
+                      MMADA_CHECK(!eval->empty() || (how->samples == 1 && how->temperature == 0 && per_problem->empty()),
+                                  "--eval-samples / --eval-temperature / --eval-per-problem need --eval");
                       MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
                                   "--eval-classifier judges generated images: give --eval-t2i-per-class too");
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
@@ -199,10 +237,12 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                       "--eval-grid draws generated images: give --eval-t2i-per-class too");
                           MMADA_CHECK(!eval->empty() || img->describe_images > 0 || img->t2i_per_class > 0,
                                       "--eval-modes / --eval-t2i-modes need --eval, --eval-images or --eval-t2i-per-class");
+                          MMADA_CHECK(per_problem->empty(), "--eval-per-problem writes the plain --eval's results: "
+                                      "leave out --eval-modes / --eval-t2i-modes / --eval-grid");
                           if (!eval->empty()) {  // with only --eval-t2i-modes / --eval-grid, the exact sampler
                             EvalModes tm = *modes;
                             if (tm.text.empty()) tm.text = "none";
-                            eval_text_modes(t, *eval, *eval_limit, tm, img->backend);
+                            eval_text_modes(t, *eval, *eval_limit, tm, img->backend, *how);
                           }
                           if (img->describe_images > 0 || img->t2i_per_class > 0) {
                             MMADA_CHECK(t.image_data(), "--eval-images / --eval-t2i-per-class need data.images in the config");
@@ -248,9 +288,10 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                         TextSamplerParams sp;
                         sp.block_length = modes->block;
                         const train::ExactMatchResult r = train::eval_exact_match_sampled(
-                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), *eval_limit, sp, img->backend);
+                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), *eval_limit, sp, img->backend, *how);
                         for (const auto& e : r.examples) std::fprintf(stderr, "  %s\n", e.c_str());
                         std::printf("exact match: %lld / %lld\n", (long long)r.correct, (long long)r.total);
+                        report_samples(r, *how, *per_problem);
                       };
                       if (*eval_only) {
                         evaluate();
