@@ -125,7 +125,8 @@ ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, con
               how.samples, ", batch ", how.batch, " must be at least 1 and temperature ", how.temperature,
               " not negative");
   const RowTokens& tk = enc.tokens();
-  const Transformer model = Transformer::load(checkpoint_dir, Precision::F32, make_backend(backend));
+  const Transformer model =
+      Transformer::load(checkpoint_dir, how.bf16 ? Precision::BF16 : Precision::F32, make_backend(backend));
   const std::vector<Problem> problems = load_problems(enc, path, L, max_problems);
   // Problems by prompt length (a call's rows share one), each list in file order.
   std::map<int64_t, std::vector<size_t>> by_length;

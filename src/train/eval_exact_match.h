@@ -29,12 +29,14 @@ struct ExactMatchResult {
 // (0: greedy, every sample the same answer), the sampler's noise from `seed`; `batch` problems
 // share a network call when their prompts have the same length (their canvases then do too).
 // Each row has its own noise stream (its position in the call), so sampled answers depend on
-// seed and batch; greedy ones on neither.
+// seed and batch; greedy ones on neither. `bf16`: the engine's bf16 weights and kernels (tensor
+// cores on a GPU: several times faster for large batches; answers may differ from float32's).
 struct SampledEval {
   int64_t samples = 1;
   double temperature = 0;
   uint64_t seed = 0;
   int64_t batch = 1;
+  bool bf16 = false;
 };
 
 ExactMatchResult eval_exact_match(const ModelConfig& cfg, const ModelWeights& w,

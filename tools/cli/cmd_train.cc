@@ -197,6 +197,8 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                    "--eval: problems per network call (those with equal prompt lengths)")
                         ->capture_default_str()
                         ->check(CLI::PositiveNumber);
+                    sub.add_flag("--eval-bf16", how->bf16,
+                                 "--eval: the engine's bf16 weights and kernels (faster on a GPU; answers may differ)");
                     sub.add_option("--eval-per-problem", *per_problem,
                                    "--eval: write each problem's count of right samples to this JSONL file");
                     sub.add_option("--eval-images", img->describe_images,
@@ -222,10 +224,18 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     sub.add_option("--eval-block", modes->block, "block length for --eval-modes (0: one block)")
                         ->capture_default_str();
                     return [path, eval, eval_only, eval_limit, img, modes, how, per_problem] {
-                      MMADA_CHECK(!eval->empty() || (how->samples == 1 && how->temperature == 0 && per_problem->empty()),
-                                  "--eval-samples / --eval-temperature / --eval-per-problem need --eval");
+                      MMADA_CHECK(!eval->empty() || (how->samples == 1 && how->temperature == 0 && !how->bf16 &&
+                                                       per_problem->empty()),
+                                  "--eval-samples / --eval-temperature / --eval-bf16 / --eval-per-problem need --eval");
                       MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
                                   "--eval-classifier judges generated images: give --eval-t2i-per-class too");
+                      MMADA_CHECK(per_problem->empty() || (modes->text.empty() && modes->t2i.empty() && modes->grid.empty()),
+                                  "--eval-per-problem writes the plain --eval's results: "
+                                  "leave out --eval-modes / --eval-t2i-modes / --eval-grid");
+                      if (!per_problem->empty()) {  // fail before the evaluation's time is spent
+                        std::ofstream probe(*per_problem);
+                        MMADA_CHECK(probe.good(), *per_problem, ": cannot write the per-problem results");
+                      }
                       train::TrainConfig cfg = train::TrainConfig::load(*path);
                       // --eval-only reads the saved checkpoint: no training state is loaded (it may be
                       // a quantized export, or an RL checkpoint with its own seed).
@@ -237,8 +247,6 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                       "--eval-grid draws generated images: give --eval-t2i-per-class too");
                           MMADA_CHECK(!eval->empty() || img->describe_images > 0 || img->t2i_per_class > 0,
                                       "--eval-modes / --eval-t2i-modes need --eval, --eval-images or --eval-t2i-per-class");
-                          MMADA_CHECK(per_problem->empty(), "--eval-per-problem writes the plain --eval's results: "
-                                      "leave out --eval-modes / --eval-t2i-modes / --eval-grid");
                           if (!eval->empty()) {  // with only --eval-t2i-modes / --eval-grid, the exact sampler
                             EvalModes tm = *modes;
                             if (tm.text.empty()) tm.text = "none";
