@@ -58,8 +58,10 @@ step_data() {
   [ -f "$D/mnist/fashion-digits-6000/classes.json" ] ||
     python3 scripts/make-mnist-idx.py "$D/mnist" --fashion /usr/share/datasets/fashion-mnist \
       --heldout-every 10 --heldout-rest 9 --fashion-train-per-class 6000
-  # (deterministic: a data folder from before wp-rl.jsonl existed is rewritten byte for byte)
-  [ -f "$D/pretrain-text.jsonl" ] && [ -f "$D/wp-rl.jsonl" ] || python3 "$S/make-text-data.py" "$D"
+  # (deterministic: a data folder from before wp-rl.jsonl or wp-rl-pool.jsonl existed is rewritten
+  # byte for byte)
+  [ -f "$D/pretrain-text.jsonl" ] && [ -f "$D/wp-rl.jsonl" ] && [ -f "$D/wp-rl-pool.jsonl" ] ||
+    python3 "$S/make-text-data.py" "$D"
 }
 
 step_tokenizer() {

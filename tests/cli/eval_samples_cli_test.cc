@@ -19,10 +19,13 @@ class EvalSamplesCli : public test::CliTest {
   void SetUp() override {
     CliTest::SetUp();
     if (IsSkipped()) return;
-    std::ofstream(path("chat.jsonl"))
-        << "{\"messages\":[{\"role\":\"user\",\"content\":\"2+3\"},{\"role\":\"assistant\",\"content\":\"<think>2+3=5</think>5\"}]}\n"
-           "{\"messages\":[{\"role\":\"user\",\"content\":\"4+4\"},{\"role\":\"assistant\",\"content\":\"<think>4+4=8</think>8\"}]}\n"
-           "{\"messages\":[{\"role\":\"user\",\"content\":\"10+1\"},{\"role\":\"assistant\",\"content\":\"<think>10+1=11</think>11\"}]}\n";
+    std::ofstream chat(path("chat.jsonl"));
+    for (const char* sum : {"2+3=5", "4+4=8", "10+1=11"}) {
+      const std::string s = sum, q = s.substr(0, s.find('=')), a = s.substr(s.find('=') + 1);
+      chat << R"({"messages":[{"role":"user","content":")" << q << R"("},{"role":"assistant","content":"<think>)" << s
+           << "</think>" << a << "\"}]}\n";
+    }
+    chat.close();
     std::ofstream(path("run.json"))
         << R"({"model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "mlp_hidden": 32},
                "data": {"lm": [{"path": ")" << path("chat.jsonl") << R"(", "format": "chat"}]},

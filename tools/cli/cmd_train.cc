@@ -85,7 +85,8 @@ void eval_text_modes(const train::Trainer& t, const std::string& data, int64_t l
     TextSamplerParams sp = text_mode(mode, shape);
     sp.block_length = em.block;
     const train::ExactMatchResult r =
-        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), limit, sp, backend, how);
+        train::eval_exact_match_sampled(t.checkpoint_dir(), *enc, data, t.config().row_length(), limit, sp, backend,
+                                        how);
     if (first.empty()) first = r.answers;
     std::printf("| %s | %lld | %lld / %lld = %.1f%% | %.1f | %.2f | %.3f |\n", mode.c_str(), (long long)em.block,
                 (long long)r.correct, (long long)r.total, pct(r.correct, r.total),
@@ -190,8 +191,9 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                     sub.add_option("--eval-samples", how->samples, "--eval: answers per problem")
                         ->capture_default_str()
                         ->check(CLI::PositiveNumber);
-                    sub.add_option("--eval-temperature", how->temperature,
-                                   "--eval: sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
+                    sub.add_option("--eval-temperature", how->temperature, "--eval: sampling temperature (0: greedy)")
+                        ->capture_default_str()
+                        ->check(CLI::NonNegativeNumber);
                     sub.add_option("--eval-seed", how->seed, "--eval: the sampler's seed")->capture_default_str();
                     sub.add_option("--eval-batch", how->batch,
                                    "--eval: problems per network call (those with equal prompt lengths)")
@@ -229,7 +231,8 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                                   "--eval-samples / --eval-temperature / --eval-bf16 / --eval-per-problem need --eval");
                       MMADA_CHECK(img->classifier.empty() || img->t2i_per_class > 0,
                                   "--eval-classifier judges generated images: give --eval-t2i-per-class too");
-                      MMADA_CHECK(per_problem->empty() || (modes->text.empty() && modes->t2i.empty() && modes->grid.empty()),
+                      MMADA_CHECK(per_problem->empty() ||
+                                      (modes->text.empty() && modes->t2i.empty() && modes->grid.empty()),
                                   "--eval-per-problem writes the plain --eval's results: "
                                   "leave out --eval-modes / --eval-t2i-modes / --eval-grid");
                       if (!per_problem->empty()) {  // fail before the evaluation's time is spent
@@ -296,7 +299,8 @@ Command train_cmd("train", "Train or fine-tune a model (CPU or CUDA, data-parall
                         TextSamplerParams sp;
                         sp.block_length = modes->block;
                         const train::ExactMatchResult r = train::eval_exact_match_sampled(
-                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), *eval_limit, sp, img->backend, *how);
+                            t.checkpoint_dir(), *enc, *eval, t.config().row_length(), *eval_limit, sp, img->backend,
+                            *how);
                         for (const auto& e : r.examples) std::fprintf(stderr, "  %s\n", e.c_str());
                         std::printf("exact match: %lld / %lld\n", (long long)r.correct, (long long)r.total);
                         report_samples(r, *how, *per_problem);
