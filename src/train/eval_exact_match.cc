@@ -161,7 +161,7 @@ ExactMatchResult eval_exact_match_sampled(const std::string& checkpoint_dir, con
       const TextSamplerResult r =
           generate_text(make_logits_fn(model), prompts, int64_t(n) * k, P, nullptr, sp, {}, make_pick_fn(model),
                         sp.cache != CacheMode::None ? make_cached_network(model) : CachedNetwork{});
-      res.network_calls += r.network_calls;
+      res.network_calls += r.network_calls * int64_t(n) * k;  // per row, as with one answer a call
       for (size_t j = 0; j < n; ++j)
         for (int64_t s = 0; s < k; ++s) {
           const auto row = r.ids.begin() + (int64_t(j) * k + s) * r.L;

@@ -18,7 +18,8 @@ struct ExactMatchResult {
   int64_t total = 0, correct = 0;
   std::vector<std::string> examples;  // first few "prompt => decoded answer" lines
   std::vector<std::string> answers;   // every decoded answer, in problem order
-  int64_t network_calls = 0;          // eval_exact_match_sampled: forwards over all problems
+  int64_t network_calls = 0;          // eval_exact_match_sampled: forwards over all answers (a call
+                                      // over B rows counts B)
   double seconds = 0;                 // eval_exact_match_sampled: decoding time
   // eval_exact_match_sampled: per problem, in file order, how many of its samples were right
   // (total and correct above count answers: problems × samples).
