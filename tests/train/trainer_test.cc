@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "model/quant_recipe.h"
 #include "model/transformer.h"
 #include "train/checkpoint.h"
 #include "train/train_model.h"
@@ -124,6 +125,37 @@ TEST(Trainer, CheckpointShapeAndConfigMismatchAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("ln_f"), std::string::npos) << e.what();
   }
+  fs::remove_all(dir);
+}
+
+// `mmada quantize`'s folder as a starting point (`init_from`, an RL run's model and KL
+// reference): the masters are exactly the quantized tensors dequantized, norms untouched.
+TEST(Trainer, MasterWeightsLoadFromAQuantizedFolder) {
+  const fs::path dir = temp_dir("fromq8");
+  // d_model 32: Q8_0 blocks are 32 weights of a row.
+  Trainer t(TrainConfig::from_json_text(test::replaced(config_json(dir), "\"d_model\": 16", "\"d_model\": 32"),
+                                        "run.json"));
+  t.run(nullptr, 1);
+  const ModelConfig& cfg = t.model_config();
+  ModelWeights masters = load_master_weights(t.checkpoint_dir(), cfg);
+  const QuantRecipe q8 = QuantRecipe::from_name("q8");
+  std::vector<std::pair<std::string, Tensor>> quantized;
+  for_each_tensor(cfg, masters, [&](const TensorSlot& s) { quantized.emplace_back(s.name, q8.apply(s, *s.tensor)); });
+  const fs::path qdir = dir / "q8";
+  fs::create_directories(qdir);
+  write_safetensors((qdir / "model.safetensors").string(), quantized);
+  fs::copy_file(fs::path(t.checkpoint_dir()) / "config.json", qdir / "config.json");
+  ModelWeights loaded = load_master_weights(qdir.string(), cfg);
+  size_t i = 0, n_quantized = 0;
+  for_each_tensor(cfg, loaded, [&](const TensorSlot& s) {
+    const Tensor& q = quantized[i++].second;
+    n_quantized += dtype_is_quantized(q.dtype);
+    ASSERT_EQ(s.tensor->dtype, DType::F32) << s.name;
+    const Tensor want = q.to_f32();
+    for (int64_t k = 0; k < want.numel(); ++k)
+      ASSERT_EQ(s.tensor->ptr<float>()[k], want.ptr<float>()[k]) << s.name << " " << k;
+  });
+  EXPECT_GT(n_quantized, 0u);  // the recipe did quantize the matrices
   fs::remove_all(dir);
 }
 
