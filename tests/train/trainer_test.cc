@@ -7,6 +7,8 @@
 #include <fstream>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "model/quant_recipe.h"
@@ -82,12 +84,23 @@ TEST(Trainer, ResumeIsExact) {
           config_json(dir, std::string(R"(, "save_dtype": ")") + save_dtype + "\""), "run.json"));
       first.run(nullptr, 2);  // stops and saves at step 2
     }
+    // As if the run had gone on past its checkpoint and been killed mid-line: the resumed run
+    // redoes step 3, and the log keeps one record per step.
+    std::ofstream(dir / "out" / "train_log.jsonl", std::ios::app) << "{\"step\": 3, \"loss\": 9}\n{\"step\": 4, \"lo";
     Trainer second(TrainConfig::from_json_text(
         config_json(dir, std::string(R"(, "resume": true, "save_dtype": ")") + save_dtype + "\""),
         "run.json"));
     EXPECT_EQ(second.state().step, 2);
     second.run();
     EXPECT_EQ(flat(second.model_config(), second.params()), want) << save_dtype;
+    std::vector<int64_t> steps;
+    std::ifstream log(dir / "out" / "train_log.jsonl");
+    for (std::string line; std::getline(log, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      steps.push_back(j["step"].get<int64_t>());
+      EXPECT_NE(j["loss"].get<double>(), 9.0);
+    }
+    EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4})) << save_dtype;
   }
   // The checkpoint is an engine-loadable Hugging Face folder.
   Transformer m = Transformer::load((dir / "out" / "checkpoint").string(), Precision::F32);
