@@ -1,5 +1,11 @@
 #include "train/run_settings.h"
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
 namespace mmada::train {
 
 std::set<std::string> with_run_keys(std::set<std::string> section_keys) {
@@ -22,6 +28,23 @@ RunSettings parse_run_settings(const Section& top, const std::string& default_lo
               ": \"compute\": \"bf16\" needs \"device\": \"cuda\" (the CPU trainer computes in fp32)");
   r.bf16_compute = compute == "bf16";
   return r;
+}
+
+void keep_log_through_step(const std::string& path, int64_t step) {
+  std::string kept;
+  if (step > 0) {
+    std::ifstream in(path);
+    if (!in) return;  // no log yet
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object()) continue;  // torn or foreign line
+      if (!j.contains("step") || (j["step"].is_number_integer() && j["step"].get<int64_t>() <= step))
+        kept += line + "\n";
+    }
+  }
+  std::ofstream out(path, std::ios::trunc);
+  MMADA_CHECK(out.good(), path, ": cannot write the log");
+  out << kept;
 }
 
 }  // namespace mmada::train

@@ -32,4 +32,10 @@ std::set<std::string> with_run_keys(std::set<std::string> section_keys);
 // under output_dir when log_file is absent.
 RunSettings parse_run_settings(const Section& top, const std::string& default_log);
 
+// Before a run opens its JSONL log to append: a run resumed at checkpoint step `step` > 0 redoes
+// the steps after it, so their records (and a torn last line) are dropped, leaving one record
+// per step, the one whose update the weights hold; records without a "step" (a header) stay.
+// A fresh run (`step` 0) starts the log anew.
+void keep_log_through_step(const std::string& path, int64_t step);
+
 }  // namespace mmada::train

@@ -1,8 +1,6 @@
 #include "train/training_run.h"
 
 #include <exception>
-#include <fstream>
-#include <sstream>
 
 #include "train/train_model.h"
 
@@ -69,21 +67,6 @@ TrainCompute& TrainingRun::compute() {
                                        settings.bf16_compute ? GemmCompute::Bf16 : GemmCompute::Fp32,
                                        dist.local_rank, std::move(comm));
   return *compute_;
-}
-
-void TrainingRun::keep_log_through_step(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  if (!in) return;  // no log yet
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step)
-      kept += line + "\n";
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  MMADA_CHECK(out.good(), path, ": cannot rewrite the log");
-  out << kept;
 }
 
 void TrainingRun::save() {

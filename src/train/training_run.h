@@ -76,11 +76,6 @@ class TrainingRun {
     if (settings.save_every == 0 || state.step % settings.save_every != 0) save();
   }
 
-  // Drops the log's records of steps after `step` (and a torn last line): a run resumed from
-  // its last checkpoint redoes the steps after it, and a fresh run (step 0) starts a new log,
-  // so every step has one record, the one whose update the weights hold.
-  static void keep_log_through_step(const std::string& path, int64_t step);
-
   ModelConfig mcfg;
   RunSettings settings;
   std::string tokenizer_dir;  // copied into every checkpoint ("" = none, the byte encoder)

@@ -392,7 +392,8 @@ void train_vq(const VqTrainConfig& cfg, const std::function<void(const std::stri
               "VQ training: image_size ", size, " is smaller than the ", train.height, "x",
               train.width, " images (they are centred on the canvas, never cropped)");
 
-  std::ofstream log(run.log_path, start > 0 ? std::ios::app : std::ios::trunc);
+  keep_log_through_step(run.log_path, start);
+  std::ofstream log(run.log_path, std::ios::app);
   MMADA_CHECK(log.good(), run.log_path, ": cannot write the log");
   auto log_line = [&](const json& j) {
     log << j.dump() << "\n";

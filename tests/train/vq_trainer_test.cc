@@ -108,6 +108,8 @@ TEST_F(VqTrainerTest, WritesAnEngineFolderAndResumesExactly) {
   train_vq(full, {});
   // Interrupted after 3 steps (checkpoint at 3: the last step always saves), then resumed to 5.
   train_vq(VqTrainConfig::from_json_text(config("split", 3).dump(), "split.json"), {});
+  // As if it had gone on past the checkpoint and been killed mid-line: the resume redoes step 4.
+  std::ofstream(dir_ / "split" / "train_vq_log.jsonl", std::ios::app) << "{\"step\": 4, \"loss\": 9}\n{\"step\": 5, \"lo";
   train_vq(VqTrainConfig::from_json_text(config("split", 5).dump(), "split.json"), {});
 
   for (const char* f : {"config.json", "model.safetensors", "eval.json", "recon.png",
@@ -132,12 +134,21 @@ TEST_F(VqTrainerTest, WritesAnEngineFolderAndResumesExactly) {
   EXPECT_LE(ev[0].codes_used, 16);
   EXPECT_LE(ev[0].code_entropy_bits, 4.0 + 1e-9);
   EXPECT_TRUE(std::isfinite(ev[0].psnr));
-  // The log has one line per step of each run, plus the config and eval lines.
+  // The log has one line per step (the stale step 4 and the torn line gone), the config line
+  // of the first run and the eval lines.
   std::ifstream log(dir_ / "split" / "train_vq_log.jsonl");
-  int steps = 0;
-  for (std::string line; std::getline(log, line);)
-    if (json::parse(line).contains("loss")) ++steps;
-  EXPECT_EQ(steps, 5);
+  std::vector<int64_t> steps;
+  int headers = 0;
+  for (std::string line; std::getline(log, line);) {
+    const json j = json::parse(line);
+    headers += j.contains("config");
+    if (j.contains("loss")) {
+      steps.push_back(j["step"].get<int64_t>());
+      EXPECT_NE(j["loss"].get<double>(), 9.0);
+    }
+  }
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(headers, 1);
 }
 
 TEST_F(VqTrainerTest, ResumeWithAnotherTokenizerIsRefused) {
