@@ -99,7 +99,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
               ".rollout.threshold needs remasking \"low_confidence\"");
 
   const Section u = top.sub("unigrpo", {"batch_size", "group_size", "mu", "ratio_schedule",
-                                        "timesteps", "iid_range", "mask_sampling", "clip_eps",
+                                        "timesteps", "iid_range", "mask_sampling", "group_masks", "clip_eps",
                                         "beta", "kl_estimator", "kl_max", "kl_reference", "kl_aggregation",
                                         "token_norm", "post_num", "drop_equal_groups",
                                         "redraw_equal_groups"});
@@ -128,6 +128,7 @@ RlConfig RlConfig::from_json_text(const std::string& text, const std::string& wh
   g.mask_sampling = u.str("mask_sampling", "bernoulli", {"bernoulli", "exact_count"}) == "exact_count"
                         ? MaskSampling::ExactCount
                         : MaskSampling::Bernoulli;
+  g.group_masks = u.boolean("group_masks", false);
   g.clip_eps = u.num("clip_eps", 0.2, 0, 1, true);
   g.beta = u.num("beta", 0.01, 0, 1e6);
   const std::string est = u.str("kl_estimator", "k3", {"k1", "k2", "k3"});

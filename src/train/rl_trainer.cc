@@ -356,9 +356,10 @@ RlStepRecord RlTrainer::step() {
       std::vector<MaskedRow> rows;
       for (int64_t i = 0; i < G; ++i) {
         if (!g.valid[size_t(i)]) continue;
-        const double ratio = mask_ratio(ug, rng_, s, n, p * G + i);
+        const int64_t draw = ug.group_masks ? 0 : i;  // whose random numbers mask response i
+        const double ratio = mask_ratio(ug, rng_, s, n, p * G + draw);
         rows.push_back(masked_rollout_row(g.r, size_t(i), ratio, ug.mask_sampling, tk.mask, rng_,
-                                          fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(i)})));
+                                          fold({kStreamMask, uint64_t(s), uint64_t(p), uint64_t(n), uint64_t(draw)})));
       }
       g.l_old.push_back(masked_logprobs(mcfg, tc, rows, what));
       if (ug.beta > 0)

@@ -44,6 +44,11 @@ struct UniGrpoConfig {
   int64_t timesteps = 1000;  // T
   double iid_lo = 0.1, iid_hi = 0.9;
   MaskSampling mask_sampling = MaskSampling::Bernoulli;
+  // true: the G responses of a group are masked with the same draws (common random numbers):
+  // where two responses agree, their rows agree, so the tokens they share add advantage-weighted
+  // gradients that cancel (advantages sum to zero) and only where they differ is there signal.
+  // false: every response draws its own mask (dLLM-RL, the paper).
+  bool group_masks = false;
   double clip_eps = 0.2;
   double beta = 0.01;
   KlEstimator kl_estimator = KlEstimator::K3;

@@ -203,6 +203,7 @@ TEST(RlConfig, RejectsBadConfigs) {
   const RlConfig ok = parse(rl_json(dir));
   EXPECT_EQ(ok.prompts_per_step(), 2);
   EXPECT_EQ(ok.optim.max_train_steps, 4);  // steps × mu
+  EXPECT_FALSE(ok.unigrpo.group_masks);
   auto with = [&](const std::string& from, const std::string& to) { return test::replaced(rl_json(dir), from, to); };
   expect_error(with("\"group_size\": 2", "\"group_size\": 3"), "does not divide batch_size");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"colour\": 1"), "unknown key \"colour\"");
@@ -211,6 +212,8 @@ TEST(RlConfig, RejectsBadConfigs) {
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"ratio_schedule\": \"spaced\""), "ratio_schedule");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"iid_range\": [0.9, 0.1]"), "iid_range");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"kl_estimator\": \"k4\""), "kl_estimator");
+  EXPECT_TRUE(parse(with("\"mu\": 2", "\"mu\": 2, \"group_masks\": true")).unigrpo.group_masks);
+  expect_error(with("\"mu\": 2", "\"mu\": 2, \"group_masks\": 1"), "group_masks");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"redraw_equal_groups\": 65"), "redraw_equal_groups");
   expect_error(with("\"mu\": 2", "\"mu\": 2, \"redraw_equal_groups\": 2, \"drop_equal_groups\": false"),
                "needs drop_equal_groups");

@@ -245,6 +245,41 @@ TEST(UniGrpoGradCheck, LossGradientMatchesFiniteDifferences) {
   EXPECT_LT(worst, 1e-6);
 }
 
+// unigrpo.group_masks: two identical responses with opposite advantages. Masked with the same
+// draws (common random numbers) their rows are identical, so the first update's gradient
+// cancels (to float64 rounding); masked with a draw each, the same pair pushes the weights (the noise that
+// group_masks removes where a group's responses agree).
+TEST(UniGrpoGradCheck, IdenticalResponsesCancelOnlyWithGroupMasks) {
+  const ModelConfig cfg = test::tiny_model_config({8, 2, 1, 1, 12, 11});  // [MASK] 10
+  Transformer t = Transformer::random(cfg, Precision::F32, 11);
+  const ModelWeights w = cast_weights(cfg, t.weights(), DType::F64);
+  const std::vector<int64_t> prompt = {1, 4, 2}, response = {3, 5, 7, 6, 2, 9, 9};
+  const CounterRng rng{5};
+  UniGrpoConfig c;
+  c.beta = 0;
+  auto largest_gradient = [&](uint64_t stream_a, uint64_t stream_b) {
+    const std::vector<MaskedRow> rows = {
+        mask_response(prompt, response, 6, 0.5, MaskSampling::Bernoulli, 10, rng, stream_a),
+        mask_response(prompt, response, 6, 0.5, MaskSampling::Bernoulli, 10, rng, stream_b)};
+    const std::vector<double> l = masked_logprobs<double>(cfg, w, rows, "test");  // θ_old = θ
+    std::vector<ResponseTokens> rt(2);
+    rt[0].advantage = 1;
+    rt[1].advantage = -1;
+    rt[0].response_length = rt[1].response_length = 6;
+    ModelWeights g = zero_weights(cfg, DType::F64);
+    unigrpo_group_backward<double>(cfg, w, rows, l, {}, rt, 2, c, g, "test");
+    double largest = 0;
+    for_each_tensor(cfg, g, [&](const TensorSlot& x) {
+      for (int64_t k = 0; k < x.tensor->numel(); ++k)
+        largest = std::max(largest, std::abs(x.tensor->ptr<double>()[k]));
+    });
+    return largest;
+  };
+  const double own = largest_gradient(1, 2), shared = largest_gradient(1, 1);
+  EXPECT_GT(own, 1e-3);
+  EXPECT_LT(shared, 1e-12 * own);  // zero up to the order of float64 sums
+}
+
 TEST(UniGrpoGradCheck, NonFiniteLogProbabilityStopsNamingTheContext) {
   const ModelConfig cfg = test::tiny_model_config({8, 2, 2, 1, 8, 11});  // [MASK] 10
   Transformer t = Transformer::random(cfg, Precision::F32, 1);
