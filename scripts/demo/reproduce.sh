@@ -3,17 +3,19 @@
 # Debian/npm data and mmada.cpp's own tools: data, text tokenizer, image tokenizer, the two
 # judges, stage 1 (masked-token pretraining: t2i + lm + mmu), stage 2 (Mixed-CoT SFT), stage 3
 # (UniGRPO: correctness + format, class name, classifier), then a second round of both — stage 4
-# (SFT with three times the describe rows) and stage 5 (UniGRPO again) — the evaluation after
-# every stage, and the q8 model folder (from stage 5).
+# (SFT with three times the describe rows) and stage 5 (UniGRPO again) — then stage 6 (UniGRPO
+# at lr 3e-6 on the word problems stage 5's q8 model is unsure of) — the evaluation after every
+# stage, and the q8 model folder (from stage 6).
 #
 #   bash scripts/demo/reproduce.sh                 # every step, in order
 #   bash scripts/demo/reproduce.sh stage2 eval2    # chosen steps (each needs its inputs)
 #
-# Steps: data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 stage4 eval4 stage5 eval5 ship
+# Steps: data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 stage4 eval4 stage5 eval5
+#        stage6 eval6 ship
 # Finished steps are skipped (a stage leaves runs/demo/stageN.done; delete it and the stage's
 # folder to redo); a stage that was interrupted resumes from its last checkpoint ("resume": true). Environment:
 #   MMADA    the mmada binary (build/mmada; a CUDA build for DEVICE=cuda)
-#   DEVICE   cuda (default when nvidia-smi sees a GPU) or cpu: where stages 1-5 and the
+#   DEVICE   cuda (default when nvidia-smi sees a GPU) or cpu: where stages 1-6 and the
 #            evaluations run; the configs say cuda, DEVICE=cpu rewrites that
 #   OUT      models/mmada-demo (ship's folder)
 #   GPUS     ranks of the training stages (default 1): with N > 1 every `mmada train` / `mmada
@@ -131,30 +133,63 @@ eval_stage() {
   tail -n +201 "$D/wp-heldout.jsonl" > "$R/wp-heldout-201-500.jsonl"
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
     --eval "$R/wp-heldout-201-500.jsonl" --eval-limit 0 >> "$R/eval$n.txt.part"
+  # Per-problem results for paired comparisons (scripts/demo/compare-evals.py): all 500 held-out
+  # problems, and 2,000 unused pool problems (lines 10,001-12,000 of wp-rl-pool.jsonl; stage 6
+  # mines the first 10,000) in bf16, 128 a call.
+  "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
+    --eval "$D/wp-heldout.jsonl" --eval-limit 0 --eval-per-problem "$R/eval$n-heldout.jsonl" >> "$R/eval$n.txt.part"
+  sed -n 10001,12000p "$D/wp-rl-pool.jsonl" > "$R/wp-fresh2k.jsonl"
+  "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
+    --eval "$R/wp-fresh2k.jsonl" --eval-limit 0 --eval-batch 128 --eval-bf16 \
+    --eval-per-problem "$R/eval$n-fresh2k.jsonl" >> "$R/eval$n.txt.part"
   mv "$R/eval$n.txt.part" "$R/eval$n.txt"
   cat "$R/eval$n.txt"
+}
+
+# Stage 6: UniGRPO on word problems only, at lr 3e-6, from stage 5's q8 folder (how the shipped
+# run started: from the model shipped before it), on the problems that model is unsure of — the
+# first 10,000 of wp-rl-pool.jsonl, 8 answers each at temperature 0.8 in four parts of 2,500,
+# keeping those with some but not all answers right (scripts/demo/pick-unsure.py).
+step_stage6() {
+  [ -f "$R/stage6.done" ] && return
+  local k
+  [ -f "$R/stage5q/checkpoint/model.safetensors" ] ||
+    "$MMADA" quantize -m "$R/stage5/checkpoint" -o "$R/stage5q/checkpoint" --type q8
+  if [ ! -f "$R/unsure6.jsonl" ]; then
+    log "stage 6: mining the word problems stage 5 is unsure of"
+    config "$S/stage1.json" "$R/mine6.json" "$R/stage5q"
+    for k in 0 1 2 3; do
+      sed -n "$((k * 2500 + 1)),$(((k + 1) * 2500))p" "$D/wp-rl-pool.jsonl" > "$R/mine6-pool-$k.jsonl"
+      "$MMADA" train --config "$R/mine6.json" --eval-only --eval-backend "$DEVICE" --eval "$R/mine6-pool-$k.jsonl" \
+        --eval-limit 0 --eval-samples 8 --eval-temperature 0.8 --eval-batch 128 --eval-bf16 \
+        --eval-per-problem "$R/mine6-counts-$k.jsonl" | tail -n 1
+      python3 "$S/pick-unsure.py" "$R/mine6-pool-$k.jsonl" "$R/mine6-counts-$k.jsonl" "$R/mine6-unsure-$k.jsonl"
+    done
+    cat "$R"/mine6-unsure-{0,1,2,3}.jsonl > "$R/unsure6.jsonl.part" && mv "$R/unsure6.jsonl.part" "$R/unsure6.jsonl"
+  fi
+  run_stage 6 rl "UniGRPO at lr 3e-6 on the word problems stage 5 is unsure of"
 }
 
 step_ship() {
   log "ship: q8 model folder $OUT"
   mkdir -p "$OUT/vq"
-  "$MMADA" quantize -m "$R/stage5/checkpoint" -o "$R/q8" --type q8
+  "$MMADA" quantize -m "$R/stage6/checkpoint" -o "$R/q8" --type q8
   cp "$R/q8/"* "$OUT/"
   cp "$D/vq/config.json" "$D/vq/model.safetensors" "$OUT/vq/"
   du -sh "$OUT"
 }
 
 steps=("$@")
-all=(data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 stage4 eval4 stage5 eval5 ship)
+all=(data tokenizer vq judges stage1 eval1 stage2 eval2 stage3 eval3 stage4 eval4 stage5 eval5 stage6 eval6 ship)
 [ ${#steps[@]} -gt 0 ] || steps=("${all[@]}")
 for s in "${steps[@]}"; do
   case "$s" in
-    data|tokenizer|vq|judges|stage2|ship) "step_$s" ;;
+    data|tokenizer|vq|judges|stage2|stage6|ship) "step_$s" ;;
     stage1) run_stage 1 train "masked-token pretraining (t2i + lm + mmu)" ;;
     stage3) run_stage 3 rl "UniGRPO" ;;
     stage4) run_stage 4 train "Mixed-CoT SFT again, three times the describe rows" ;;
     stage5) run_stage 5 rl "UniGRPO again" ;;
-    eval[1-5]) eval_stage "${s#eval}" ;;
+    eval[1-6]) eval_stage "${s#eval}" ;;
     *) echo "reproduce.sh: unknown step '$s' (${all[*]})" >&2; exit 2 ;;
   esac
 done
