@@ -5,7 +5,7 @@
 # (UniGRPO: correctness + format, class name, classifier), then a second round of both — stage 4
 # (SFT with three times the describe rows) and stage 5 (UniGRPO again) — then stage 6 (UniGRPO
 # at lr 3e-6 on the word problems stage 5's q8 model is unsure of) — the evaluation after every
-# stage, and the q8 model folder (from stage 6).
+# stage, and the model folder (stage 6's bf16 checkpoint).
 #
 #   bash scripts/demo/reproduce.sh                 # every step, in order
 #   bash scripts/demo/reproduce.sh stage2 eval2    # chosen steps (each needs its inputs)
@@ -170,11 +170,13 @@ step_stage6() {
   run_stage 6 rl "UniGRPO at lr 3e-6 on the word problems stage 5 is unsure of"
 }
 
+# Stage 6's bf16 checkpoint as saved: its UniGRPO update (lr 3e-6) is smaller than half a Q8_0
+# step almost everywhere, so `mmada quantize --type q8` would give back stage 5's model
+# (docs/demo-model.md, session 28).
 step_ship() {
-  log "ship: q8 model folder $OUT"
+  log "ship: model folder $OUT (stage 6, bf16)"
   mkdir -p "$OUT/vq"
-  "$MMADA" quantize -m "$R/stage6/checkpoint" -o "$R/q8" --type q8
-  cp "$R/q8/"* "$OUT/"
+  cp "$R/stage6/checkpoint/"{config.json,model.safetensors,tokenizer.json,tokenizer_config.json} "$OUT/"
   cp "$D/vq/config.json" "$D/vq/model.safetensors" "$OUT/vq/"
   du -sh "$OUT"
 }
