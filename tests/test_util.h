@@ -21,6 +21,9 @@ inline std::string refdata_dir() {
   return e && *e ? e : "../shared/refdata";
 }
 
+// The repository's root (this header lives in tests/).
+inline std::string repo_root() { return std::filesystem::path(__FILE__).parent_path().parent_path().string(); }
+
 // The message of the mmada::Error that f throws, or "(no error)".
 inline std::string error_of(const std::function<void()>& f) {
   try {

@@ -118,10 +118,10 @@ step_stage2() {
   touch "$R/stage2.done"
 }
 
-# After stage N: word problems (the first 200 held out: the per-stage table's set; then the
-# other 300, so that both counts together score all 500), describe (all 1,987 held-out images),
-# generated images (10 per class) judged by the pixel classifier. Every stage is scored with
-# the same settings.
+# After stage N: word problems (the first 200 held out: the per-stage table's set; then all 500,
+# and 2,000 unused pool problems, each with per-problem results), describe (all 1,987 held-out
+# images), generated images (10 per class) judged by the pixel classifier. Every stage is
+# scored with the same settings.
 eval_stage() {
   local n=$1
   [ -f "$R/eval$n.txt" ] && return
@@ -130,12 +130,10 @@ eval_stage() {
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
     --eval "$D/wp-heldout.jsonl" --eval-images 1987 --eval-t2i-per-class 10 \
     --eval-classifier "$D/clf-pix" --eval-grid "$R/stage$n-t2i.png" > "$R/eval$n.txt.part"
-  tail -n +201 "$D/wp-heldout.jsonl" > "$R/wp-heldout-201-500.jsonl"
-  "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
-    --eval "$R/wp-heldout-201-500.jsonl" --eval-limit 0 >> "$R/eval$n.txt.part"
   # Per-problem results for paired comparisons (scripts/demo/compare-evals.py): all 500 held-out
-  # problems, and 2,000 unused pool problems (lines 10,001-12,000 of wp-rl-pool.jsonl; stage 6
-  # mines the first 10,000) in bf16, 128 a call.
+  # problems (evaluations before session 28 scored problems 201-500 here instead: "N / 300"),
+  # and 2,000 unused pool problems (lines 10,001-12,000 of wp-rl-pool.jsonl; stage 6 mines the
+  # first 10,000) in bf16, 128 a call.
   "$MMADA" train --config "$R/eval$n.json" --eval-only --eval-backend "$DEVICE" \
     --eval "$D/wp-heldout.jsonl" --eval-limit 0 --eval-per-problem "$R/eval$n-heldout.jsonl" >> "$R/eval$n.txt.part"
   sed -n 10001,12000p "$D/wp-rl-pool.jsonl" > "$R/wp-fresh2k.jsonl"

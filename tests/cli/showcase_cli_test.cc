@@ -14,6 +14,7 @@
 #include "serve/base64.h"
 #include "server/server_process.h"
 #include "test_util.h"
+#include "test_util.h"
 #include "vq/magvit_config.h"
 
 namespace mmada {
@@ -23,11 +24,9 @@ namespace fs = std::filesystem;
 using test::expect_clean_error;
 using test::run_cli;
 
-const fs::path kRepo = fs::path(__FILE__).parent_path().parent_path().parent_path();
-
 class ShowcaseCli : public test::CliTest {
  protected:
-  fs::path demo_ = kRepo / "models/mmada-demo";
+  fs::path demo_ = fs::path(test::repo_root()) / "models/mmada-demo";
   bool have_demo() const { return fs::exists(demo_ / "model.safetensors") && fs::exists(demo_ / "vq/model.safetensors"); }
   // The demo's image side from its own files (config.json's layout and the VQ's factor).
   int64_t demo_side() const {

@@ -23,10 +23,6 @@ extern char** environ;
 
 namespace mmada::test {
 
-inline std::string repo_root() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
-}
-
 inline int free_port() {
   const int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

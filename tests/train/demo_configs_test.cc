@@ -5,12 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "test_util.h"
 #include "train/rl_config.h"
 #include "train/train_config.h"
 #include "train/vq_trainer.h"
@@ -19,18 +18,11 @@ namespace mmada::train {
 namespace {
 
 namespace fs = std::filesystem;
-const fs::path kRepo = fs::path(__FILE__).parent_path().parent_path().parent_path();
-
-std::string read_text(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 // Which loader a config is for: RL configs have a rollout section, VQ ones a tokenizer object.
 std::string parse_with_its_loader(const fs::path& p) {
-  const std::string text = read_text(p);
+  const std::vector<uint8_t> bytes = test::read_bytes(p.string());
+  const std::string text(bytes.begin(), bytes.end());
   const nlohmann::json j = nlohmann::json::parse(text);
   if (j.contains("rollout")) {
     RlConfig::from_json_text(text, p.string());
@@ -47,7 +39,7 @@ std::string parse_with_its_loader(const fs::path& p) {
 TEST(DemoConfigs, EveryRecipeAndSessionConfigLoads) {
   int count[3] = {0, 0, 0};
   for (const char* dir : {"scripts/demo", "docs/bench/demo"}) {
-    for (const auto& e : fs::directory_iterator(kRepo / dir)) {
+    for (const auto& e : fs::directory_iterator(fs::path(test::repo_root()) / dir)) {
       if (e.path().extension() != ".json") continue;
       std::string kind;
       EXPECT_NO_THROW(kind = parse_with_its_loader(e.path())) << e.path();
